@@ -1,0 +1,365 @@
+import NIOCore
+
+/// Client ↔ server: login, keys, media, heartbeats and redirection.
+public enum ClientMessage: WireMessage {
+    case hello(Hello)
+    case goodbye(Goodbye)
+    case login(LoginRequest)
+    case loginAccepted(LoginAccepted)
+    case loginRefused(LoginRefused)
+    case heartbeat(Heartbeat)
+    case keyChange(KeyChange)
+    case media(MediaFrame)
+    case redirect(Redirect)
+    case logout
+
+    public enum Types {
+        public static let login = MessageType(0x0101)
+        public static let loginAccepted = MessageType(0x0102)
+        public static let loginRefused = MessageType(0x0103)
+        public static let heartbeat = MessageType(0x0104)
+        public static let keyChange = MessageType(0x0105)
+        public static let media = MessageType(0x0106)
+        public static let redirect = MessageType(0x0107)
+        public static let logout = MessageType(0x0108)
+    }
+
+    public var messageType: MessageType {
+        switch self {
+        case .hello: CommonMessageType.hello
+        case .goodbye: CommonMessageType.goodbye
+        case .login: Types.login
+        case .loginAccepted: Types.loginAccepted
+        case .loginRefused: Types.loginRefused
+        case .heartbeat: Types.heartbeat
+        case .keyChange: Types.keyChange
+        case .media: Types.media
+        case .redirect: Types.redirect
+        case .logout: Types.logout
+        }
+    }
+
+    public var isCompressible: Bool {
+        if case .media = self { return false }
+        return true
+    }
+
+    public func writePayload(to buffer: inout ByteBuffer) throws(WireError) {
+        switch self {
+        case .hello(let body): try body.write(to: &buffer)
+        case .goodbye(let body): try body.write(to: &buffer)
+        case .login(let body): try body.write(to: &buffer)
+        case .loginAccepted(let body): try body.write(to: &buffer)
+        case .loginRefused(let body): try body.write(to: &buffer)
+        case .heartbeat(let body): try body.write(to: &buffer)
+        case .keyChange(let body): try body.write(to: &buffer)
+        case .media(let body): try body.write(to: &buffer)
+        case .redirect(let body): try body.write(to: &buffer)
+        case .logout: break
+        }
+    }
+
+    public init(type: MessageType, payload: inout ByteBuffer) throws(WireError) {
+        switch type {
+        case CommonMessageType.hello: self = .hello(try Hello(wire: &payload))
+        case CommonMessageType.goodbye: self = .goodbye(try Goodbye(wire: &payload))
+        case Types.login: self = .login(try LoginRequest(wire: &payload))
+        case Types.loginAccepted: self = .loginAccepted(try LoginAccepted(wire: &payload))
+        case Types.loginRefused: self = .loginRefused(try LoginRefused(wire: &payload))
+        case Types.heartbeat: self = .heartbeat(try Heartbeat(wire: &payload))
+        case Types.keyChange: self = .keyChange(try KeyChange(wire: &payload))
+        case Types.media: self = .media(try MediaFrame(wire: &payload))
+        case Types.redirect: self = .redirect(try Redirect(wire: &payload))
+        case Types.logout: self = .logout
+        default: throw .unknownMessageType(type)
+        }
+    }
+}
+
+/// How a client proves who it is: a password on first login, or the session token from an
+/// earlier login so a failover does not make every client pay for a slow password hash.
+public enum Credential: Sendable, Equatable {
+    case password(String)
+    case sessionToken(ByteBuffer)
+}
+
+public struct LoginRequest: WireCodable {
+    public var username: String
+    public var credential: Credential
+    /// Identifies one client installation across reconnects (a UUID string in practice).
+    public var clientInstance: String
+
+    public init(username: String, credential: Credential, clientInstance: String) {
+        self.username = username
+        self.credential = credential
+        self.clientInstance = clientInstance
+    }
+
+    public init(wire buffer: inout ByteBuffer) throws(WireError) {
+        username = try buffer.readWireString("login.username")
+        switch try buffer.readWireInteger("login.credentialKind", as: UInt8.self) {
+        case 1: credential = .password(try buffer.readWireString("login.password"))
+        case 2: credential = .sessionToken(try buffer.readWireBytes("login.sessionToken"))
+        case let kind: throw .invalidValue(field: "login.credentialKind", value: UInt64(kind))
+        }
+        clientInstance = try buffer.readWireString("login.clientInstance")
+    }
+
+    public func write(to buffer: inout ByteBuffer) throws(WireError) {
+        try buffer.writeWireString(username, field: "login.username")
+        switch credential {
+        case .password(let password):
+            buffer.writeInteger(1 as UInt8)
+            try buffer.writeWireString(password, field: "login.password")
+        case .sessionToken(let token):
+            buffer.writeInteger(2 as UInt8)
+            try buffer.writeWireBytes(token, field: "login.sessionToken")
+        }
+        try buffer.writeWireString(clientInstance, field: "login.clientInstance")
+    }
+}
+
+public struct LoginAccepted: WireCodable {
+    public var sessionId: UInt64
+    /// The accepting server's activation epoch; a client carries it to detect a stale server.
+    public var epoch: UInt64
+    public var serverRole: ServerRole
+    /// Where to go when this server is lost: the secondary, as seen from the primary.
+    public var alternateServer: Endpoint?
+    /// Lets the client log in again on either server without its password.
+    public var sessionToken: ByteBuffer
+    public var heartbeatIntervalMs: UInt32
+
+    public init(
+        sessionId: UInt64, epoch: UInt64, serverRole: ServerRole, alternateServer: Endpoint?,
+        sessionToken: ByteBuffer, heartbeatIntervalMs: UInt32
+    ) {
+        self.sessionId = sessionId
+        self.epoch = epoch
+        self.serverRole = serverRole
+        self.alternateServer = alternateServer
+        self.sessionToken = sessionToken
+        self.heartbeatIntervalMs = heartbeatIntervalMs
+    }
+
+    public init(wire buffer: inout ByteBuffer) throws(WireError) {
+        sessionId = try buffer.readWireInteger("loginAccepted.sessionId")
+        epoch = try buffer.readWireInteger("loginAccepted.epoch")
+        serverRole = try buffer.readWireEnum("loginAccepted.serverRole")
+        alternateServer = try buffer.readWireOptional("loginAccepted.alternateServer")
+        sessionToken = try buffer.readWireBytes("loginAccepted.sessionToken")
+        heartbeatIntervalMs = try buffer.readWireInteger("loginAccepted.heartbeatIntervalMs")
+    }
+
+    public func write(to buffer: inout ByteBuffer) throws(WireError) {
+        buffer.writeInteger(sessionId)
+        buffer.writeInteger(epoch)
+        buffer.writeWireEnum(serverRole)
+        try buffer.writeWireOptional(alternateServer)
+        try buffer.writeWireBytes(sessionToken, field: "loginAccepted.sessionToken")
+        buffer.writeInteger(heartbeatIntervalMs)
+    }
+}
+
+/// Why a login was refused. Codes a newer server adds decode as themselves and print as
+/// unrecognized; the detail text is always there for a human.
+public struct RefusalReason: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    public static let notActiveServer = RefusalReason(rawValue: 1)
+    public static let licenceLimit = RefusalReason(rawValue: 2)
+    public static let badCredentials = RefusalReason(rawValue: 3)
+    public static let licenceExpired = RefusalReason(rawValue: 4)
+    public static let featureNotLicensed = RefusalReason(rawValue: 5)
+    public static let accountDisabled = RefusalReason(rawValue: 6)
+    public static let tokenExpired = RefusalReason(rawValue: 7)
+    public static let notAuthorized = RefusalReason(rawValue: 8)
+
+    public var description: String {
+        switch self {
+        case .notActiveServer: "not the active server"
+        case .licenceLimit: "licence limit"
+        case .badCredentials: "bad credentials"
+        case .licenceExpired: "licence expired"
+        case .featureNotLicensed: "feature not licensed"
+        case .accountDisabled: "account disabled"
+        case .tokenExpired: "session token expired"
+        case .notAuthorized: "not authorized"
+        default: "unrecognized reason \(rawValue)"
+        }
+    }
+}
+
+public struct LoginRefused: WireCodable {
+    public var reason: RefusalReason
+    public var detail: String
+    /// For "not the active server": where the active one probably is.
+    public var alternateServer: Endpoint?
+    public var epoch: UInt64
+
+    public init(reason: RefusalReason, detail: String, alternateServer: Endpoint? = nil, epoch: UInt64) {
+        self.reason = reason
+        self.detail = detail
+        self.alternateServer = alternateServer
+        self.epoch = epoch
+    }
+
+    public init(wire buffer: inout ByteBuffer) throws(WireError) {
+        reason = RefusalReason(rawValue: try buffer.readWireInteger("loginRefused.reason"))
+        detail = try buffer.readWireString("loginRefused.detail")
+        alternateServer = try buffer.readWireOptional("loginRefused.alternateServer")
+        epoch = try buffer.readWireInteger("loginRefused.epoch")
+    }
+
+    public func write(to buffer: inout ByteBuffer) throws(WireError) {
+        buffer.writeInteger(reason.rawValue)
+        try buffer.writeWireString(detail, field: "loginRefused.detail")
+        try buffer.writeWireOptional(alternateServer)
+        buffer.writeInteger(epoch)
+    }
+}
+
+public struct Heartbeat: WireCodable {
+    public var sequence: UInt32
+
+    public init(sequence: UInt32) { self.sequence = sequence }
+
+    public init(wire buffer: inout ByteBuffer) throws(WireError) {
+        sequence = try buffer.readWireInteger("heartbeat.sequence")
+    }
+
+    public func write(to buffer: inout ByteBuffer) throws(WireError) {
+        buffer.writeInteger(sequence)
+    }
+}
+
+/// What a panel key is bound to.
+public enum KeyTarget: Sendable, Hashable {
+    case partyLine(UInt32)
+    case user(UInt32)
+}
+
+public enum KeyAction: UInt8, Sendable, CaseIterable {
+    case talk = 1
+    case listen = 2
+}
+
+/// A talk or listen key pressed or released.
+public struct KeyChange: WireCodable {
+    public var action: KeyAction
+    public var target: KeyTarget
+    public var pressed: Bool
+
+    public init(action: KeyAction, target: KeyTarget, pressed: Bool) {
+        self.action = action
+        self.target = target
+        self.pressed = pressed
+    }
+
+    public init(wire buffer: inout ByteBuffer) throws(WireError) {
+        action = try buffer.readWireEnum("keyChange.action")
+        let kind = try buffer.readWireInteger("keyChange.targetKind", as: UInt8.self)
+        let id = try buffer.readWireInteger("keyChange.targetId", as: UInt32.self)
+        switch kind {
+        case 1: target = .partyLine(id)
+        case 2: target = .user(id)
+        default: throw .invalidValue(field: "keyChange.targetKind", value: UInt64(kind))
+        }
+        pressed = try buffer.readWireBool("keyChange.pressed")
+    }
+
+    public func write(to buffer: inout ByteBuffer) throws(WireError) {
+        buffer.writeWireEnum(action)
+        switch target {
+        case .partyLine(let id):
+            buffer.writeInteger(1 as UInt8)
+            buffer.writeInteger(id)
+        case .user(let id):
+            buffer.writeInteger(2 as UInt8)
+            buffer.writeInteger(id)
+        }
+        buffer.writeWireBool(pressed)
+    }
+}
+
+/// One packet of encoded audio (20 ms at 50 frames per second). The audio is a slice of
+/// the received buffer, so decoding copies nothing.
+public struct MediaFrame: WireCodable {
+    public var streamId: UInt32
+    public var sequence: UInt32
+    /// Sample clock of the first sample, as RTP does.
+    public var timestamp: UInt32
+    public var audio: ByteBuffer
+
+    public init(streamId: UInt32, sequence: UInt32, timestamp: UInt32, audio: ByteBuffer) {
+        self.streamId = streamId
+        self.sequence = sequence
+        self.timestamp = timestamp
+        self.audio = audio
+    }
+
+    public init(wire buffer: inout ByteBuffer) throws(WireError) {
+        streamId = try buffer.readWireInteger("media.streamId")
+        sequence = try buffer.readWireInteger("media.sequence")
+        timestamp = try buffer.readWireInteger("media.timestamp")
+        audio = try buffer.readWireBytes("media.audio")
+    }
+
+    public func write(to buffer: inout ByteBuffer) throws(WireError) {
+        buffer.writeInteger(streamId)
+        buffer.writeInteger(sequence)
+        buffer.writeInteger(timestamp)
+        try buffer.writeWireBytes(audio, field: "media.audio")
+    }
+}
+
+public struct RedirectReason: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// This server deactivated itself after losing the peer link and most clients.
+    public static let deactivated = RedirectReason(rawValue: 1)
+    /// An administrator moved service to the other server.
+    public static let switchover = RedirectReason(rawValue: 2)
+    /// Both servers were active after a split; this one yielded.
+    public static let yieldedAfterSplit = RedirectReason(rawValue: 3)
+    /// The other server took over after this one lost a large share of its clients.
+    public static let handedOver = RedirectReason(rawValue: 4)
+
+    public var description: String {
+        switch self {
+        case .deactivated: "server deactivated"
+        case .switchover: "switchover"
+        case .yieldedAfterSplit: "yielded after a split"
+        case .handedOver: "handed over"
+        default: "unrecognized reason \(rawValue)"
+        }
+    }
+}
+
+/// Tells a logged-in client to move to the other server now, instead of cutting it off.
+public struct Redirect: WireCodable {
+    public var target: Endpoint
+    public var reason: RedirectReason
+    /// The epoch under which the target serves (or will serve).
+    public var epoch: UInt64
+
+    public init(target: Endpoint, reason: RedirectReason, epoch: UInt64) {
+        self.target = target
+        self.reason = reason
+        self.epoch = epoch
+    }
+
+    public init(wire buffer: inout ByteBuffer) throws(WireError) {
+        target = try Endpoint(wire: &buffer)
+        reason = RedirectReason(rawValue: try buffer.readWireInteger("redirect.reason"))
+        epoch = try buffer.readWireInteger("redirect.epoch")
+    }
+
+    public func write(to buffer: inout ByteBuffer) throws(WireError) {
+        try target.write(to: &buffer)
+        buffer.writeInteger(reason.rawValue)
+        buffer.writeInteger(epoch)
+    }
+}

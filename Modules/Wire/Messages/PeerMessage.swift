@@ -1,0 +1,357 @@
+import NIOCore
+
+/// Primary ↔ secondary: the peer link that carries liveness, the licence, configuration
+/// replication and the activation handshake.
+public enum PeerMessage: WireMessage {
+    case hello(PeerHello)
+    case goodbye(Goodbye)
+    case auth(PeerAuth)
+    case heartbeat(PeerHeartbeat)
+    case licence(LicenceTransfer)
+    case configSnapshot(ConfigSnapshot)
+    case configChange(ConfigChange)
+    case configAck(ConfigAck)
+    case catchUpRequest(CatchUpRequest)
+    case activationRequest(ActivationRequest)
+    case clientCountReport(ClientCountReport)
+    case stateAnnouncement(StateAnnouncement)
+
+    public enum Types {
+        public static let auth = MessageType(0x0201)
+        public static let heartbeat = MessageType(0x0202)
+        public static let licence = MessageType(0x0203)
+        public static let configSnapshot = MessageType(0x0204)
+        public static let configChange = MessageType(0x0205)
+        public static let configAck = MessageType(0x0206)
+        public static let catchUpRequest = MessageType(0x0207)
+        public static let activationRequest = MessageType(0x0208)
+        public static let clientCountReport = MessageType(0x0209)
+        public static let stateAnnouncement = MessageType(0x020A)
+    }
+
+    public var messageType: MessageType {
+        switch self {
+        case .hello: CommonMessageType.hello
+        case .goodbye: CommonMessageType.goodbye
+        case .auth: Types.auth
+        case .heartbeat: Types.heartbeat
+        case .licence: Types.licence
+        case .configSnapshot: Types.configSnapshot
+        case .configChange: Types.configChange
+        case .configAck: Types.configAck
+        case .catchUpRequest: Types.catchUpRequest
+        case .activationRequest: Types.activationRequest
+        case .clientCountReport: Types.clientCountReport
+        case .stateAnnouncement: Types.stateAnnouncement
+        }
+    }
+
+    public var isCompressible: Bool { true }
+
+    public func writePayload(to buffer: inout ByteBuffer) throws(WireError) {
+        switch self {
+        case .hello(let body): try body.write(to: &buffer)
+        case .goodbye(let body): try body.write(to: &buffer)
+        case .auth(let body): try body.write(to: &buffer)
+        case .heartbeat(let body): try body.write(to: &buffer)
+        case .licence(let body): try body.write(to: &buffer)
+        case .configSnapshot(let body): try body.write(to: &buffer)
+        case .configChange(let body): try body.write(to: &buffer)
+        case .configAck(let body): try body.write(to: &buffer)
+        case .catchUpRequest(let body): try body.write(to: &buffer)
+        case .activationRequest(let body): try body.write(to: &buffer)
+        case .clientCountReport(let body): try body.write(to: &buffer)
+        case .stateAnnouncement(let body): try body.write(to: &buffer)
+        }
+    }
+
+    public init(type: MessageType, payload: inout ByteBuffer) throws(WireError) {
+        switch type {
+        case CommonMessageType.hello: self = .hello(try PeerHello(wire: &payload))
+        case CommonMessageType.goodbye: self = .goodbye(try Goodbye(wire: &payload))
+        case Types.auth: self = .auth(try PeerAuth(wire: &payload))
+        case Types.heartbeat: self = .heartbeat(try PeerHeartbeat(wire: &payload))
+        case Types.licence: self = .licence(try LicenceTransfer(wire: &payload))
+        case Types.configSnapshot: self = .configSnapshot(try ConfigSnapshot(wire: &payload))
+        case Types.configChange: self = .configChange(try ConfigChange(wire: &payload))
+        case Types.configAck: self = .configAck(try ConfigAck(wire: &payload))
+        case Types.catchUpRequest: self = .catchUpRequest(try CatchUpRequest(wire: &payload))
+        case Types.activationRequest: self = .activationRequest(try ActivationRequest(wire: &payload))
+        case Types.clientCountReport: self = .clientCountReport(try ClientCountReport(wire: &payload))
+        case Types.stateAnnouncement: self = .stateAnnouncement(try StateAnnouncement(wire: &payload))
+        default: throw .unknownMessageType(type)
+        }
+    }
+}
+
+/// The peer link's first frame: the common hello fields, then who the sender is in the
+/// pair and a fresh nonce the other side must sign (see `PeerAuth`).
+public struct PeerHello: WireCodable {
+    public var hello: Hello
+    public var role: ServerRole
+    public var epoch: UInt64
+    public var nonce: ByteBuffer
+
+    public init(hello: Hello, role: ServerRole, epoch: UInt64, nonce: ByteBuffer) {
+        self.hello = hello
+        self.role = role
+        self.epoch = epoch
+        self.nonce = nonce
+    }
+
+    public init(wire buffer: inout ByteBuffer) throws(WireError) {
+        hello = try Hello(wire: &buffer)
+        role = try buffer.readWireEnum("peerHello.role")
+        epoch = try buffer.readWireInteger("peerHello.epoch")
+        nonce = try buffer.readWireBytes("peerHello.nonce")
+    }
+
+    public func write(to buffer: inout ByteBuffer) throws(WireError) {
+        try hello.write(to: &buffer)
+        buffer.writeWireEnum(role)
+        buffer.writeInteger(epoch)
+        try buffer.writeWireBytes(nonce, field: "peerHello.nonce")
+    }
+}
+
+/// Proof that the sender holds the pair's shared key: a MAC over the other side's nonce.
+public struct PeerAuth: WireCodable {
+    public var proof: ByteBuffer
+
+    public init(proof: ByteBuffer) { self.proof = proof }
+
+    public init(wire buffer: inout ByteBuffer) throws(WireError) {
+        proof = try buffer.readWireBytes("peerAuth.proof")
+    }
+
+    public func write(to buffer: inout ByteBuffer) throws(WireError) {
+        try buffer.writeWireBytes(proof, field: "peerAuth.proof")
+    }
+}
+
+public struct PeerHeartbeat: WireCodable {
+    public var sequence: UInt64
+
+    public init(sequence: UInt64) { self.sequence = sequence }
+
+    public init(wire buffer: inout ByteBuffer) throws(WireError) {
+        sequence = try buffer.readWireInteger("peerHeartbeat.sequence")
+    }
+
+    public func write(to buffer: inout ByteBuffer) throws(WireError) {
+        buffer.writeInteger(sequence)
+    }
+}
+
+/// The primary's signed licence, as text; the secondary verifies the signature itself.
+public struct LicenceTransfer: WireCodable {
+    public var text: String
+
+    public init(text: String) { self.text = text }
+
+    public init(wire buffer: inout ByteBuffer) throws(WireError) {
+        text = try buffer.readWireString("licence.text")
+    }
+
+    public func write(to buffer: inout ByteBuffer) throws(WireError) {
+        try buffer.writeWireString(text, field: "licence.text")
+    }
+}
+
+/// The whole configuration at one revision. The body is the ConfigStore's own binary
+/// encoding, built from the same field primitives.
+public struct ConfigSnapshot: WireCodable {
+    public var epoch: UInt64
+    public var revision: UInt64
+    public var body: ByteBuffer
+
+    public init(epoch: UInt64, revision: UInt64, body: ByteBuffer) {
+        self.epoch = epoch
+        self.revision = revision
+        self.body = body
+    }
+
+    public init(wire buffer: inout ByteBuffer) throws(WireError) {
+        epoch = try buffer.readWireInteger("configSnapshot.epoch")
+        revision = try buffer.readWireInteger("configSnapshot.revision")
+        body = try buffer.readWireBytes("configSnapshot.body")
+    }
+
+    public func write(to buffer: inout ByteBuffer) throws(WireError) {
+        buffer.writeInteger(epoch)
+        buffer.writeInteger(revision)
+        try buffer.writeWireBytes(body, field: "configSnapshot.body")
+    }
+}
+
+/// One configuration change, stamped with its revision and the epoch it was made in.
+public struct ConfigChange: WireCodable {
+    public var revision: UInt64
+    public var epoch: UInt64
+    /// Wall-clock milliseconds since 1970 when the change was committed (for lag figures).
+    public var committedAtMs: UInt64
+    public var body: ByteBuffer
+
+    public init(revision: UInt64, epoch: UInt64, committedAtMs: UInt64, body: ByteBuffer) {
+        self.revision = revision
+        self.epoch = epoch
+        self.committedAtMs = committedAtMs
+        self.body = body
+    }
+
+    public init(wire buffer: inout ByteBuffer) throws(WireError) {
+        revision = try buffer.readWireInteger("configChange.revision")
+        epoch = try buffer.readWireInteger("configChange.epoch")
+        committedAtMs = try buffer.readWireInteger("configChange.committedAtMs")
+        body = try buffer.readWireBytes("configChange.body")
+    }
+
+    public func write(to buffer: inout ByteBuffer) throws(WireError) {
+        buffer.writeInteger(revision)
+        buffer.writeInteger(epoch)
+        buffer.writeInteger(committedAtMs)
+        try buffer.writeWireBytes(body, field: "configChange.body")
+    }
+}
+
+/// The highest revision the sender has applied and made durable.
+public struct ConfigAck: WireCodable {
+    public var revision: UInt64
+
+    public init(revision: UInt64) { self.revision = revision }
+
+    public init(wire buffer: inout ByteBuffer) throws(WireError) {
+        revision = try buffer.readWireInteger("configAck.revision")
+    }
+
+    public func write(to buffer: inout ByteBuffer) throws(WireError) {
+        buffer.writeInteger(revision)
+    }
+}
+
+/// Sent on link-up: "this is the last change I applied; send me what follows".
+public struct CatchUpRequest: WireCodable {
+    public var lastRevision: UInt64
+    /// The epoch of that last change, so the sender can tell a follower that diverged.
+    public var lastEpoch: UInt64
+
+    public init(lastRevision: UInt64, lastEpoch: UInt64) {
+        self.lastRevision = lastRevision
+        self.lastEpoch = lastEpoch
+    }
+
+    public init(wire buffer: inout ByteBuffer) throws(WireError) {
+        lastRevision = try buffer.readWireInteger("catchUp.lastRevision")
+        lastEpoch = try buffer.readWireInteger("catchUp.lastEpoch")
+    }
+
+    public func write(to buffer: inout ByteBuffer) throws(WireError) {
+        buffer.writeInteger(lastRevision)
+        buffer.writeInteger(lastEpoch)
+    }
+}
+
+public struct ActivationReason: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// The primary lost a large share of its clients while the link stayed up.
+    public static let clientLoss = ActivationReason(rawValue: 1)
+    /// An administrator moves service deliberately.
+    public static let plannedSwitchover = ActivationReason(rawValue: 2)
+
+    public var description: String {
+        switch self {
+        case .clientLoss: "client loss"
+        case .plannedSwitchover: "planned switchover"
+        default: "unrecognized reason \(rawValue)"
+        }
+    }
+}
+
+/// "Activate and tell me how many clients reach you within the timeout."
+public struct ActivationRequest: WireCodable {
+    public var requestId: UInt32
+    public var epoch: UInt64
+    public var reason: ActivationReason
+    public var timeoutMs: UInt32
+
+    public init(requestId: UInt32, epoch: UInt64, reason: ActivationReason, timeoutMs: UInt32) {
+        self.requestId = requestId
+        self.epoch = epoch
+        self.reason = reason
+        self.timeoutMs = timeoutMs
+    }
+
+    public init(wire buffer: inout ByteBuffer) throws(WireError) {
+        requestId = try buffer.readWireInteger("activationRequest.requestId")
+        epoch = try buffer.readWireInteger("activationRequest.epoch")
+        reason = ActivationReason(rawValue: try buffer.readWireInteger("activationRequest.reason"))
+        timeoutMs = try buffer.readWireInteger("activationRequest.timeoutMs")
+    }
+
+    public func write(to buffer: inout ByteBuffer) throws(WireError) {
+        buffer.writeInteger(requestId)
+        buffer.writeInteger(epoch)
+        buffer.writeInteger(reason.rawValue)
+        buffer.writeInteger(timeoutMs)
+    }
+}
+
+/// The answer to an activation request: how many clients logged in on the sender.
+public struct ClientCountReport: WireCodable {
+    public var requestId: UInt32
+    public var loggedInClients: UInt32
+    public var epoch: UInt64
+
+    public init(requestId: UInt32, loggedInClients: UInt32, epoch: UInt64) {
+        self.requestId = requestId
+        self.loggedInClients = loggedInClients
+        self.epoch = epoch
+    }
+
+    public init(wire buffer: inout ByteBuffer) throws(WireError) {
+        requestId = try buffer.readWireInteger("clientCount.requestId")
+        loggedInClients = try buffer.readWireInteger("clientCount.loggedInClients")
+        epoch = try buffer.readWireInteger("clientCount.epoch")
+    }
+
+    public func write(to buffer: inout ByteBuffer) throws(WireError) {
+        buffer.writeInteger(requestId)
+        buffer.writeInteger(loggedInClients)
+        buffer.writeInteger(epoch)
+    }
+}
+
+/// A server's view of itself, sent on link-up and on every change of state.
+public struct StateAnnouncement: WireCodable {
+    public var role: ServerRole
+    public var state: ServerState
+    public var epoch: UInt64
+    public var loggedInClients: UInt32
+    public var configRevision: UInt64
+
+    public init(role: ServerRole, state: ServerState, epoch: UInt64, loggedInClients: UInt32, configRevision: UInt64) {
+        self.role = role
+        self.state = state
+        self.epoch = epoch
+        self.loggedInClients = loggedInClients
+        self.configRevision = configRevision
+    }
+
+    public init(wire buffer: inout ByteBuffer) throws(WireError) {
+        role = try buffer.readWireEnum("state.role")
+        state = try buffer.readWireEnum("state.state")
+        epoch = try buffer.readWireInteger("state.epoch")
+        loggedInClients = try buffer.readWireInteger("state.loggedInClients")
+        configRevision = try buffer.readWireInteger("state.configRevision")
+    }
+
+    public func write(to buffer: inout ByteBuffer) throws(WireError) {
+        buffer.writeWireEnum(role)
+        buffer.writeWireEnum(state)
+        buffer.writeInteger(epoch)
+        buffer.writeInteger(loggedInClients)
+        buffer.writeInteger(configRevision)
+    }
+}

@@ -1,0 +1,82 @@
+// swift-tools-version: 6.1
+// The VCOM failover pair: library modules under Modules/, thin executables under Apps/,
+// tools under Tools/. Wire sits at the bottom of the graph, the Apps at the top.
+// Benchmarks and fuzz targets live in their own packages (Tools/Benchmarks, Tools/Fuzz)
+// so the default build and CI do not pay for them.
+import PackageDescription
+
+let nio: [Target.Dependency] = [
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOPosix", package: "swift-nio"),
+]
+
+let package = Package(
+    name: "vcom-failover",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Wire", targets: ["Wire"]),
+        .library(name: "Licensing", targets: ["Licensing"]),
+        .library(name: "ConfigStore", targets: ["ConfigStore"]),
+        .library(name: "HealthMonitor", targets: ["HealthMonitor"]),
+        .library(name: "ActivationPolicy", targets: ["ActivationPolicy"]),
+        .library(name: "AdminProtocol", targets: ["AdminProtocol"]),
+        .executable(name: "vcom-server", targets: ["vcom-server"]),
+        .executable(name: "vcom-admin", targets: ["vcom-admin"]),
+        .executable(name: "vcom-client-sim", targets: ["vcom-client-sim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        // MARK: Modules
+        // The system zlib (zlib1g-dev). A shim of our own rather than compress-nio: the codec
+        // must give inflate an exact output cap and read zlib's status codes to reject
+        // decompression bombs and truncated streams, which compress-nio does not expose.
+        .target(name: "CZlib", path: "Modules/CZlib", linkerSettings: [.linkedLibrary("z")]),
+        .target(name: "Wire", dependencies: nio + ["CZlib"], path: "Modules/Wire"),
+        .target(name: "Licensing", dependencies: ["Wire"], path: "Modules/Licensing"),
+        .target(name: "ConfigStore", dependencies: ["Wire"], path: "Modules/ConfigStore"),
+        .target(name: "HealthMonitor", path: "Modules/HealthMonitor"),
+        .target(name: "ActivationPolicy", dependencies: ["HealthMonitor"], path: "Modules/ActivationPolicy"),
+        .target(name: "AdminProtocol", dependencies: ["Wire"], path: "Modules/AdminProtocol"),
+
+        // MARK: Apps (thin: parse arguments, wire modules together)
+        .executableTarget(
+            name: "vcom-server",
+            dependencies: [
+                "Wire", "Licensing", "ConfigStore", "HealthMonitor", "ActivationPolicy", "AdminProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Apps/vcom-server"
+        ),
+        .executableTarget(
+            name: "vcom-admin",
+            dependencies: ["Wire", "AdminProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Apps/vcom-admin"
+        ),
+        .executableTarget(
+            name: "vcom-client-sim",
+            dependencies: ["Wire", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Apps/vcom-client-sim"
+        ),
+
+        // MARK: Tests (one target per module)
+        .testTarget(
+            name: "WireTests",
+            dependencies: [
+                "Wire",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            path: "Tests/WireTests"
+        ),
+        .testTarget(name: "LicensingTests", dependencies: ["Licensing"], path: "Tests/LicensingTests"),
+        .testTarget(name: "ConfigStoreTests", dependencies: ["ConfigStore"], path: "Tests/ConfigStoreTests"),
+        .testTarget(name: "HealthMonitorTests", dependencies: ["HealthMonitor"], path: "Tests/HealthMonitorTests"),
+        .testTarget(name: "ActivationPolicyTests", dependencies: ["ActivationPolicy"], path: "Tests/ActivationPolicyTests"),
+        .testTarget(name: "AdminProtocolTests", dependencies: ["AdminProtocol"], path: "Tests/AdminProtocolTests"),
+    ]
+)

@@ -1,0 +1,1 @@
+// The module's tests arrive with its issue.
