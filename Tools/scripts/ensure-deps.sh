@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the system libraries the build links (zlib, SQLite) when they are missing, or
+# says exactly what to run. Debian/Ubuntu package names; headers are checked directly so
+# other systems that already have them pass.
+set -euo pipefail
+missing=()
+[ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
+[ -f /usr/include/sqlite3.h ] || missing+=(libsqlite3-dev)
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: missing ${missing[*]}"
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    echo "deps: installing with apt-get..."
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    echo "deps: installed ${missing[*]}"
+else
+    echo "deps: run this, then make again:  sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+fi
