@@ -32,10 +32,11 @@ snapshot_min_ns=$(metric "snapshot encode" "Time (wall clock)" p0)
 zlib_min_ns=$(metric "bare zlib compress" "Time (wall clock)" p0)
 snapshot_decode_ns=$(metric "snapshot decode" "Time (wall clock)" p50)
 large_decode_ns=$(metric "large frame decode" "Time (wall clock)" p50)
+handler_bytes=$(metric "handlers per connection" "Malloc (bytes" p100)
 ratio=$(awk -v a="$snapshot_min_ns" -v b="$zlib_min_ns" 'BEGIN { printf "%.3f", a / b }')
 ratio_p50=$(awk -v a="$snapshot_ns" -v b="$zlib_ns" 'BEGIN { printf "%.3f", a / b }')
 ok=$(awk -v r="$ratio" -v m="$small_decode_mallocs" 'BEGIN { print (r <= 1.2 && m <= 1) ? "yes" : "no" }')
 echo "bench-wire small_decode_ns=$small_decode_ns small_decode_mallocs=$small_decode_mallocs compressed_over_zlib=$ratio" \
     "compressed_over_zlib_p50=$ratio_p50 small_encode_ns=$small_encode_ns snapshot_encode_ns=$snapshot_ns zlib_ns=$zlib_ns snapshot_decode_ns=$snapshot_decode_ns" \
-    "large_plain_decode_ns=$large_decode_ns within_budget=$ok"
+    "large_plain_decode_ns=$large_decode_ns handler_bytes_per_connection=$handler_bytes within_budget=$ok"
 [ "$ok" = yes ]

@@ -115,6 +115,17 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // What Wire adds to every connection: its three channel handlers. Bytes allocated to
+    // create them (they hold no zlib state and no buffer while idle).
+    Benchmark("handlers per connection", configuration: .init(metrics: [.mallocBytesCount, .mallocCountTotal], scalingFactor: .one)) {
+        benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(MessageToByteHandler(WireFrameEncoder<ClientMessage>(configuration: .client)))
+            blackHole(ByteToMessageHandler(WireFrameDecoder<ClientMessage>(configuration: .client)))
+            blackHole(WireErrorHandler<ClientMessage>())
+        }
+    }
+
     Benchmark("snapshot decode (compressed)", configuration: .init(scalingFactor: .one)) { benchmark in
         for _ in benchmark.scaledIterations {
             var input = snapshotFrame
