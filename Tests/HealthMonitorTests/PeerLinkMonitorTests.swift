@@ -1,0 +1,116 @@
+import HealthMonitor
+import Testing
+
+@Suite struct PeerLinkMonitorTests {
+    let configuration = PeerLinkMonitor.Configuration()  // 100 ms × 3, hold 1 s doubling to 30 s
+    func ms(_ value: Int64) -> MonotonicTime { .milliseconds(value) }
+
+    func reports(_ actions: [PeerLinkMonitor.Action]) -> [PeerLinkMonitor.Report] {
+        actions.compactMap { if case .report(let report) = $0 { report } else { nil } }
+    }
+
+    @Test func firstConnectionIsUpAndStableAtOnce() {
+        var monitor = PeerLinkMonitor()
+        let actions = monitor.connected(at: ms(0))
+        #expect(reports(actions) == [.up, .stable])
+        #expect(actions.contains(.sendHeartbeat))
+    }
+
+    @Test func heartbeatsGoOutEveryInterval() {
+        var monitor = PeerLinkMonitor()
+        _ = monitor.connected(at: ms(0))
+        var sent: [Int64] = []
+        for t in stride(from: Int64(1), through: 1000, by: 1) {
+            // A chatty peer (never silent); the monitor's answers to both calls count.
+            if (monitor.heard(at: ms(t)) + monitor.tick(at: ms(t))).contains(.sendHeartbeat) { sent.append(t) }
+        }
+        #expect(sent == Array(stride(from: 100, through: 1000, by: 100)))
+    }
+
+    @Test func silenceIsLostExactlyAfterIntervalTimesMisses() {
+        var monitor = PeerLinkMonitor()
+        _ = monitor.connected(at: ms(0))
+        _ = monitor.heard(at: ms(50))
+        #expect(!reports(monitor.tick(at: ms(349))).contains(.lost(.timeout)))
+        #expect(monitor.nextDeadline != nil && monitor.nextDeadline! <= ms(350))
+        let actions = monitor.tick(at: ms(350))
+        #expect(reports(actions) == [.lost(.timeout)])
+        #expect(actions.contains(.closeConnection), "the dead connection is closed so the peer sees the loss too")
+        #expect(!monitor.isConnected)
+    }
+
+    @Test func lateHeartbeatsAreSuspectThenRecovered() {
+        var monitor = PeerLinkMonitor()
+        _ = monitor.connected(at: ms(0))
+        #expect(reports(monitor.tick(at: ms(149))) == [])
+        #expect(reports(monitor.tick(at: ms(150))) == [.suspect])
+        #expect(reports(monitor.tick(at: ms(200))) == [], "suspect is reported once")
+        #expect(reports(monitor.heard(at: ms(250))) == [.recovered])
+    }
+
+    @Test func closedConnectionIsLostAtOnce() {
+        var monitor = PeerLinkMonitor()
+        _ = monitor.connected(at: ms(0))
+        #expect(reports(monitor.disconnected(at: ms(10))) == [.lost(.closed)])
+        #expect(reports(monitor.disconnected(at: ms(11))) == [], "a second close changes nothing")
+        #expect(monitor.nextDeadline == nil)
+    }
+
+    @Test func anIsolatedLossIsRestoredAndStableAtOnce() {
+        var monitor = PeerLinkMonitor()
+        _ = monitor.connected(at: ms(0))
+        _ = monitor.disconnected(at: ms(1000))
+        #expect(reports(monitor.connected(at: ms(1200))) == [.restored, .stable])
+    }
+
+    /// Hysteresis: every further loss within the flap window doubles the hold before stable.
+    @Test func flappingDoublesTheHoldUpToTheMaximum() {
+        // A flap window wide enough that no loss of this test leaves it.
+        var monitor = PeerLinkMonitor(configuration: .init(flapWindow: .seconds(600)))
+        _ = monitor.connected(at: ms(0))
+        var t: Int64 = 0
+        var holds: [Int64] = []
+        for _ in 0..<8 {
+            t += 100
+            _ = monitor.disconnected(at: ms(t))
+            t += 100
+            let connectedAt = t
+            let immediate = reports(monitor.connected(at: ms(t)))
+            if immediate.contains(.stable) {
+                holds.append(0)
+                continue
+            }
+            // Bounded: a hold longer than a minute is a failure, not a reason to spin.
+            var stableAt: Int64?
+            while stableAt == nil && t - connectedAt <= 60_000 {
+                t += 10
+                if reports(monitor.heard(at: ms(t)) + monitor.tick(at: ms(t))).contains(.stable) { stableAt = t }
+            }
+            holds.append((stableAt ?? -1) - connectedAt)
+        }
+        #expect(holds == [0, 1000, 2000, 4000, 8000, 16000, 30000, 30000])
+    }
+
+    @Test func lossesOlderThanTheFlapWindowAreForgotten() {
+        var monitor = PeerLinkMonitor()
+        _ = monitor.connected(at: ms(0))
+        _ = monitor.disconnected(at: ms(100))
+        _ = monitor.connected(at: ms(200))
+        _ = monitor.disconnected(at: ms(300))
+        #expect(!reports(monitor.connected(at: ms(400))).contains(.stable), "second loss within the window: hold")
+        _ = monitor.disconnected(at: ms(500))
+        // Long after: the earlier losses no longer count.
+        #expect(reports(monitor.connected(at: ms(120_000))) == [.restored, .stable])
+    }
+
+    @Test func aLinkThatDiesDuringItsHoldIsNeverReportedStable() {
+        var monitor = PeerLinkMonitor()
+        _ = monitor.connected(at: ms(0))
+        _ = monitor.disconnected(at: ms(100))
+        _ = monitor.connected(at: ms(200))
+        _ = monitor.disconnected(at: ms(300))
+        _ = monitor.connected(at: ms(400))  // hold 1 s: stable at 1400 if it lasts
+        #expect(reports(monitor.disconnected(at: ms(900))) == [.lost(.closed)])
+        #expect(reports(monitor.tick(at: ms(1500))) == [])
+    }
+}
