@@ -3,9 +3,12 @@
 # summary line `TARGET key=value ...` so runs can be compared.
 SWIFT ?= swift
 FUZZ_SECONDS ?= 60
+SCHEDULES ?= 10000
+# make test also runs this many simulated schedules (debug build, about 25 s).
+TEST_SCHEDULES ?= 500
 
 .DEFAULT_GOAL := build
-.PHONY: deps build server admin client-sim test fuzz bench-wire demo clean
+.PHONY: deps build server admin client-sim test simulate fuzz bench-wire demo clean
 
 deps:
 	@Tools/scripts/ensure-deps.sh
@@ -25,6 +28,12 @@ client-sim: deps
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	.build/debug/failover-sim --schedules $(TEST_SCHEDULES)
+
+# Seeded random fault schedules against the failover policy; SEED=n replays one with its trace.
+simulate: deps
+	$(SWIFT) build -c release --product failover-sim
+	.build/release/failover-sim $(if $(SEED),--seed $(SEED),--schedules $(SCHEDULES))
 
 fuzz: deps
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) Tools/Fuzz/run-fuzz.sh

@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "Licensing", dependencies: ["Wire"], path: "Modules/Licensing"),
         .target(name: "ConfigStore", dependencies: ["Wire"], path: "Modules/ConfigStore"),
         .target(name: "HealthMonitor", path: "Modules/HealthMonitor"),
-        .target(name: "ActivationPolicy", dependencies: ["HealthMonitor"], path: "Modules/ActivationPolicy"),
+        .target(name: "ActivationPolicy", dependencies: ["HealthMonitor", "Wire"], path: "Modules/ActivationPolicy"),
         .target(name: "AdminProtocol", dependencies: ["Wire"], path: "Modules/AdminProtocol"),
 
         // MARK: Apps (thin: parse arguments, wire modules together)
@@ -62,6 +62,20 @@ let package = Package(
             path: "Apps/vcom-client-sim"
         ),
 
+        // MARK: Tools
+        // The deterministic failover simulator: a library (the per-row tests script it) and
+        // the `make simulate` runner.
+        .target(
+            name: "FailoverSimulator",
+            dependencies: ["ActivationPolicy", "HealthMonitor", "Wire"],
+            path: "Tools/FailoverSimulator"
+        ),
+        .executableTarget(
+            name: "failover-sim",
+            dependencies: ["FailoverSimulator", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Tools/failover-sim"
+        ),
+
         // MARK: Tests (one target per module)
         .testTarget(
             name: "WireTests",
@@ -76,7 +90,8 @@ let package = Package(
         .testTarget(name: "LicensingTests", dependencies: ["Licensing"], path: "Tests/LicensingTests"),
         .testTarget(name: "ConfigStoreTests", dependencies: ["ConfigStore"], path: "Tests/ConfigStoreTests"),
         .testTarget(name: "HealthMonitorTests", dependencies: ["HealthMonitor"], path: "Tests/HealthMonitorTests"),
-        .testTarget(name: "ActivationPolicyTests", dependencies: ["ActivationPolicy"], path: "Tests/ActivationPolicyTests"),
+        .testTarget(
+            name: "ActivationPolicyTests", dependencies: ["ActivationPolicy", "FailoverSimulator"], path: "Tests/ActivationPolicyTests"),
         .testTarget(name: "AdminProtocolTests", dependencies: ["AdminProtocol"], path: "Tests/AdminProtocolTests"),
     ]
 )

@@ -1,0 +1,56 @@
+import HealthMonitor
+import Wire
+
+/// Administrator commands: the switchover (planned, or the authorized switch back after a
+/// failover) and forced activation.
+extension ActivationPolicy {
+    mutating func adminCommand(_ command: AdminCommand, at now: MonotonicTime) -> [PolicyAction] {
+        switch command {
+        case .switchover(let acknowledging): return switchover(acknowledging: acknowledging, at: now)
+        case .forceActivation(let reason): return forceActivation(reason: reason, at: now)
+        }
+    }
+
+    /// Checks first, then asks the peer to take over; this server yields once the peer
+    /// announces it is active, so clients are redirected to a server that already serves.
+    mutating func switchover(acknowledging: String?, at now: MonotonicTime) -> [PolicyAction] {
+        guard persistent.state == .active else {
+            return [.adminRefused("this server is \(persistent.state); run the switchover on the active server")]
+        }
+        guard link != .down, let peer else { return [.adminRefused("the peer link is down; the peer cannot take over")] }
+        guard peer.state != .active else { return [.adminRefused("the peer is already active")] }
+        guard switchover == nil, handover == nil, trial == nil else {
+            return [.adminRefused("a handover is already in progress")]
+        }
+        guard healDecision == nil else {
+            return [.adminRefused("both servers are active after a split and wait for a stable link to settle it; try again shortly")]
+        }
+        if let incident = persistent.activationIncident {
+            guard acknowledging == incident else {
+                let given = acknowledging.map { "'\($0)' is not it" } ?? "none was named"
+                return [.adminRefused("this server serves because of incident \(incident); the switchover must acknowledge it (\(given))")]
+            }
+        } else if let named = acknowledging {
+            return [.adminRefused("there is no open incident on this server ('\(named)' was named); switch over without acknowledging")]
+        }
+        guard let lag = peerReplicationLag else {
+            return [.adminRefused("the peer's configuration state is unknown; wait for replication to report")]
+        }
+        guard lag == 0 else { return [.adminRefused("the peer is \(lag) configuration revisions behind; wait until it caught up")] }
+        let id = takeRequestId()
+        switchover = PendingRequest(id: id, deadline: now + configuration.switchoverTimeout, acknowledging: acknowledging)
+        let request = ActivationRequest(
+            requestId: id, epoch: persistent.epoch, reason: .plannedSwitchover,
+            timeoutMs: UInt32(clamping: configuration.switchoverTimeout.milliseconds))
+        return [.adminAccepted("switchover to the \(peer.role) started"), .requestPeerActivation(request)]
+    }
+
+    mutating func forceActivation(reason: String, at now: MonotonicTime) -> [PolicyAction] {
+        guard persistent.state != .active else { return [.adminRefused("this server is already active")] }
+        guard let refusal = activationRefusal else {
+            startupDeadline = nil
+            return [.adminAccepted("forced activation")] + activate(at: now, incident: .forcedActivation(reason: reason))
+        }
+        return [.adminRefused("cannot activate: \(refusal)")]
+    }
+}

@@ -1,0 +1,139 @@
+import HealthMonitor
+import Wire
+
+/// What one server says of itself on the peer link (the policy's part of Wire's
+/// `StateAnnouncement`; the shell adds the configuration revision).
+public struct PeerStatus: Equatable, Sendable, CustomStringConvertible {
+    public var role: ServerRole
+    public var state: ServerState
+    public var epoch: UInt64
+    public var loggedInClients: Int
+
+    public init(role: ServerRole, state: ServerState, epoch: UInt64, loggedInClients: Int) {
+        self.role = role
+        self.state = state
+        self.epoch = epoch
+        self.loggedInClients = loggedInClients
+    }
+
+    public init(_ announcement: StateAnnouncement) {
+        self.init(
+            role: announcement.role, state: announcement.state, epoch: announcement.epoch,
+            loggedInClients: Int(announcement.loggedInClients))
+    }
+
+    public func announcement(configRevision: UInt64) -> StateAnnouncement {
+        StateAnnouncement(
+            role: role, state: state, epoch: epoch, loggedInClients: UInt32(clamping: loggedInClients),
+            configRevision: configRevision)
+    }
+
+    public var description: String { "\(role) \(state) epoch \(epoch) with \(loggedInClients) clients" }
+}
+
+/// What the policy needs to survive a restart. The shell stores it durably *before*
+/// carrying out the actions that follow a `.persist` in the same list.
+public struct PersistentState: Equatable, Sendable, Codable {
+    public var epoch: UInt64
+    public var state: ServerState
+    /// The incident behind the current activation; a switchover away from this server must
+    /// name it (the authorization of the switch back).
+    public var activationIncident: String?
+    public var incidentSequence: UInt64
+
+    public init(epoch: UInt64 = 0, state: ServerState = .standby, activationIncident: String? = nil, incidentSequence: UInt64 = 0) {
+        self.epoch = epoch
+        self.state = state
+        self.activationIncident = activationIncident
+        self.incidentSequence = incidentSequence
+    }
+}
+
+extension ServerState: Codable {}
+
+public enum AdminCommand: Equatable, Sendable {
+    /// Given to the active server: move service to the peer. Names the incident behind the
+    /// current activation when there is one (that is the authorization of a switch back).
+    case switchover(acknowledging: String?)
+    /// Given to a server that is not active: serve now, whatever the peer link says.
+    case forceActivation(reason: String)
+}
+
+public enum PolicyEvent: Equatable, Sendable {
+    case start
+    /// Nothing happened but time passed: call at `nextDeadline`.
+    case tick
+    case link(PeerLinkMonitor.Report)
+    case census(ClientCensus.Report)
+    case loggedInClients(Int)
+    case peerState(PeerStatus)
+    case peerActivationRequest(ActivationRequest)
+    case peerClientCount(ClientCountReport)
+    /// How many configuration revisions the peer is behind this server; nil when unknown.
+    case peerReplicationLag(UInt64?)
+    /// Whether this server may serve at all (a secondary needs the primary's licence).
+    case activationPermission(refusal: String?)
+    case admin(AdminCommand)
+}
+
+public enum PolicyAction: Equatable, Sendable {
+    case persist(PersistentState)
+    /// Serve: accept logins, stamped with this epoch.
+    case activate(epoch: UInt64)
+    /// Stop serving: refuse new logins with "not the active server".
+    case deactivate(ServerState)
+    case announce(PeerStatus)
+    case requestPeerActivation(ActivationRequest)
+    case reportClientCount(ClientCountReport)
+    /// Tell every logged-in client to move to the other server (a move, not a drop).
+    case redirectClients(RedirectReason)
+    case recordIncident(Incident)
+    case acknowledgeIncident(String)
+    case adminAccepted(String)
+    case adminRefused(String)
+    case warning(String)
+}
+
+public enum IncidentCause: Equatable, Sendable, CustomStringConvertible {
+    /// Row 2: the peer link was lost and this standby server activated.
+    case peerLinkLost
+    /// Row 3: the link and most clients were lost together; the primary deactivated itself.
+    case linkAndMajorityLost
+    /// Row 4: most of the primary's clients vanished with the link up; service moved.
+    case clientLossHandover
+    /// Row 6: both servers were active when the link healed.
+    case splitResolved(yielded: Bool)
+    case forcedActivation(reason: String)
+    /// A deactivated primary found the secondary standby (it never took over) and served again.
+    case resumedService
+    /// An administrator moved service here.
+    case plannedSwitchover
+
+    public var description: String {
+        switch self {
+        case .peerLinkLost: "peer link lost; activated"
+        case .linkAndMajorityLost: "peer link and most clients lost; deactivated"
+        case .clientLossHandover: "large share of clients lost with the link up; service handed over"
+        case .splitResolved(let yielded): yielded ? "both active after a split; yielded" : "both active after a split; kept serving"
+        case .forcedActivation(let reason): "forced activation: \(reason)"
+        case .resumedService: "secondary never took over; resumed service"
+        case .plannedSwitchover: "planned switchover; took over"
+        }
+    }
+}
+
+/// A record of one failover decision: what happened, when, to how many clients, in which epoch.
+public struct Incident: Equatable, Sendable {
+    public var id: String
+    public var cause: IncidentCause
+    public var role: ServerRole
+    /// The epoch in force after the decision.
+    public var epoch: UInt64
+    public var decidedAt: MonotonicTime
+    public var linkLostAt: MonotonicTime?
+    public var clientLossAt: MonotonicTime?
+    public var loggedInClients: Int
+    public var clientsLost: Int?
+    public var clientPopulation: Int?
+    public var peer: PeerStatus?
+}

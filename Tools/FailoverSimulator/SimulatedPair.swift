@@ -1,0 +1,355 @@
+import ActivationPolicy
+import HealthMonitor
+import Wire
+
+/// A primary, a secondary, the network between them and a population of clients, in
+/// simulated time. The servers run the real ActivationPolicy, PeerLinkMonitor and
+/// ClientCensus; this class plays the part of their SwiftNIO shells, of TCP and of the
+/// clients. Deterministic: everything random comes from the seed.
+public final class SimulatedPair {
+    public let settings: SimulationSettings
+    public private(set) var now = MonotonicTime.zero
+    public private(set) var steps = 0
+    public private(set) var trace: [String] = []
+    /// Lines of trace kept (the most recent ones).
+    public var traceLimit = 400
+    var servers: [SimulatedServer]
+    var clients: [SimulatedClient]
+    var queue = EventQueue<SimEvent>()
+    var rng: SplitMix64
+    var scripts: [() -> Void] = []
+    var checks: [() -> Void] = []
+    let invariants: InvariantChecker
+
+    // The peer network and the TCP connection on it.
+    public private(set) var peerNetworkUp = true
+    var nextConnectionId = 0
+    var nextSessionId = 0
+    /// Frames (nil: a FIN) sent while the network was down, per direction, delivered when it heals.
+    var stalled: [[(connection: Int, frame: PeerFrame?)]] = [[], []]
+    var lastDelivery: [MonotonicTime] = [.zero, .zero]
+
+    public init(settings: SimulationSettings = SimulationSettings(), seed: UInt64) {
+        self.settings = settings
+        rng = SplitMix64(seed: seed)
+        servers = [SimulatedServer(role: .primary, settings: settings), SimulatedServer(role: .secondary, settings: settings)]
+        clients = Array(repeating: SimulatedClient(), count: settings.clients)
+        invariants = InvariantChecker(settings: settings)
+        servers[0].running = false
+        servers[1].running = false
+    }
+
+    // MARK: Driving the world
+
+    /// Runs every event up to `time`, checking the invariants after each.
+    public func run(until time: MonotonicTime) {
+        while let next = queue.nextTime, next <= time {
+            let (at, event) = queue.pop()!
+            now = at
+            steps += 1
+            handle(event)
+            invariants.check(self)
+        }
+        now = max(now, time)
+        invariants.check(self)
+    }
+
+    public func advance(by duration: Duration) { run(until: now + duration) }
+
+    /// Runs `action` at `time` inside the simulation (used by the random schedules).
+    public func schedule(at time: MonotonicTime, _ action: @escaping () -> Void) {
+        scripts.append(action)
+        queue.push(.script(scripts.count - 1), at: time)
+    }
+
+    public func log(_ line: @autoclosure () -> String) {
+        trace.append("\(now) \(line())")
+        if trace.count > traceLimit { trace.removeFirst(traceLimit / 4) }
+    }
+
+    func random(_ range: ClosedRange<Int64>) -> Int64 { Int64.random(in: range, using: &rng) }
+    func latency() -> Duration { .nanoseconds(random(settings.latency)) }
+    func jitter() -> Duration { .nanoseconds(random(settings.timerJitter)) }
+    func index(_ role: ServerRole) -> Int { role == .primary ? 0 : 1 }
+
+    // MARK: Observing it
+
+    public func state(of role: ServerRole) -> ServerState? {
+        let server = servers[index(role)]
+        return server.running ? server.policy.state : nil
+    }
+
+    public func epoch(of role: ServerRole) -> UInt64 { servers[index(role)].policy.epoch }
+    public func incidents(of role: ServerRole) -> [Incident] { servers[index(role)].incidents }
+    public func activationIncident(of role: ServerRole) -> String? { servers[index(role)].policy.activationIncident }
+    public func loggedIn(on role: ServerRole) -> Int { servers[index(role)].sessions.count }
+    public func isRunning(_ role: ServerRole) -> Bool { servers[index(role)].running }
+    public var activeServers: [ServerRole] { servers.filter { $0.isServing }.map(\.role) }
+    public var violations: [String] { invariants.violations }
+    /// Every state change of either server, in order.
+    public private(set) var history: [(at: MonotonicTime, role: ServerRole, state: ServerState)] = []
+
+    /// When `role` last entered `state` at or after `time`.
+    public func firstTime(_ role: ServerRole, entered state: ServerState, after time: MonotonicTime) -> MonotonicTime? {
+        history.first { $0.role == role && $0.state == state && $0.at >= time }?.at
+    }
+
+    public func activations(of role: ServerRole) -> [MonotonicTime] { servers[index(role)].activations.map(\.at) }
+    public func warnings(of role: ServerRole) -> [String] { servers[index(role)].warnings }
+    public var clientsWithoutSession: Int { clients.filter { $0.session == nil }.count }
+
+    // MARK: Faults and commands
+
+    public func start(_ role: ServerRole) {
+        let i = index(role)
+        servers[i].restart(settings: settings)
+        log("\(role) starts with \(servers[i].disk)")
+        perform(i, servers[i].policy.handle(.activationPermission(refusal: nil), at: now))
+        perform(i, servers[i].policy.handle(.start, at: now))
+        if role == .primary { servers[i].nextDialAt = now }
+        rescheduleTimer(i)
+    }
+
+    /// Clients log in to the primary first, as configured on their panels.
+    public func startClients() {
+        for c in clients.indices {
+            clients[c].target = 0
+            queue.push(.clientAttempt(client: c), at: now + .milliseconds(random(0...500)))
+        }
+    }
+
+    public func crash(_ role: ServerRole) {
+        let i = index(role)
+        guard servers[i].running else { return }
+        log("\(role) crashes")
+        if let connection = servers[i].connectionId ?? servers[i].dialing { closeConnection(connection, by: i) }
+        for (client, session) in servers[i].sessions {
+            // The kernel of a running host answers with a reset; an unreachable one says nothing.
+            let notice: Duration = clients[client].reach[i] ? latency() : settings.clientTimeout + jitter()
+            queue.push(.clientNoticesLoss(client: client, session: session), at: now + notice)
+        }
+        servers[i].running = false
+        servers[i].sessions = [:]
+        servers[i].deferred = []
+        servers[i].timerGeneration += 1
+        servers[i].scheduledTimer = nil
+    }
+
+    public func cutPeerNetwork() {
+        guard peerNetworkUp else { return }
+        log("peer network cut")
+        peerNetworkUp = false
+    }
+
+    public func healPeerNetwork() {
+        guard !peerNetworkUp else { return }
+        log("peer network healed")
+        peerNetworkUp = true
+        // TCP retransmits what was sent during the cut, in order.
+        for direction in 0..<2 {
+            let receiver = 1 - direction
+            for (connection, frame) in stalled[direction] {
+                if let frame {
+                    send(frame, on: connection, to: receiver)
+                } else {
+                    queue.push(.peerClosed(to: receiver, connection: connection), at: deliveryTime(to: receiver))
+                }
+            }
+            stalled[direction] = []
+        }
+    }
+
+    public func pause(_ role: ServerRole, for duration: Duration) {
+        let i = index(role)
+        guard servers[i].running, !servers[i].isPaused else { return }
+        log("\(role) paused for \(duration)")
+        servers[i].pausedUntil = now + duration
+        servers[i].timerGeneration += 1
+        servers[i].scheduledTimer = nil
+        queue.push(.resume(server: i), at: now + duration)
+        // Its clients hear nothing from it and give up after their timeout.
+        for (client, session) in servers[i].sessions {
+            queue.push(.clientNoticesLoss(client: client, session: session), at: now + settings.clientTimeout + jitter())
+        }
+    }
+
+    /// Cuts the network path between `count` of the server's logged-in clients and it.
+    @discardableResult
+    public func cutClients(of role: ServerRole, count: Int) -> [Int] {
+        let i = index(role)
+        let victims = Array(servers[i].sessions.keys.sorted().shuffled(using: &rng).prefix(count))
+        log("cut \(victims.count) clients from \(role)")
+        for client in victims {
+            cutClient(client, from: i)
+        }
+        return victims
+    }
+
+    func cutClient(_ client: Int, from i: Int) {
+        clients[client].reach[i] = false
+        if let session = servers[i].sessions[client] {
+            // Both ends notice the silence after their heartbeat timeout, at a random phase.
+            queue.push(.serverNoticesClientLoss(server: i, client: client, session: session), at: now + settings.clientTimeout + jitter() + .milliseconds(random(0...1000)))
+            queue.push(.clientNoticesLoss(client: client, session: session), at: now + settings.clientTimeout + .milliseconds(random(0...1000)))
+        }
+    }
+
+    /// Cuts these clients off from both servers (their own network failed).
+    public func isolateClients(_ ids: [Int]) {
+        log("isolate clients \(ids)")
+        for client in ids {
+            for i in servers.indices where clients[client].reach[i] { cutClient(client, from: i) }
+        }
+    }
+
+    public func healClients(of role: ServerRole) {
+        let i = index(role)
+        log("client paths to \(role) healed")
+        for c in clients.indices { clients[c].reach[i] = true }
+    }
+
+    /// An administrator command; returns the policy's answer (accepted or refused).
+    @discardableResult
+    public func admin(_ role: ServerRole, _ command: AdminCommand) -> PolicyAction? {
+        let i = index(role)
+        guard servers[i].running, !servers[i].isPaused else { return nil }
+        log("admin on \(role): \(command)")
+        servers[i].lastAdminReply = nil
+        invariants.commandInProgress = (command, role)
+        perform(i, servers[i].policy.handle(.admin(command), at: now))
+        invariants.commandInProgress = nil
+        rescheduleTimer(i)
+        let reply = servers[i].lastAdminReply
+        if case .adminAccepted = reply { invariants.noteAdmin(command, on: role, accepted: true) }
+        return reply
+    }
+
+    // MARK: Events
+
+    func handle(_ event: SimEvent) {
+        if let i = event.handlingServer {
+            guard servers[i].running else { return }
+            if servers[i].isPaused {
+                servers[i].deferred.append(event)
+                return
+            }
+        }
+        switch event {
+        case .serverTimer(let i, let generation):
+            guard generation == servers[i].timerGeneration else { return }
+            servers[i].scheduledTimer = nil
+            tick(i)
+        case .dialArrives(let connection): dialArrives(connection)
+        case .dialAnswered(let connection): dialAnswered(connection)
+        case .dialFailed(let connection):
+            if servers[0].dialing == connection { servers[0].dialing = nil }
+        case .peerFrame(let to, let connection, let frame): receive(frame, on: connection, at: to)
+        case .peerClosed(let to, let connection): peerClosed(connection, at: to)
+        case .resume(let i): resume(i)
+        case .clientAttempt(let c): clientAttempt(c)
+        case .clientArrives(let c, let i, let attempt): clientArrives(c, at: i, attempt: attempt)
+        case .clientAttemptFailed(let c, let attempt):
+            guard clients[c].attempt == attempt, clients[c].session == nil else { return }
+            retry(c)
+        case .clientNoticesLoss(let c, let session): clientNoticesLoss(c, session: session)
+        case .serverNoticesClientLoss(let i, let c, let session): serverNoticesClientLoss(i, client: c, session: session)
+        case .script(let n): scripts[n]()
+        case .check(let n): checks[n]()
+        }
+        for i in servers.indices { rescheduleTimer(i) }
+    }
+
+    func tick(_ i: Int) {
+        servers[i].census.tick(at: now)
+        if let dialAt = servers[i].nextDialAt, now >= dialAt { dial() }
+        performMonitor(i, servers[i].monitor.tick(at: now))
+        perform(i, servers[i].policy.handle(.tick, at: now))
+    }
+
+    func rescheduleTimer(_ i: Int) {
+        guard let deadline = servers[i].nextDeadline else { return }
+        if let scheduled = servers[i].scheduledTimer, scheduled <= deadline { return }
+        servers[i].timerGeneration += 1
+        servers[i].scheduledTimer = deadline
+        queue.push(.serverTimer(server: i, generation: servers[i].timerGeneration), at: max(now, deadline) + jitter())
+    }
+
+    func resume(_ i: Int) {
+        guard servers[i].running, servers[i].isPaused else { return }
+        log("\(servers[i].role) resumes")
+        servers[i].pausedUntil = nil
+        servers[i].scheduledTimer = nil
+        let pending = servers[i].deferred
+        servers[i].deferred = []
+        for event in pending { handle(event) }
+        tick(i)
+    }
+
+    // MARK: Performing what the state machines decided (the shell's job)
+
+    func performMonitor(_ i: Int, _ actions: [PeerLinkMonitor.Action]) {
+        for action in actions {
+            switch action {
+            case .sendHeartbeat:
+                if let connection = servers[i].connectionId { send(.heartbeat, on: connection, from: i) }
+            case .closeConnection:
+                if let connection = servers[i].connectionId { closeConnection(connection, by: i) }
+            case .report(let report):
+                log("\(servers[i].role) link \(report)")
+                switch report {
+                case .stable: servers[i].stableOn = servers[i].connectionId.map { ($0, now) }
+                case .lost: servers[i].stableOn = nil
+                default: break
+                }
+                perform(i, servers[i].policy.handle(.link(report), at: now))
+                if report == .up || report == .restored {
+                    // The simulated stores are always in step; replication lag is the
+                    // ConfigStore's business and is tested there.
+                    perform(i, servers[i].policy.handle(.peerReplicationLag(0), at: now))
+                }
+            }
+        }
+    }
+
+    func perform(_ i: Int, _ actions: [PolicyAction]) {
+        let role = servers[i].role
+        for action in actions {
+            switch action {
+            case .persist(let state): servers[i].disk = state
+            case .activate(let epoch):
+                log("\(role) ACTIVE epoch \(epoch)")
+                history.append((now, role, .active))
+                servers[i].activations.append((now, epoch))
+                invariants.noteActivation(of: role, epoch: epoch, pair: self)
+            case .deactivate(let state):
+                log("\(role) \(state)")
+                history.append((now, role, state))
+            case .announce(let status):
+                if let connection = servers[i].connectionId { send(.status(status), on: connection, from: i) }
+            case .requestPeerActivation(let request):
+                log("\(role) asks the peer to activate (\(request.reason))")
+                if let connection = servers[i].connectionId { send(.activationRequest(request), on: connection, from: i) }
+            case .reportClientCount(let report):
+                if let connection = servers[i].connectionId { send(.clientCount(report), on: connection, from: i) }
+            case .redirectClients(let reason):
+                log("\(role) redirects \(servers[i].sessions.count) clients (\(reason))")
+                redirectAll(from: i)
+            case .recordIncident(let incident):
+                log("\(role) incident \(incident.id): \(incident.cause)")
+                servers[i].incidents.append(incident)
+                invariants.noteIncident(incident, pair: self)
+            case .acknowledgeIncident(let id): log("\(role) acknowledged \(id)")
+            case .adminAccepted, .adminRefused:
+                log("\(role) admin: \(action)")
+                servers[i].lastAdminReply = action
+            case .warning(let text):
+                log("\(role) warning: \(text)")
+                servers[i].warnings.append(text)
+            }
+        }
+    }
+
+    func updateClientCount(_ i: Int) {
+        perform(i, servers[i].policy.handle(.loggedInClients(servers[i].sessions.count), at: now))
+    }
+}

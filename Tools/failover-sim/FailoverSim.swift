@@ -1,0 +1,80 @@
+import ArgumentParser
+import Dispatch
+import FailoverSimulator
+import Foundation
+import Synchronization
+
+@main
+struct FailoverSim: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "failover-sim",
+        abstract: "Runs seeded random fault schedules against two simulated servers and checks the failover invariants.",
+        discussion: """
+            Each schedule starts a primary, a secondary and simulated clients, injects crashes, \
+            link cuts and flaps, pauses, client losses, partitions and administrator commands, \
+            and checks the invariants after every event. A failing schedule prints its seed; \
+            run again with --seed to replay it with its trace.
+            Ends with: simulate schedules=N steps=M violations=V
+            """
+    )
+
+    @Option(help: "Number of schedules to run.") var schedules = 10_000
+    @Option(help: "Seed of the first schedule; schedule k uses seed first+k.") var firstSeed: UInt64 = 1
+    @Option(help: "Replay one schedule and print its faults and trace.") var seed: UInt64?
+    @Option(help: "Simulated seconds of faults per schedule (a quiet period follows).") var seconds = 90
+    @Option(help: "Parallel workers.") var workers = ProcessInfo.processInfo.activeProcessorCount
+
+    func run() throws {
+        let schedule = RandomSchedule(duration: .seconds(seconds))
+        if let seed {
+            let result = schedule.run(seed: seed)
+            print("faults:")
+            result.faults.forEach { print("  \($0)") }
+            print("trace (last events):")
+            result.trace.forEach { print("  \($0)") }
+            result.violations.forEach { print("VIOLATION \($0)") }
+            print("simulate schedules=1 steps=\(result.steps) violations=\(result.violations.count) seed=\(seed)")
+            if !result.violations.isEmpty { throw ExitCode.failure }
+            return
+        }
+
+        struct Tally {
+            var steps = 0
+            var done = 0
+            var activations = 0
+            var longestUnservedMs: Int64 = 0
+            var failures: [ScheduleResult] = []
+        }
+        let tally = Mutex(Tally())
+        let total = schedules
+        let workers = max(1, self.workers)
+        let firstSeed = self.firstSeed
+        let started = Date()
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for k in stride(from: worker, to: total, by: workers) {
+                let result = schedule.run(seed: firstSeed &+ UInt64(k))
+                tally.withLock { tally in
+                    tally.steps += result.steps
+                    tally.done += 1
+                    tally.activations += result.activations
+                    tally.longestUnservedMs = max(tally.longestUnservedMs, result.longestUnserved.milliseconds)
+                    if !result.violations.isEmpty { tally.failures.append(result) }
+                    if tally.done % 1000 == 0 || tally.done == total {
+                        let rate = Double(tally.done) / max(0.001, Date().timeIntervalSince(started))
+                        print("simulate: \(tally.done)/\(total) schedules, \(tally.failures.count) failing, \(Int(rate))/s")
+                    }
+                }
+            }
+        }
+        let result = tally.withLock { $0 }
+        for failure in result.failures.sorted(by: { $0.seed < $1.seed }).prefix(5) {
+            print("FAILED seed=\(failure.seed): \(failure.violations.first ?? "")")
+            print("  replay: make simulate SEED=\(failure.seed)")
+        }
+        let violations = result.failures.map(\.violations.count).reduce(0, +)
+        print(
+            "simulate schedules=\(total) steps=\(result.steps) violations=\(violations) failing_schedules=\(result.failures.count)"
+                + " activations=\(result.activations) longest_unserved_ms=\(result.longestUnservedMs)")
+        if violations > 0 { throw ExitCode.failure }
+    }
+}
