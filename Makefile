@@ -8,7 +8,7 @@ SCHEDULES ?= 10000
 TEST_SCHEDULES ?= 500
 
 .DEFAULT_GOAL := build
-.PHONY: deps build server admin client-sim test simulate fuzz bench-wire demo clean
+.PHONY: deps build server admin client-sim license-tool test simulate fuzz bench-wire demo clean
 
 deps:
 	@Tools/scripts/ensure-deps.sh
@@ -24,6 +24,9 @@ admin: deps
 
 client-sim: deps
 	$(SWIFT) build --product vcom-client-sim
+
+license-tool: deps
+	$(SWIFT) build --product vcom-license
 
 test: deps
 	$(SWIFT) build --build-tests

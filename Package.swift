@@ -23,11 +23,13 @@ let package = Package(
         .executable(name: "vcom-server", targets: ["vcom-server"]),
         .executable(name: "vcom-admin", targets: ["vcom-admin"]),
         .executable(name: "vcom-client-sim", targets: ["vcom-client-sim"]),
+        .executable(name: "vcom-license", targets: ["vcom-license"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         // MARK: Modules
@@ -36,7 +38,8 @@ let package = Package(
         // decompression bombs and truncated streams, which compress-nio does not expose.
         .target(name: "CZlib", path: "Modules/CZlib", linkerSettings: [.linkedLibrary("z")]),
         .target(name: "Wire", dependencies: nio + ["CZlib"], path: "Modules/Wire"),
-        .target(name: "Licensing", dependencies: ["Wire"], path: "Modules/Licensing"),
+        .target(
+            name: "Licensing", dependencies: ["Wire", .product(name: "Crypto", package: "swift-crypto")], path: "Modules/Licensing"),
         .target(name: "ConfigStore", dependencies: ["Wire"], path: "Modules/ConfigStore"),
         .target(name: "HealthMonitor", path: "Modules/HealthMonitor"),
         .target(name: "ActivationPolicy", dependencies: ["HealthMonitor", "Wire"], path: "Modules/ActivationPolicy"),
@@ -71,6 +74,11 @@ let package = Package(
             path: "Tools/FailoverSimulator"
         ),
         .executableTarget(
+            name: "vcom-license",
+            dependencies: ["Licensing", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Tools/vcom-license"
+        ),
+        .executableTarget(
             name: "failover-sim",
             dependencies: ["FailoverSimulator", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Tools/failover-sim"
@@ -87,7 +95,9 @@ let package = Package(
             ],
             path: "Tests/WireTests"
         ),
-        .testTarget(name: "LicensingTests", dependencies: ["Licensing"], path: "Tests/LicensingTests"),
+        .testTarget(
+            name: "LicensingTests", dependencies: ["Licensing", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Tests/LicensingTests"),
         .testTarget(name: "ConfigStoreTests", dependencies: ["ConfigStore"], path: "Tests/ConfigStoreTests"),
         .testTarget(name: "HealthMonitorTests", dependencies: ["HealthMonitor"], path: "Tests/HealthMonitorTests"),
         .testTarget(

@@ -1,0 +1,243 @@
+import ArgumentParser
+import Foundation
+import Licensing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct VcomLicense: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vcom-license",
+        abstract: "Creates vendor keys and issues, inspects and verifies VCOM licences.",
+        discussion: """
+            Exit codes of 'verify': 0 valid; 10 malformed or truncated; 11 altered after signing; \
+            12 signed with an untrusted key; 13 expired; 14 not yet valid; 15 bound to another server; \
+            16 unknown feature; 17 feature not licensed; 18 bad key file; 1 file not readable.
+            See docs/licensing.md for the formats.
+            """,
+        subcommands: [Keygen.self, Issue.self, Inspect.self, Verify.self]
+    )
+}
+
+/// Reads a file or standard input ("-"), with a clear error.
+func readText(_ path: String) throws -> String {
+    if path == "-" {
+        return String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+    }
+    do {
+        return try String(contentsOfFile: path, encoding: .utf8)
+    } catch {
+        throw ToolFailure(message: "cannot read \(path): \(error.localizedDescription)", code: 1)
+    }
+}
+
+/// Creates the file with mode 600 in the same call that creates it (O_EXCL: never over an
+/// existing file), so the secret key is never readable by others, not even for an instant.
+func writePrivately(_ text: String, to path: String) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+    guard fd >= 0 else { throw ToolFailure(message: "cannot create \(path): \(String(cString: strerror(errno)))", code: 1) }
+    defer { close(fd) }
+    let bytes = Array(text.utf8)
+    guard write(fd, bytes, bytes.count) == bytes.count, fsync(fd) == 0 else {
+        throw ToolFailure(message: "cannot write \(path): \(String(cString: strerror(errno)))", code: 1)
+    }
+}
+
+struct ToolFailure: Error, CustomStringConvertible {
+    var message: String
+    var code: Int32
+    var description: String { message }
+}
+
+/// Prints the error to standard error and exits with its code.
+func fail(_ error: Error) -> Never {
+    switch error {
+    case let error as LicenceError:
+        FileHandle.standardError.write(Data("vcom-license: \(error)\n".utf8))
+        Foundation.exit(error.exitCode)
+    case let error as ToolFailure:
+        FileHandle.standardError.write(Data("vcom-license: \(error.message)\n".utf8))
+        Foundation.exit(error.code)
+    default:
+        FileHandle.standardError.write(Data("vcom-license: \(error)\n".utf8))
+        Foundation.exit(1)
+    }
+}
+
+func printJSON(_ object: [String: Any]) {
+    let data = try! JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
+}
+
+func fields(of licence: Licence) -> [String: Any] {
+    [
+        "licenceId": licence.licenceId, "licensee": licence.licensee, "issued": LicenceDate.format(licence.issued),
+        "expires": LicenceDate.format(licence.expires), "maxClients": licence.maxClients,
+        "features": licence.features.sorted().map(\.rawValue), "serverId": licence.serverId, "signingKey": licence.signingKey,
+    ]
+}
+
+struct Keygen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Creates a vendor key pair: NAME.key (secret, mode 600) and NAME.pub (for servers).")
+
+    @Option(help: "Directory to write the key files into.") var outDir = "."
+    @Option(help: "Base name of the key files.") var name = "vendor"
+    @Flag(help: "Replace existing key files.") var force = false
+
+    func run() {
+        do {
+            let key = VendorSigningKey()
+            let directory = URL(fileURLWithPath: outDir)
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let secret = directory.appendingPathComponent("\(name).key")
+            let public_ = directory.appendingPathComponent("\(name).pub")
+            for file in [secret, public_] where FileManager.default.fileExists(atPath: file.path) && !force {
+                throw ToolFailure(message: "\(file.path) exists; use --force to replace it", code: 1)
+            }
+            if force { try? FileManager.default.removeItem(at: secret) }
+            try writePrivately(key.fileText, to: secret.path)
+            try Data(key.publicKey.fileText.utf8).write(to: public_)
+            print("wrote \(secret.path) (keep it secret) and \(public_.path); key fingerprint \(key.publicKey.fingerprint)")
+        } catch {
+            fail(error)
+        }
+    }
+}
+
+struct Issue: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Issues a signed licence.")
+
+    @Option(help: "The vendor signing key file (from keygen).") var key: String
+    @Option(help: "Licence identifier, e.g. LIC-2026-0042.") var id: String
+    @Option(help: "Who the licence is for.") var licensee: String
+    @Option(help: "The primary server this licence is bound to (its server id).") var serverId: String
+    @Option(help: "Maximum concurrently logged-in clients, for the pair.") var maxClients: Int
+    @Option(help: "Comma-separated features: failover, recording, telephony, radio.") var features = "failover"
+    @Option(help: "Days of validity from the issue date.") var days: Int?
+    @Option(help: "Expiry day (YYYY-MM-DD, 00:00 UTC); instead of --days.") var expires: String?
+    @Option(help: "Issue day (YYYY-MM-DD); default today.") var issued: String?
+    @Option(help: "Write the licence here instead of standard output.") var out: String?
+
+    func validate() throws {
+        if (days == nil) == (expires == nil) { throw ValidationError("give exactly one of --days and --expires") }
+        if let days, days < 1 { throw ValidationError("--days must be at least 1") }
+    }
+
+    func run() {
+        do {
+            let signer = try VendorSigningKey(fileText: readText(key))
+            let issuedDate: Date
+            if let issued {
+                guard let day = LicenceDate.parseDay(issued) else { throw ToolFailure(message: "--issued '\(issued)' is not YYYY-MM-DD", code: 2) }
+                issuedDate = day
+            } else {
+                issuedDate = LicenceDate.parseDay(String(LicenceDate.format(Date()).prefix(10)))!
+            }
+            let expiry: Date
+            if let expires {
+                guard let day = LicenceDate.parseDay(expires) else { throw ToolFailure(message: "--expires '\(expires)' is not YYYY-MM-DD", code: 2) }
+                expiry = day
+            } else {
+                expiry = issuedDate.addingTimeInterval(Double(days!) * 86_400)
+            }
+            var licence = Licence(
+                licenceId: id, licensee: licensee, issued: issuedDate, expires: expiry, maxClients: maxClients,
+                features: try Licence.featureSet(features), serverId: serverId)
+            licence = try signer.sign(licence)
+            // Issue only what a server would accept: parse the rendered text back.
+            let text = licence.text
+            _ = try LicenceVerifier(trustedKeys: [signer.publicKey]).verify(text, boundTo: serverId)
+            if let out {
+                try Data(text.utf8).write(to: URL(fileURLWithPath: out))
+                FileHandle.standardError.write(Data("issued licence \(id) for \(serverId) to \(out)\n".utf8))
+            } else {
+                print(text, terminator: "")
+            }
+        } catch {
+            fail(error)
+        }
+    }
+}
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Shows a licence's fields without checking its signature (use verify for that).")
+
+    @Argument(help: "The licence file, or - for standard input.") var file: String
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() {
+        do {
+            let licence = try Licence.parse(readText(file))
+            if json {
+                var object = fields(of: licence)
+                object["signatureChecked"] = false
+                printJSON(object)
+            } else {
+                print(
+                    """
+                    licence      \(licence.licenceId)
+                    licensee     \(licence.licensee)
+                    issued       \(LicenceDate.format(licence.issued))
+                    expires      \(LicenceDate.format(licence.expires))
+                    max clients  \(licence.maxClients) (for the pair)
+                    features     \(licence.features.sorted().map(\.rawValue).joined(separator: ", "))
+                    server       \(licence.serverId)
+                    signed by    key \(licence.signingKey) (not checked; run verify)
+                    """)
+            }
+        } catch {
+            fail(error)
+        }
+    }
+}
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Checks a licence's signature, binding and dates, as a server would.")
+
+    @Argument(help: "The licence file, or - for standard input.") var file: String
+    @Option(help: "The vendor public key file.") var key: String
+    @Option(help: "The server it must be bound to (default: the one it names).") var serverId: String?
+    @Option(help: "Check validity at this day (YYYY-MM-DD) instead of now.") var at: String?
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() {
+        let now: Date
+        if let at {
+            guard let day = LicenceDate.parseDay(at) else { fail(ToolFailure(message: "--at '\(at)' is not YYYY-MM-DD", code: 2)) }
+            now = day
+        } else {
+            now = Date()
+        }
+        do {
+            let text = try readText(file)
+            let verifier = LicenceVerifier(trustedKeys: [try VendorPublicKey(fileText: readText(key))])
+            let bound = try serverId ?? Licence.parse(text).serverId
+            let verified = try verifier.verify(text, boundTo: bound)
+            let licence = verified.licence
+            switch verified.validity(at: now) {
+            case .expired: throw LicenceError.expired(licenceId: licence.licenceId, on: licence.expires)
+            case .notYetValid: throw LicenceError.notYetValid(licenceId: licence.licenceId, from: licence.issued)
+            case .valid: break
+            }
+            let warning = LicenceEnforcement(licence: verified).expiryWarning(at: now)
+            if json {
+                var object = fields(of: licence)
+                object["valid"] = true
+                object["warning"] = warning ?? NSNull()
+                printJSON(object)
+            } else {
+                print("valid: licence \(licence.licenceId) for \(licence.licensee), server \(licence.serverId), until \(LicenceDate.format(licence.expires))")
+                if let warning { print("warning: \(warning)") }
+            }
+        } catch let error as LicenceError where json {
+            printJSON(["valid": false, "error": error.description, "exitCode": error.exitCode])
+            Foundation.exit(error.exitCode)
+        } catch {
+            fail(error)
+        }
+    }
+}
