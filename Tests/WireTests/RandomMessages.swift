@@ -66,7 +66,7 @@ struct RandomMessages {
         }
     }
 
-    static let peerCases = 12
+    static let peerCases = 13
     mutating func peerMessage(_ index: Int) -> PeerMessage {
         switch index {
         case 0:
@@ -76,13 +76,14 @@ struct RandomMessages {
         case 3: return .heartbeat(PeerHeartbeat(sequence: int()))
         case 4: return .licence(LicenceTransfer(text: string(maxLength: 3000)))
         case 5: return .configSnapshot(ConfigSnapshot(epoch: int(), revision: int(), body: bytes(maxLength: 5000)))
-        case 6: return .configChange(ConfigChange(revision: int(), epoch: int(), committedAtMs: int(), body: bytes(maxLength: 1500)))
+        case 6: return .configChange(ReplicatedChange(revision: int(), epoch: int(), committedAtMs: int(), body: bytes(maxLength: 1500)))
         case 7: return .configAck(ConfigAck(revision: int()))
         case 8: return .catchUpRequest(CatchUpRequest(lastRevision: int(), lastEpoch: int()))
         case 9:
             return .activationRequest(
                 ActivationRequest(requestId: int(), epoch: int(), reason: ActivationReason(rawValue: int()), timeoutMs: int()))
         case 10: return .clientCountReport(ClientCountReport(requestId: int(), loggedInClients: int(), epoch: int()))
+        case 12: return .configDivergence(ConfigDivergence(revision: int(), epoch: int()))
         default:
             return .stateAnnouncement(
                 StateAnnouncement(

@@ -34,7 +34,8 @@ seeds = {
     "peer-licence-compressed": [1, frame(0x0203, s("licensee = Fire Ops\n" * 100), compress=True)],
     "peer-config": [1, frame(0x0204, struct.pack(">QQ", 1, 9) + b(b"operator ann " * 200), compress=True)
                     + frame(0x0205, struct.pack(">QQQ", 10, 1, 1700000000000) + b(b"\x01\x02"))
-                    + frame(0x0206, struct.pack(">Q", 10)) + frame(0x0207, struct.pack(">QQ", 9, 1))],
+                    + frame(0x0206, struct.pack(">Q", 10)) + frame(0x0207, struct.pack(">QQ", 9, 1))
+                    + frame(0x020B, struct.pack(">QQ", 7, 2))],
     "peer-activation": [1, frame(0x0202, struct.pack(">Q", 1)) + frame(0x0208, struct.pack(">IQBI", 1, 2, 1, 3000))
                         + frame(0x0209, struct.pack(">IIQ", 1, 40, 3)) + frame(0x020A, struct.pack(">BBQIQ", 1, 2, 3, 4, 5))],
     "admin-session": [2, frame(0x0001, hello) + frame(0x0301, s("root") + s("pw"))

@@ -9,12 +9,13 @@ public enum PeerMessage: WireMessage {
     case heartbeat(PeerHeartbeat)
     case licence(LicenceTransfer)
     case configSnapshot(ConfigSnapshot)
-    case configChange(ConfigChange)
+    case configChange(ReplicatedChange)
     case configAck(ConfigAck)
     case catchUpRequest(CatchUpRequest)
     case activationRequest(ActivationRequest)
     case clientCountReport(ClientCountReport)
     case stateAnnouncement(StateAnnouncement)
+    case configDivergence(ConfigDivergence)
 
     public enum Types {
         public static let auth = MessageType(0x0201)
@@ -27,6 +28,7 @@ public enum PeerMessage: WireMessage {
         public static let activationRequest = MessageType(0x0208)
         public static let clientCountReport = MessageType(0x0209)
         public static let stateAnnouncement = MessageType(0x020A)
+        public static let configDivergence = MessageType(0x020B)
     }
 
     public var messageType: MessageType {
@@ -43,6 +45,7 @@ public enum PeerMessage: WireMessage {
         case .activationRequest: Types.activationRequest
         case .clientCountReport: Types.clientCountReport
         case .stateAnnouncement: Types.stateAnnouncement
+        case .configDivergence: Types.configDivergence
         }
     }
 
@@ -62,6 +65,7 @@ public enum PeerMessage: WireMessage {
         case .activationRequest(let body): try body.write(to: &buffer)
         case .clientCountReport(let body): try body.write(to: &buffer)
         case .stateAnnouncement(let body): try body.write(to: &buffer)
+        case .configDivergence(let body): try body.write(to: &buffer)
         }
     }
 
@@ -73,12 +77,13 @@ public enum PeerMessage: WireMessage {
         case Types.heartbeat: self = .heartbeat(try PeerHeartbeat(wire: &payload))
         case Types.licence: self = .licence(try LicenceTransfer(wire: &payload))
         case Types.configSnapshot: self = .configSnapshot(try ConfigSnapshot(wire: &payload))
-        case Types.configChange: self = .configChange(try ConfigChange(wire: &payload))
+        case Types.configChange: self = .configChange(try ReplicatedChange(wire: &payload))
         case Types.configAck: self = .configAck(try ConfigAck(wire: &payload))
         case Types.catchUpRequest: self = .catchUpRequest(try CatchUpRequest(wire: &payload))
         case Types.activationRequest: self = .activationRequest(try ActivationRequest(wire: &payload))
         case Types.clientCountReport: self = .clientCountReport(try ClientCountReport(wire: &payload))
         case Types.stateAnnouncement: self = .stateAnnouncement(try StateAnnouncement(wire: &payload))
+        case Types.configDivergence: self = .configDivergence(try ConfigDivergence(wire: &payload))
         default: throw .unknownMessageType(type)
         }
     }
@@ -185,7 +190,7 @@ public struct ConfigSnapshot: WireCodable {
 }
 
 /// One configuration change, stamped with its revision and the epoch it was made in.
-public struct ConfigChange: WireCodable {
+public struct ReplicatedChange: WireCodable {
     public var revision: UInt64
     public var epoch: UInt64
     /// Wall-clock milliseconds since 1970 when the change was committed (for lag figures).
@@ -353,5 +358,28 @@ public struct StateAnnouncement: WireCodable {
         buffer.writeInteger(epoch)
         buffer.writeInteger(loggedInClients)
         buffer.writeInteger(configRevision)
+    }
+}
+
+/// The answer to a catch-up request whose (revision, epoch) the sender does not have: "the
+/// last change I have, not after yours and of an epoch no later than yours, is this one".
+/// The follower keeps what both have and journals the rest (docs/config-store.md).
+public struct ConfigDivergence: WireCodable {
+    public var revision: UInt64
+    public var epoch: UInt64
+
+    public init(revision: UInt64, epoch: UInt64) {
+        self.revision = revision
+        self.epoch = epoch
+    }
+
+    public init(wire buffer: inout ByteBuffer) throws(WireError) {
+        revision = try buffer.readWireInteger("divergence.revision")
+        epoch = try buffer.readWireInteger("divergence.epoch")
+    }
+
+    public func write(to buffer: inout ByteBuffer) throws(WireError) {
+        buffer.writeInteger(revision)
+        buffer.writeInteger(epoch)
     }
 }
