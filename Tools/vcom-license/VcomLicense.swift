@@ -130,14 +130,14 @@ struct Issue: ParsableCommand {
             let signer = try VendorSigningKey(fileText: readText(key))
             let issuedDate: Date
             if let issued {
-                guard let day = LicenceDate.parseDay(issued) else { throw ToolFailure(message: "--issued '\(issued)' is not YYYY-MM-DD", code: 2) }
+                guard let day = LicenceDate.parseDay(issued) else { throw ToolFailure(message: "--issued '\(issued)' is not YYYY-MM-DD", code: 64) }
                 issuedDate = day
             } else {
                 issuedDate = LicenceDate.parseDay(String(LicenceDate.format(Date()).prefix(10)))!
             }
             let expiry: Date
             if let expires {
-                guard let day = LicenceDate.parseDay(expires) else { throw ToolFailure(message: "--expires '\(expires)' is not YYYY-MM-DD", code: 2) }
+                guard let day = LicenceDate.parseDay(expires) else { throw ToolFailure(message: "--expires '\(expires)' is not YYYY-MM-DD", code: 64) }
                 expiry = day
             } else {
                 expiry = issuedDate.addingTimeInterval(Double(days!) * 86_400)
@@ -207,7 +207,7 @@ struct Verify: ParsableCommand {
     func run() {
         let now: Date
         if let at {
-            guard let day = LicenceDate.parseDay(at) else { fail(ToolFailure(message: "--at '\(at)' is not YYYY-MM-DD", code: 2)) }
+            guard let day = LicenceDate.parseDay(at) else { fail(ToolFailure(message: "--at '\(at)' is not YYYY-MM-DD", code: 64)) }
             now = day
         } else {
             now = Date()
