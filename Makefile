@@ -8,7 +8,7 @@ SCHEDULES ?= 10000
 TEST_SCHEDULES ?= 500
 
 .DEFAULT_GOAL := build
-.PHONY: deps build server admin client-sim license-tool test simulate fuzz bench-wire demo clean
+.PHONY: deps build server admin client-sim license-tool test simulate fuzz bench-wire bench-replication demo clean
 
 deps:
 	@Tools/scripts/ensure-deps.sh
@@ -43,6 +43,12 @@ fuzz: deps
 
 bench-wire: deps
 	@Tools/Benchmarks/run-wire.sh
+
+# Replication over loopback TCP: lag at 1000 changes/s, catch-up of 100,000 changes.
+bench-replication: deps
+	@echo "bench-replication: building (release; the first build takes a few minutes)..."
+	@cd Tools/Benchmarks && swift build --scratch-path ../../.build-bench -c release --product replication-bench 2>&1 | tail -1
+	@.build-bench/release/replication-bench
 
 demo: deps
 	@echo "demo: not available yet. It needs the server runtime (peer link, client sessions, admin port)," >&2

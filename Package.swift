@@ -30,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // MARK: Modules
@@ -40,7 +41,14 @@ let package = Package(
         .target(name: "Wire", dependencies: nio + ["CZlib"], path: "Modules/Wire"),
         .target(
             name: "Licensing", dependencies: ["Wire", .product(name: "Crypto", package: "swift-crypto")], path: "Modules/Licensing"),
-        .target(name: "ConfigStore", dependencies: ["Wire"], path: "Modules/ConfigStore"),
+        .target(
+            name: "ConfigStore",
+            dependencies: [
+                "Wire", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            path: "Modules/ConfigStore"
+        ),
         .target(name: "HealthMonitor", path: "Modules/HealthMonitor"),
         .target(name: "ActivationPolicy", dependencies: ["HealthMonitor", "Wire"], path: "Modules/ActivationPolicy"),
         .target(name: "AdminProtocol", dependencies: ["Wire"], path: "Modules/AdminProtocol"),
@@ -78,6 +86,8 @@ let package = Package(
             dependencies: ["Licensing", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Tools/vcom-license"
         ),
+        // Test helper: writes and acknowledges configuration changes until killed.
+        .executableTarget(name: "configstore-crash-writer", dependencies: ["ConfigStore"], path: "Tools/configstore-crash-writer"),
         .executableTarget(
             name: "failover-sim",
             dependencies: ["FailoverSimulator", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -98,7 +108,12 @@ let package = Package(
         .testTarget(
             name: "LicensingTests", dependencies: ["Licensing", .product(name: "Crypto", package: "swift-crypto")],
             path: "Tests/LicensingTests"),
-        .testTarget(name: "ConfigStoreTests", dependencies: ["ConfigStore"], path: "Tests/ConfigStoreTests"),
+        .testTarget(
+            name: "ConfigStoreTests",
+            dependencies: [
+                "ConfigStore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            path: "Tests/ConfigStoreTests"),
         .testTarget(name: "HealthMonitorTests", dependencies: ["HealthMonitor"], path: "Tests/HealthMonitorTests"),
         .testTarget(
             name: "ActivationPolicyTests", dependencies: ["ActivationPolicy", "FailoverSimulator"], path: "Tests/ActivationPolicyTests"),

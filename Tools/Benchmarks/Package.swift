@@ -15,6 +15,8 @@ let package = Package(
     dependencies: [
         .package(path: "../.."),
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // Bare zlib in C, the yardstick Wire's compressed frames are measured against.
@@ -28,6 +30,17 @@ let package = Package(
             ],
             path: "Benchmarks/WireBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // Replication over real sockets on loopback: lag at a steady write rate, and catch-up.
+        .executableTarget(
+            name: "replication-bench",
+            dependencies: [
+                .product(name: "ConfigStore", package: rootIdentity),
+                .product(name: "Wire", package: rootIdentity),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
         ),
     ]
 )

@@ -1,0 +1,157 @@
+/// What a change is about, to point at it in a file or a message.
+enum ChangeSubject: Hashable {
+    case `operator`(String)
+    case partyLine(String)
+    case keys(String)
+    case admin(String)
+    case setting(String)
+}
+
+extension ConfigChange {
+    /// Everything on disk the change can alter: removing an operator also removes its keys.
+    var subjects: [ChangeSubject] {
+        if case .removeOperator(let username) = self { return [.operator(username.lowercased()), .keys(username.lowercased())] }
+        return [subject]
+    }
+
+    var subject: ChangeSubject {
+        switch self {
+        case .putOperator(let value): .operator(value.username.lowercased())
+        case .removeOperator(let username): .operator(username.lowercased())
+        case .putPartyLine(let value): .partyLine(value.name.lowercased())
+        case .removePartyLine(let name): .partyLine(name.lowercased())
+        case .setKeys(let username, _): .keys(username.lowercased())
+        case .putAdmin(let value): .admin(value.username.lowercased())
+        case .removeAdmin(let username): .admin(username.lowercased())
+        case .setSetting(let key, _), .removeSetting(let key): .setting(key)
+        }
+    }
+}
+
+extension ConfigError {
+    /// The individual sentences of the error.
+    var problems: [String] {
+        if case .invalid(let problems) = self { return problems }
+        return [description]
+    }
+}
+
+extension SystemConfiguration {
+    /// `target` with the ids of this configuration's entries of the same name, and fresh
+    /// ones above every id in use for the others.
+    func ids(for target: SystemConfiguration) -> SystemConfiguration {
+        var result = target
+        var next = (operators.values.map(\.id) + partyLines.values.map(\.id)).max() ?? 0
+        for name in target.partyLines.keys.sorted() {
+            if let id = partyLines[name]?.id {
+                result.partyLines[name]?.id = id
+            } else {
+                next += 1
+                result.partyLines[name]?.id = next
+            }
+        }
+        for name in target.operators.keys.sorted() {
+            if let id = operators[name]?.id {
+                result.operators[name]?.id = id
+            } else {
+                next += 1
+                result.operators[name]?.id = next
+            }
+        }
+        return result
+    }
+
+    /// The changes that turn `base` into this configuration, in an order every step of which
+    /// is valid: party lines and operators before the keys that use them, keys changed
+    /// before what they used is removed.
+    public func changes(from base: SystemConfiguration) -> [ConfigChange] {
+        var changes: [ConfigChange] = []
+        for line in sortedPartyLines where base.partyLines[line.name.lowercased()] != line {
+            changes.append(.putPartyLine(line))
+        }
+        for value in sortedOperators where base.operators[value.username.lowercased()] != value {
+            changes.append(.putOperator(value))
+        }
+        let owners = Set(keys.keys).union(base.keys.keys).sorted()
+        for owner in owners where keys[owner] ?? [] != base.keys[owner] ?? [] && operators[owner] != nil {
+            changes.append(.setKeys(username: operators[owner]!.username, keys: keys[owner] ?? []))
+        }
+        for value in base.sortedOperators where operators[value.username.lowercased()] == nil {
+            changes.append(.removeOperator(username: value.username))
+        }
+        for line in base.sortedPartyLines where partyLines[line.name.lowercased()] == nil {
+            changes.append(.removePartyLine(name: line.name))
+        }
+        // Admins: additions first, so removing the last admin is never an intermediate step.
+        for value in sortedAdmins where base.admins[value.username.lowercased()] != value {
+            changes.append(.putAdmin(value))
+        }
+        for value in base.sortedAdmins where admins[value.username.lowercased()] == nil {
+            changes.append(.removeAdmin(username: value.username))
+        }
+        for (key, value) in settings.sorted(by: { $0.key < $1.key }) where base.settings[key] != value {
+            changes.append(.setSetting(key: key, value: value))
+        }
+        for key in base.settings.keys.sorted() where settings[key] == nil {
+            changes.append(.removeSetting(key: key))
+        }
+        return changes
+    }
+
+    /// One human-readable line per difference from `base` to this configuration.
+    public func differences(from base: SystemConfiguration) -> [String] {
+        changes(from: base).map { change in
+            switch change {
+            case .putPartyLine(let line): base.partyLine(line.name) == nil ? "+ party line \(line.name)" : "~ party line \(line.name)"
+            case .removePartyLine(let name): "- party line \(name)"
+            case .putOperator(let value):
+                if let old = base.operator(value.username) {
+                    "~ operator \(value.username): " + Self.fieldChanges(old, value).joined(separator: ", ")
+                } else {
+                    "+ operator \(value.username) (\(value.displayName))"
+                }
+            case .removeOperator(let username): "- operator \(username)"
+            case .setKeys(let username, let keys):
+                "~ keys of \(username): \(base.keys(of: username).count) → \(keys.count) keys (\(keys.map(Self.describe).joined(separator: "; ")))"
+            case .putAdmin(let value): base.admin(value.username) == nil ? "+ admin \(value.username) (\(value.role))" : "~ admin \(value.username) (\(value.role))"
+            case .removeAdmin(let username): "- admin \(username)"
+            case .setSetting(let key, let value): base.settings[key] == nil ? "+ setting \(key) = \(value)" : "~ setting \(key): \(base.settings[key]!) → \(value)"
+            case .removeSetting(let key): "- setting \(key)"
+            }
+        }
+    }
+
+    static func fieldChanges(_ old: Operator, _ new: Operator) -> [String] {
+        var fields: [String] = []
+        if old.displayName != new.displayName { fields.append("display name '\(old.displayName)' → '\(new.displayName)'") }
+        if old.passwordHash != new.passwordHash { fields.append("password changed") }
+        if old.enabled != new.enabled { fields.append(new.enabled ? "enabled" : "disabled") }
+        if old.username != new.username { fields.append("spelled '\(new.username)'") }
+        return fields.isEmpty ? ["id"] : fields
+    }
+
+    static func describe(_ key: PanelKey) -> String {
+        let mode = [key.talk ? "talk" : nil, key.listen ? "listen" : nil].compactMap { $0 }.joined(separator: "+")
+        let target =
+            switch key.target {
+            case .partyLine(let name): "party line \(name)"
+            case .operator(let name): "operator \(name)"
+            }
+        return "\(key.slot): \(mode) \(target)\(key.latching ? ", latching" : "")"
+    }
+}
+
+extension ConfigStore {
+    /// Replaces the configuration with the document's, as one atomic write. Nothing changes
+    /// when the document has any problem; all of them are reported.
+    @discardableResult
+    public func importDocument(_ text: String) throws(ConfigError) -> [ChangeRecord] {
+        let current = configuration
+        let target = try ConfigDocument.parse(text, current: current)
+        return try write(target.changes(from: current))
+    }
+
+    public func exportDocument() -> String {
+        ConfigDocument.export(configuration, revision: position.revision)
+    }
+}

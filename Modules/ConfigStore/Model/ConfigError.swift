@@ -1,0 +1,42 @@
+/// Why a configuration read, write or import did not happen. Every message names what is
+/// wrong in words an administrator can act on.
+public enum ConfigError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// Writes go to the active server only.
+    case notActiveServer
+    /// The change breaks one or more rules; each problem is a full sentence.
+    case invalid([String])
+    case notFound(String)
+    /// A deletion refused because something still uses the entry.
+    case inUse(String)
+    /// An import with problems, each with its location in the file.
+    case importProblems([ImportProblem])
+    case storage(String)
+    /// The journal entry does not exist or was already handled.
+    case journal(String)
+
+    public var description: String {
+        switch self {
+        case .notActiveServer: "not the active server: configuration changes go to the active server"
+        case .invalid(let problems): problems.joined(separator: "; ")
+        case .notFound(let what): "\(what) does not exist"
+        case .inUse(let detail): detail
+        case .importProblems(let problems): problems.map(\.description).joined(separator: "\n")
+        case .storage(let detail): "configuration store: \(detail)"
+        case .journal(let detail): detail
+        }
+    }
+}
+
+/// One problem found in an imported file.
+public struct ImportProblem: Equatable, Sendable, CustomStringConvertible {
+    /// Where: a path into the document such as `operators[2].username`, or `line 4, column 7`.
+    public var location: String
+    public var message: String
+
+    public init(location: String, message: String) {
+        self.location = location
+        self.message = message
+    }
+
+    public var description: String { "\(location): \(message)" }
+}

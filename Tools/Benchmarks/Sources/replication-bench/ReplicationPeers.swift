@@ -1,0 +1,141 @@
+import ConfigStore
+import Foundation
+import NIOCore
+import Synchronization
+import Wire
+
+/// Monotonic nanoseconds.
+func nowNanos() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+/// The primary's end of the peer link: the ReplicationLeader machine and the store.
+/// All state is touched on the channel's event loop only.
+final class LeaderPeer: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = PeerMessage
+    typealias OutboundOut = PeerMessage
+
+    let store: ConfigStore
+    var machine = ReplicationLeader()
+    var context: ChannelHandlerContext?
+
+    init(store: ConfigStore) { self.store = store }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.context = context
+        perform(machine.linkUp())
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        perform(machine.linkDown())
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .catchUpRequest(let request): perform((try? machine.catchUpRequested(request, log: store)) ?? [])
+        case .configAck(let ack): perform(machine.acknowledgementReceived(ack.revision, leaderRevision: store.position.revision))
+        default: break
+        }
+    }
+
+    /// Called on the event loop after a local commit.
+    func committed(upTo revision: UInt64) {
+        perform(machine.committed(upTo: revision, committedAtMs: 0))
+    }
+
+    func perform(_ actions: [ReplicationLeader.Action]) {
+        guard let context else { return }
+        for action in actions {
+            switch action {
+            case .sendRecords(let after, let upTo):
+                var cursor = after
+                while cursor < upTo {
+                    let messages = (try? store.replicatedChanges(after: cursor, limit: Int(min(upTo - cursor, 5_000)))) ?? []
+                    guard let last = messages.last else { break }
+                    for message in messages { context.write(wrapOutboundOut(.configChange(message)), promise: nil) }
+                    cursor = last.revision
+                }
+                context.flush()
+            case .sendSnapshot(let revision):
+                var body = ByteBuffer()
+                try? store.configuration.write(to: &body)
+                let epoch = ((try? store.epoch(at: revision)) ?? nil) ?? 0
+                context.writeAndFlush(wrapOutboundOut(.configSnapshot(ConfigSnapshot(epoch: epoch, revision: revision, body: body))), promise: nil)
+            case .sendDivergence(let probe): context.writeAndFlush(wrapOutboundOut(.configDivergence(probe)), promise: nil)
+            case .releaseWrites, .releaseAllWrites: break
+            }
+        }
+    }
+}
+
+/// The secondary's end: the ReplicationFollower machine and its store. Records that arrive
+/// in one read burst are applied in one transaction.
+final class FollowerPeer: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = PeerMessage
+    typealias OutboundOut = PeerMessage
+
+    let store: ConfigStore
+    var machine = ReplicationFollower()
+    var batch: [ChangeRecord] = []
+    var snapshot: ConfigSnapshot?
+    let onApplied: @Sendable (UInt64) -> Void
+
+    init(store: ConfigStore, onApplied: @escaping @Sendable (UInt64) -> Void) {
+        self.store = store
+        self.onApplied = onApplied
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        perform(machine.linkUp(log: store), context)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        machine.linkDown()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .configChange(let change):
+            if let record = try? ChangeRecord(change) { batch.append(record) }
+        case .configSnapshot(let message):
+            flush(context)
+            snapshot = message
+            perform(machine.snapshotReceived(), context)
+        case .configDivergence(let probe):
+            flush(context)
+            perform((try? machine.divergenceReported(probe, log: store)) ?? [], context)
+        default: break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flush(context)
+        context.flush()
+    }
+
+    func flush(_ context: ChannelHandlerContext) {
+        guard !batch.isEmpty else { return }
+        let records = batch
+        batch = []
+        perform(machine.recordsReceived(records, log: store), context)
+    }
+
+    func perform(_ actions: [ReplicationFollower.Action], _ context: ChannelHandlerContext) {
+        for action in actions {
+            switch action {
+            case .sendCatchUp(let request): context.writeAndFlush(wrapOutboundOut(.catchUpRequest(request)), promise: nil)
+            case .apply(let records):
+                guard let reached = try? store.apply(records) else { continue }
+                onApplied(reached)
+                perform(machine.applied(upTo: reached), context)
+            case .installSnapshot(let journalAfter):
+                guard let snapshot else { continue }
+                var body = snapshot.body
+                guard let configuration = try? SystemConfiguration(wire: &body) else { continue }
+                try? store.installSnapshot(configuration, revision: snapshot.revision, epoch: snapshot.epoch, journalAfter: journalAfter)
+                onApplied(snapshot.revision)
+                perform(machine.applied(upTo: snapshot.revision), context)
+            case .sendAck(let ack): context.write(wrapOutboundOut(.configAck(ack)), promise: nil)
+            }
+        }
+    }
+}
