@@ -44,6 +44,12 @@ func writePrivately(_ text: String, to path: String) throws {
     }
 }
 
+/// A calendar day given on the command line, or a usage error naming the option.
+func day(_ value: String, option: String) throws -> Date {
+    guard let date = LicenceDate.parseDay(value) else { throw ToolFailure(message: "--\(option) '\(value)' is not YYYY-MM-DD", code: 64) }
+    return date
+}
+
 struct ToolFailure: Error, CustomStringConvertible {
     var message: String
     var code: Int32
@@ -128,20 +134,8 @@ struct Issue: ParsableCommand {
     func run() {
         do {
             let signer = try VendorSigningKey(fileText: readText(key))
-            let issuedDate: Date
-            if let issued {
-                guard let day = LicenceDate.parseDay(issued) else { throw ToolFailure(message: "--issued '\(issued)' is not YYYY-MM-DD", code: 64) }
-                issuedDate = day
-            } else {
-                issuedDate = LicenceDate.parseDay(String(LicenceDate.format(Date()).prefix(10)))!
-            }
-            let expiry: Date
-            if let expires {
-                guard let day = LicenceDate.parseDay(expires) else { throw ToolFailure(message: "--expires '\(expires)' is not YYYY-MM-DD", code: 64) }
-                expiry = day
-            } else {
-                expiry = issuedDate.addingTimeInterval(Double(days!) * 86_400)
-            }
+            let issuedDate = try day(issued ?? String(LicenceDate.format(Date()).prefix(10)), option: "issued")
+            let expiry = try expires.map { try day($0, option: "expires") } ?? issuedDate.addingTimeInterval(Double(days!) * 86_400)
             var licence = Licence(
                 licenceId: id, licensee: licensee, issued: issuedDate, expires: expiry, maxClients: maxClients,
                 features: try Licence.featureSet(features), serverId: serverId)
@@ -205,14 +199,8 @@ struct Verify: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() {
-        let now: Date
-        if let at {
-            guard let day = LicenceDate.parseDay(at) else { fail(ToolFailure(message: "--at '\(at)' is not YYYY-MM-DD", code: 64)) }
-            now = day
-        } else {
-            now = Date()
-        }
         do {
+            let now = try at.map { try day($0, option: "at") } ?? Date()
             let text = try readText(file)
             let verifier = LicenceVerifier(trustedKeys: [try VendorPublicKey(fileText: readText(key))])
             let bound = try serverId ?? Licence.parse(text).serverId

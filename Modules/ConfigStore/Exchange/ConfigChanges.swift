@@ -42,22 +42,18 @@ extension SystemConfiguration {
     func ids(for target: SystemConfiguration) -> SystemConfiguration {
         var result = target
         var next = (operators.values.map(\.id) + partyLines.values.map(\.id)).max() ?? 0
-        for name in target.partyLines.keys.sorted() {
-            if let id = partyLines[name]?.id {
-                result.partyLines[name]?.id = id
-            } else {
-                next += 1
-                result.partyLines[name]?.id = next
+        func assign<Entry>(_ table: WritableKeyPath<SystemConfiguration, [String: Entry]>, _ id: WritableKeyPath<Entry, UInt32>) {
+            for name in target[keyPath: table].keys.sorted() {
+                if let existing = self[keyPath: table][name]?[keyPath: id] {
+                    result[keyPath: table][name]?[keyPath: id] = existing
+                } else {
+                    next += 1
+                    result[keyPath: table][name]?[keyPath: id] = next
+                }
             }
         }
-        for name in target.operators.keys.sorted() {
-            if let id = operators[name]?.id {
-                result.operators[name]?.id = id
-            } else {
-                next += 1
-                result.operators[name]?.id = next
-            }
-        }
+        assign(\.partyLines, \.id)
+        assign(\.operators, \.id)
         return result
     }
 
