@@ -49,7 +49,6 @@ public struct PersistentState: Equatable, Sendable, Codable {
     }
 }
 
-extension ServerState: Codable {}
 
 public enum AdminCommand: Equatable, Sendable {
     /// Given to the active server: move service to the peer. Names the incident behind the

@@ -141,7 +141,7 @@ public enum ServerRole: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     public var description: String { self == .primary ? "primary" : "secondary" }
 }
 
-public enum ServerState: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+public enum ServerState: UInt8, Sendable, CaseIterable, Codable, CustomStringConvertible {
     case standby = 1
     case active = 2
     /// A primary that handed over and serves again only after an authorized switchover.
