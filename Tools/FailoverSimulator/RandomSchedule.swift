@@ -1,4 +1,5 @@
 import ActivationPolicy
+import Foundation
 import HealthMonitor
 import Wire
 
@@ -193,14 +194,4 @@ public struct RandomSchedule: Sendable {
             }
         }
     }
-}
-
-private func log2(_ x: Double) -> Double {
-    var value = x
-    var result = 0.0
-    while value >= 2 {
-        value /= 2
-        result += 1
-    }
-    return result + (value - 1)
 }

@@ -163,11 +163,15 @@ public final class ConfigStore: Sendable {
     // MARK: The log, for catching a peer up
 
     public func records(after revision: UInt64, limit: Int) throws(ConfigError) -> [ChangeRecord] {
-        try read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT * FROM changes WHERE revision > ? ORDER BY revision LIMIT ?", arguments: [Int64(revision), limit]
-            ).map(ConfigDatabase.record(from:))
+        var records: [ChangeRecord] = []
+        for message in try replicatedChanges(after: revision, limit: limit) {
+            do {
+                records.append(try ChangeRecord(message))
+            } catch {
+                throw .storage("revision \(message.revision) is unreadable: \(error)")
+            }
         }
+        return records
     }
 
     /// The records after `revision` as peer-link messages, straight from their stored bytes:
