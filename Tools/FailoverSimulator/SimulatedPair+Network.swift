@@ -174,7 +174,7 @@ extension SimulatedPair {
 
     /// The server tells every logged-in client to move to the other server.
     func redirectAll(from i: Int) {
-        for (c, session) in servers[i].sessions where clients[c].session?.id == session {
+        for (c, session) in servers[i].sessionsInOrder where clients[c].session?.id == session {
             clients[c].session = nil
             clients[c].target = 1 - i
             queue.push(.clientAttempt(client: c), at: now + latency())

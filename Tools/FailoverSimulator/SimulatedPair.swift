@@ -123,7 +123,7 @@ public final class SimulatedPair {
         guard servers[i].running else { return }
         log("\(role) crashes")
         if let connection = servers[i].connectionId ?? servers[i].dialing { closeConnection(connection, by: i) }
-        for (client, session) in servers[i].sessions {
+        for (client, session) in servers[i].sessionsInOrder {
             // The kernel of a running host answers with a reset; an unreachable one says nothing.
             let notice: Duration = clients[client].reach[i] ? latency() : settings.clientTimeout + jitter()
             queue.push(.clientNoticesLoss(client: client, session: session), at: now + notice)
@@ -168,7 +168,7 @@ public final class SimulatedPair {
         servers[i].scheduledTimer = nil
         queue.push(.resume(server: i), at: now + duration)
         // Its clients hear nothing from it and give up after their timeout.
-        for (client, session) in servers[i].sessions {
+        for (client, session) in servers[i].sessionsInOrder {
             queue.push(.clientNoticesLoss(client: client, session: session), at: now + settings.clientTimeout + jitter())
         }
     }

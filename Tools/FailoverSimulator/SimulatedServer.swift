@@ -46,6 +46,10 @@ struct SimulatedServer {
     }
 
     var index: Int { role == .primary ? 0 : 1 }
+
+    /// Sessions by client number. Loops that draw random numbers per client must not follow
+    /// Dictionary order: Swift seeds hashing per process, so a seed would not replay.
+    var sessionsInOrder: [(key: Int, value: Int)] { sessions.sorted { $0.key < $1.key } }
     var isPaused: Bool { pausedUntil != nil }
     var isServing: Bool { running && !isPaused && policy.state == .active }
 
