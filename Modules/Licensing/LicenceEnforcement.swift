@@ -22,7 +22,7 @@ public struct LicenceEnforcement: Sendable {
     ///   limit is the pair's, so a failover (or a handover, when both briefly serve) never
     ///   doubles the seats.
     public func admitLogin(loggedInOnPair: Int, at now: Date) -> Admission {
-        guard let licence else { return .refuse(.licenceExpired, "no valid licence is installed on this server") }
+        guard let licence else { return .refuse(.licenceExpired, LicenceError.noLicence.description) }
         let fields = licence.licence
         switch licence.validity(at: now) {
         case .notYetValid:
@@ -44,7 +44,7 @@ public struct LicenceEnforcement: Sendable {
 
     /// Throws `featureNotLicensed` with a message naming the licence and the feature.
     public func require(_ feature: Feature) throws(LicenceError) {
-        guard let licence else { throw .missingField("licence") }
+        guard let licence else { throw .noLicence }
         guard licence.licence.includes(feature) else { throw .featureNotLicensed(feature, licenceId: licence.licence.licenceId) }
     }
 

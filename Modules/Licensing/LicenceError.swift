@@ -18,6 +18,8 @@ public enum LicenceError: Error, Equatable, Sendable, CustomStringConvertible {
     case notYetValid(licenceId: String, from: Date)
     case boundToAnotherServer(licenceId: String, licensed: String, actual: String)
     case featureNotLicensed(Feature, licenceId: String)
+    /// A server asked for a licence it does not have.
+    case noLicence
     case badKey(String)
 
     public var description: String {
@@ -37,6 +39,7 @@ public enum LicenceError: Error, Equatable, Sendable, CustomStringConvertible {
             return "licence \(id) is bound to server '\(licensed)', not to '\(actual)'"
         case .featureNotLicensed(let feature, let id): return "licence \(id) does not include the '\(feature.rawValue)' feature"
         case .badKey(let detail): return "bad key: \(detail)"
+        case .noLicence: return "no valid licence is installed on this server"
         }
     }
 
@@ -52,6 +55,7 @@ public enum LicenceError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unknownFeature: 16
         case .featureNotLicensed: 17
         case .badKey: 18
+        case .noLicence: 19
         }
     }
 }

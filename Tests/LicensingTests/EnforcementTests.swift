@@ -54,6 +54,7 @@ import Wire
     @Test func noLicenceAdmitsNobody() {
         let gate = LicenceEnforcement(licence: nil)
         #expect(gate.admitLogin(loggedInOnPair: 0, at: Date()) == .refuse(.licenceExpired, "no valid licence is installed on this server"))
+        #expect(throws: LicenceError.noLicence) { try gate.require(.failover) }
     }
 
     @Test func unlicensedFeatureIsRefusedByName() throws {
