@@ -8,24 +8,28 @@ public struct PeerStatus: Equatable, Sendable, CustomStringConvertible {
     public var state: ServerState
     public var epoch: UInt64
     public var loggedInClients: Int
+    /// Whether the sender could serve if it had to (a licence, a first configuration sync):
+    /// a primary never yields to a peer that cannot take its clients.
+    public var canActivate: Bool
 
-    public init(role: ServerRole, state: ServerState, epoch: UInt64, loggedInClients: Int) {
+    public init(role: ServerRole, state: ServerState, epoch: UInt64, loggedInClients: Int, canActivate: Bool = true) {
         self.role = role
         self.state = state
         self.epoch = epoch
         self.loggedInClients = loggedInClients
+        self.canActivate = canActivate
     }
 
     public init(_ announcement: StateAnnouncement) {
         self.init(
             role: announcement.role, state: announcement.state, epoch: announcement.epoch,
-            loggedInClients: Int(announcement.loggedInClients))
+            loggedInClients: Int(announcement.loggedInClients), canActivate: announcement.canActivate)
     }
 
     public func announcement(configRevision: UInt64) -> StateAnnouncement {
         StateAnnouncement(
             role: role, state: state, epoch: epoch, loggedInClients: UInt32(clamping: loggedInClients),
-            configRevision: configRevision)
+            configRevision: configRevision, canActivate: canActivate)
     }
 
     public var description: String { "\(role) \(state) epoch \(epoch) with \(loggedInClients) clients" }

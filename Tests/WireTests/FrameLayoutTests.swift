@@ -50,7 +50,8 @@ import Testing
         var generator = SystemRandomNumberGenerator()
         let noise = ByteBuffer(bytes: (0..<4000).map { _ in UInt8.random(in: 0...255, using: &generator) })
         var buffer = ByteBuffer()
-        let message = PeerMessage.configSnapshot(ConfigSnapshot(epoch: 1, revision: 2, body: noise))
+        let message = PeerMessage.configSnapshot(
+            ConfigSnapshot(epoch: 1, revision: 2, chain: .zero, totalLength: 4000, offset: 0, epochHistory: [], body: noise))
         try FrameCodec<PeerMessage>(configuration: .peer).encode(message, into: &buffer)
         #expect(try buffer.peekFrameHeader(supported: 1...1)?.flags == [])
         #expect(try FrameCodec<PeerMessage>(configuration: .peer).decode(from: &buffer, allocator: allocator) == message)

@@ -30,6 +30,7 @@ struct RandomMessages {
         return ByteBuffer(bytes: (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) })
     }
 
+    mutating func chain() -> ChainHash { ChainHash((0..<ChainHash.size).map { _ in UInt8.random(in: 0...255, using: &rng) })! }
     mutating func endpoint() -> Endpoint { Endpoint(host: string(maxLength: 20), port: int()) }
     mutating func optionalEndpoint() -> Endpoint? { bool() ? endpoint() : nil }
     mutating func hello() -> Hello {
@@ -66,7 +67,7 @@ struct RandomMessages {
         }
     }
 
-    static let peerCases = 13
+    static let peerCases = 14
     mutating func peerMessage(_ index: Int) -> PeerMessage {
         switch index {
         case 0:
@@ -75,20 +76,27 @@ struct RandomMessages {
         case 2: return .auth(PeerAuth(proof: bytes(maxLength: 32)))
         case 3: return .heartbeat(PeerHeartbeat(sequence: int()))
         case 4: return .licence(LicenceTransfer(text: string(maxLength: 3000)))
-        case 5: return .configSnapshot(ConfigSnapshot(epoch: int(), revision: int(), body: bytes(maxLength: 5000)))
-        case 6: return .configChange(ReplicatedChange(revision: int(), epoch: int(), committedAtMs: int(), body: bytes(maxLength: 1500)))
+        case 5:
+            let history = (0..<Int.random(in: 0...3, using: &rng)).map { _ in EpochStart(epoch: int(), startRevision: int()) }
+            return .configSnapshot(
+                ConfigSnapshot(
+                    epoch: int(), revision: int(), chain: chain(), totalLength: int(), offset: int(), epochHistory: history,
+                    body: bytes(maxLength: 5000)))
+        case 6:
+            return .configChange(ReplicatedChange(revision: int(), epoch: int(), committedAtMs: int(), chain: chain(), body: bytes(maxLength: 1500)))
         case 7: return .configAck(ConfigAck(revision: int()))
-        case 8: return .catchUpRequest(CatchUpRequest(lastRevision: int(), lastEpoch: int()))
+        case 8: return .catchUpRequest(CatchUpRequest(lastRevision: int(), lastEpoch: int(), lastChain: bool() ? chain() : nil))
         case 9:
             return .activationRequest(
                 ActivationRequest(requestId: int(), epoch: int(), reason: ActivationReason(rawValue: int()), timeoutMs: int()))
         case 10: return .clientCountReport(ClientCountReport(requestId: int(), loggedInClients: int(), epoch: int()))
-        case 12: return .configDivergence(ConfigDivergence(revision: int(), epoch: int()))
+        case 12: return .configDivergence(ConfigDivergence(revision: int(), epoch: int(), chain: bool() ? chain() : nil))
+        case 13: return .licenceReceipt(LicenceReceipt(accepted: bool(), licenceId: string(), detail: string(maxLength: 300)))
         default:
             return .stateAnnouncement(
                 StateAnnouncement(
                     role: element(ServerRole.self), state: element(ServerState.self), epoch: int(), loggedInClients: int(),
-                    configRevision: int()))
+                    configRevision: int(), canActivate: bool()))
         }
     }
 

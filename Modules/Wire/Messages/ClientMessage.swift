@@ -175,6 +175,8 @@ public struct RefusalReason: RawRepresentable, Hashable, Sendable, CustomStringC
     public static let accountDisabled = RefusalReason(rawValue: 6)
     public static let tokenExpired = RefusalReason(rawValue: 7)
     public static let notAuthorized = RefusalReason(rawValue: 8)
+    /// The server holds no valid licence (a secondary that never received its primary's).
+    public static let noLicence = RefusalReason(rawValue: 9)
 
     public var description: String {
         switch self {
@@ -186,6 +188,7 @@ public struct RefusalReason: RawRepresentable, Hashable, Sendable, CustomStringC
         case .accountDisabled: "account disabled"
         case .tokenExpired: "session token expired"
         case .notAuthorized: "not authorized"
+        case .noLicence: "no licence"
         default: "unrecognized reason \(rawValue)"
         }
     }

@@ -16,6 +16,7 @@ public enum PeerMessage: WireMessage {
     case clientCountReport(ClientCountReport)
     case stateAnnouncement(StateAnnouncement)
     case configDivergence(ConfigDivergence)
+    case licenceReceipt(LicenceReceipt)
 
     public enum Types {
         public static let auth = MessageType(0x0201)
@@ -29,6 +30,7 @@ public enum PeerMessage: WireMessage {
         public static let clientCountReport = MessageType(0x0209)
         public static let stateAnnouncement = MessageType(0x020A)
         public static let configDivergence = MessageType(0x020B)
+        public static let licenceReceipt = MessageType(0x020C)
     }
 
     public var messageType: MessageType {
@@ -46,6 +48,7 @@ public enum PeerMessage: WireMessage {
         case .clientCountReport: Types.clientCountReport
         case .stateAnnouncement: Types.stateAnnouncement
         case .configDivergence: Types.configDivergence
+        case .licenceReceipt: Types.licenceReceipt
         }
     }
 
@@ -66,6 +69,7 @@ public enum PeerMessage: WireMessage {
         case .clientCountReport(let body): try body.write(to: &buffer)
         case .stateAnnouncement(let body): try body.write(to: &buffer)
         case .configDivergence(let body): try body.write(to: &buffer)
+        case .licenceReceipt(let body): try body.write(to: &buffer)
         }
     }
 
@@ -84,6 +88,7 @@ public enum PeerMessage: WireMessage {
         case Types.clientCountReport: self = .clientCountReport(try ClientCountReport(wire: &payload))
         case Types.stateAnnouncement: self = .stateAnnouncement(try StateAnnouncement(wire: &payload))
         case Types.configDivergence: self = .configDivergence(try ConfigDivergence(wire: &payload))
+        case Types.licenceReceipt: self = .licenceReceipt(try LicenceReceipt(wire: &payload))
         default: throw .unknownMessageType(type)
         }
     }
@@ -160,99 +165,6 @@ public struct LicenceTransfer: WireCodable {
 
     public func write(to buffer: inout ByteBuffer) throws(WireError) {
         try buffer.writeWireString(text, field: "licence.text")
-    }
-}
-
-/// The whole configuration at one revision. The body is the ConfigStore's own binary
-/// encoding, built from the same field primitives.
-public struct ConfigSnapshot: WireCodable {
-    public var epoch: UInt64
-    public var revision: UInt64
-    public var body: ByteBuffer
-
-    public init(epoch: UInt64, revision: UInt64, body: ByteBuffer) {
-        self.epoch = epoch
-        self.revision = revision
-        self.body = body
-    }
-
-    public init(wire buffer: inout ByteBuffer) throws(WireError) {
-        epoch = try buffer.readWireInteger("configSnapshot.epoch")
-        revision = try buffer.readWireInteger("configSnapshot.revision")
-        body = try buffer.readWireBytes("configSnapshot.body")
-    }
-
-    public func write(to buffer: inout ByteBuffer) throws(WireError) {
-        buffer.writeInteger(epoch)
-        buffer.writeInteger(revision)
-        try buffer.writeWireBytes(body, field: "configSnapshot.body")
-    }
-}
-
-/// One configuration change, stamped with its revision and the epoch it was made in.
-public struct ReplicatedChange: WireCodable {
-    public var revision: UInt64
-    public var epoch: UInt64
-    /// Wall-clock milliseconds since 1970 when the change was committed (for lag figures).
-    public var committedAtMs: UInt64
-    public var body: ByteBuffer
-
-    public init(revision: UInt64, epoch: UInt64, committedAtMs: UInt64, body: ByteBuffer) {
-        self.revision = revision
-        self.epoch = epoch
-        self.committedAtMs = committedAtMs
-        self.body = body
-    }
-
-    public init(wire buffer: inout ByteBuffer) throws(WireError) {
-        revision = try buffer.readWireInteger("configChange.revision")
-        epoch = try buffer.readWireInteger("configChange.epoch")
-        committedAtMs = try buffer.readWireInteger("configChange.committedAtMs")
-        body = try buffer.readWireBytes("configChange.body")
-    }
-
-    public func write(to buffer: inout ByteBuffer) throws(WireError) {
-        buffer.writeInteger(revision)
-        buffer.writeInteger(epoch)
-        buffer.writeInteger(committedAtMs)
-        try buffer.writeWireBytes(body, field: "configChange.body")
-    }
-}
-
-/// The highest revision the sender has applied and made durable.
-public struct ConfigAck: WireCodable {
-    public var revision: UInt64
-
-    public init(revision: UInt64) { self.revision = revision }
-
-    public init(wire buffer: inout ByteBuffer) throws(WireError) {
-        revision = try buffer.readWireInteger("configAck.revision")
-    }
-
-    public func write(to buffer: inout ByteBuffer) throws(WireError) {
-        buffer.writeInteger(revision)
-    }
-}
-
-/// Sent on link-up: "this is the last change I applied; send me what follows".
-public struct CatchUpRequest: WireCodable {
-    public var lastRevision: UInt64
-    /// The epoch of that last change, so the sender can tell a follower that diverged.
-    public var lastEpoch: UInt64
-
-    public init(lastRevision: UInt64, lastEpoch: UInt64) {
-        self.lastRevision = lastRevision
-        self.lastEpoch = lastEpoch
-    }
-
-    public init(wire buffer: inout ByteBuffer) throws(WireError) {
-        lastRevision = try buffer.readWireInteger("catchUp.lastRevision")
-        lastEpoch = try buffer.readWireInteger("catchUp.lastEpoch")
-    }
-
-    public func write(to buffer: inout ByteBuffer) throws(WireError) {
-        buffer.writeInteger(lastRevision)
-        buffer.writeInteger(lastEpoch)
     }
 }
 
@@ -335,13 +247,18 @@ public struct StateAnnouncement: WireCodable {
     public var epoch: UInt64
     public var loggedInClients: UInt32
     public var configRevision: UInt64
+    /// Whether the sender could serve if asked (a secondary without the primary's licence,
+    /// or one that never completed a first configuration sync, cannot): a primary never
+    /// yields to a peer that cannot take its clients.
+    public var canActivate: Bool
 
-    public init(role: ServerRole, state: ServerState, epoch: UInt64, loggedInClients: UInt32, configRevision: UInt64) {
+    public init(role: ServerRole, state: ServerState, epoch: UInt64, loggedInClients: UInt32, configRevision: UInt64, canActivate: Bool) {
         self.role = role
         self.state = state
         self.epoch = epoch
         self.loggedInClients = loggedInClients
         self.configRevision = configRevision
+        self.canActivate = canActivate
     }
 
     public init(wire buffer: inout ByteBuffer) throws(WireError) {
@@ -350,6 +267,7 @@ public struct StateAnnouncement: WireCodable {
         epoch = try buffer.readWireInteger("state.epoch")
         loggedInClients = try buffer.readWireInteger("state.loggedInClients")
         configRevision = try buffer.readWireInteger("state.configRevision")
+        canActivate = try buffer.readWireBool("state.canActivate")
     }
 
     public func write(to buffer: inout ByteBuffer) throws(WireError) {
@@ -358,28 +276,6 @@ public struct StateAnnouncement: WireCodable {
         buffer.writeInteger(epoch)
         buffer.writeInteger(loggedInClients)
         buffer.writeInteger(configRevision)
-    }
-}
-
-/// The answer to a catch-up request whose (revision, epoch) the sender does not have: "the
-/// last change I have, not after yours and of an epoch no later than yours, is this one".
-/// The follower keeps what both have and journals the rest (docs/config-store.md).
-public struct ConfigDivergence: WireCodable {
-    public var revision: UInt64
-    public var epoch: UInt64
-
-    public init(revision: UInt64, epoch: UInt64) {
-        self.revision = revision
-        self.epoch = epoch
-    }
-
-    public init(wire buffer: inout ByteBuffer) throws(WireError) {
-        revision = try buffer.readWireInteger("divergence.revision")
-        epoch = try buffer.readWireInteger("divergence.epoch")
-    }
-
-    public func write(to buffer: inout ByteBuffer) throws(WireError) {
-        buffer.writeInteger(revision)
-        buffer.writeInteger(epoch)
+        buffer.writeWireBool(canActivate)
     }
 }
