@@ -10,18 +10,24 @@ import Wire
 final class ReplicatedPair {
     let leaderStore: ConfigStore
     let followerStore: ConfigStore
-    var leader = ReplicationLeader(configuration: .init(window: 50))
+    var leader: ReplicationLeader
     var follower = ReplicationFollower()
-    private var toLeader: [PeerMessage] = []
-    private var toFollower: [PeerMessage] = []
-    private var pendingSnapshot: ConfigSnapshot?
+    private(set) var toLeader: [PeerMessage] = []
+    private(set) var toFollower: [PeerMessage] = []
     var released: [String] = []
     var linked = false
+    /// Every message the leader sent, for tests that count what crossed the link.
+    var sentToFollower: [PeerMessage] = []
+    var violations: [String] = []
+    /// When false, the follower's acknowledgements are dropped (a stuck follower).
+    var followerAcknowledges = true
+    var nowMs: UInt64 = 1_000
     let codec = FrameCodec<PeerMessage>(configuration: .peer)
 
-    init(leader: ConfigStore, follower: ConfigStore) {
+    init(leader: ConfigStore, follower: ConfigStore, window: Int = 50) {
         leaderStore = leader
         followerStore = follower
+        self.leader = ReplicationLeader(configuration: .init(window: window))
     }
 
     /// Encodes and decodes every message, as the link would.
@@ -48,7 +54,7 @@ final class ReplicatedPair {
 
     /// Tells the leader about everything committed so far (writes made outside `write`).
     func publish() throws {
-        try perform(leader.committed(upTo: leaderStore.position.revision, committedAtMs: 0))
+        try perform(leader.committed(upTo: leaderStore.position.revision, committedAtMs: nowMs))
         try run()
     }
 
@@ -63,45 +69,68 @@ final class ReplicatedPair {
         return records
     }
 
+    /// Delivers what is queued, both ways, until nothing moves.
     func run() throws {
         var rounds = 0
         while linked && (!toLeader.isEmpty || !toFollower.isEmpty) {
             rounds += 1
             #expect(rounds < 10_000, "replication did not settle")
             if rounds >= 10_000 { return }
-            // The follower reads everything queued for it, as one read burst.
-            let inbound = toFollower
-            toFollower = []
-            var batch: [ChangeRecord] = []
-            for message in inbound {
-                if case .configChange(let change) = message {
-                    batch.append(try ChangeRecord(change))
-                    continue
-                }
-                if !batch.isEmpty {
-                    try perform(follower.recordsReceived(batch, log: followerStore))
-                    batch = []
-                }
-                switch message {
-                case .configSnapshot(let snapshot):
-                    pendingSnapshot = snapshot
-                    try perform(follower.snapshotReceived())
-                case .configDivergence(let probe): try perform(follower.divergenceReported(probe, log: followerStore))
-                default: Issue.record("unexpected message to the follower: \(message)")
-                }
+            try deliverToFollower()
+            try deliverToLeader()
+        }
+    }
+
+    /// The follower reads everything queued for it, as one read burst.
+    func deliverToFollower() throws {
+        let inbound = toFollower
+        toFollower = []
+        var batch: [ChangeRecord] = []
+        for message in inbound {
+            if case .configChange(let change) = message {
+                batch.append(try ChangeRecord(change))
+                continue
             }
-            if !batch.isEmpty { try perform(follower.recordsReceived(batch, log: followerStore)) }
-            let outbound = toLeader
-            toLeader = []
-            for message in outbound {
-                switch message {
-                case .catchUpRequest(let request): try perform(leader.catchUpRequested(request, log: leaderStore))
-                case .configAck(let ack):
-                    try perform(leader.acknowledgementReceived(ack.revision, leaderRevision: leaderStore.position.revision))
-                default: Issue.record("unexpected message to the leader: \(message)")
+            if !batch.isEmpty {
+                try perform(follower.recordsReceived(batch, log: followerStore))
+                batch = []
+            }
+            switch message {
+            case .configSnapshot(let chunk):
+                do {
+                    try perform(follower.snapshotChunkReceived(chunk))
+                } catch {
+                    violations.append("\(error)")
                 }
+            case .configDivergence(let probe): try perform(follower.divergenceReported(probe, log: followerStore))
+            default: Issue.record("unexpected message to the follower: \(message)")
             }
         }
+        if !batch.isEmpty { try perform(follower.recordsReceived(batch, log: followerStore)) }
+    }
+
+    func deliverToLeader() throws {
+        let outbound = toLeader
+        toLeader = []
+        for message in outbound {
+            switch message {
+            case .catchUpRequest(let request): try perform(leader.catchUpRequested(request, log: leaderStore, at: nowMs))
+            case .configDivergence(let probe): try perform(leader.probeReceived(probe, log: leaderStore))
+            case .configAck(let ack):
+                do {
+                    try perform(leader.acknowledgementReceived(ack.revision, leaderRevision: leaderStore.position.revision, at: nowMs))
+                } catch {
+                    violations.append("\(error)")
+                }
+            default: Issue.record("unexpected message to the leader: \(message)")
+            }
+        }
+    }
+
+    func sendToFollower(_ message: PeerMessage) throws {
+        let transmitted = try transmit(message)
+        sentToFollower.append(transmitted)
+        toFollower.append(transmitted)
     }
 
     func perform(_ actions: [ReplicationLeader.Action]) throws {
@@ -109,16 +138,16 @@ final class ReplicatedPair {
             switch action {
             case .sendRecords(let after, let upTo):
                 for message in try leaderStore.replicatedChanges(after: after, limit: Int(upTo - after)) {
-                    toFollower.append(try transmit(.configChange(message)))
+                    try sendToFollower(.configChange(message))
                 }
-            case .sendSnapshot(let revision):
-                var body = ByteBuffer()
-                try leaderStore.configuration.write(to: &body)
-                let epoch = try leaderStore.epoch(at: revision) ?? 0
-                toFollower.append(try transmit(.configSnapshot(ConfigSnapshot(epoch: epoch, revision: revision, body: body))))
-            case .sendDivergence(let probe): toFollower.append(try transmit(.configDivergence(probe)))
+            case .sendSnapshot:
+                let snapshot = leaderStore.snapshot()
+                for chunk in try snapshot.chunks(maximumChunkBytes: 4096) { try sendToFollower(.configSnapshot(chunk)) }
+                try perform(leader.snapshotSent(revision: snapshot.revision, leaderRevision: leaderStore.position.revision, at: nowMs))
+            case .sendDivergence(let probe): try sendToFollower(.configDivergence(probe))
             case .releaseWrites(let upTo): released.append("up to \(upTo)")
             case .releaseAllWrites(let reason): released.append(reason)
+            case .followerLagging(let reason): released.append("lagging: \(reason)")
             }
         }
     }
@@ -127,22 +156,25 @@ final class ReplicatedPair {
         for action in actions {
             switch action {
             case .sendCatchUp(let request): toLeader.append(try transmit(.catchUpRequest(request)))
+            case .sendProbe(let probe): toLeader.append(try transmit(.configDivergence(probe)))
             case .apply(let records):
-                let reached = try followerStore.apply(records)
-                try perform(follower.applied(upTo: reached))
-            case .installSnapshot(let journalAfter):
-                let snapshot = try #require(pendingSnapshot)
-                var body = snapshot.body
-                try followerStore.installSnapshot(
-                    try SystemConfiguration(wire: &body), revision: snapshot.revision, epoch: snapshot.epoch, journalAfter: journalAfter)
-                try perform(follower.applied(upTo: snapshot.revision))
-            case .sendAck(let ack): toLeader.append(try transmit(.configAck(ack)))
+                do {
+                    let reached = try followerStore.apply(records)
+                    try perform(follower.applied(upTo: reached, log: followerStore))
+                } catch let error as ConfigError {
+                    try perform(follower.applyFailed(error, log: followerStore))
+                }
+            case .installSnapshot(let snapshot, let journalAfter):
+                try followerStore.installSnapshot(try snapshot.decoded(), journalAfter: journalAfter)
+                try perform(follower.applied(upTo: snapshot.revision, log: followerStore))
+            case .sendAck(let ack):
+                if followerAcknowledges { toLeader.append(try transmit(.configAck(ack))) }
             }
         }
     }
 
     var inSync: Bool {
-        leaderStore.configuration == followerStore.configuration && leaderStore.position.revision == followerStore.position.revision
+        leaderStore.configuration == followerStore.configuration && leaderStore.head == followerStore.head
     }
 }
 
@@ -189,6 +221,7 @@ final class ReplicatedPair {
         try pair.connect()
         #expect(pair.inSync)
         #expect(secondary.store.position.logStart == primary.store.position.revision + 1, "a snapshot was installed")
+        #expect(try secondary.store.journal().isEmpty, "only behind: nothing diverged")
     }
 
     @Test func aSplitKeepsTheLosersChangesInTheJournal() throws {
@@ -202,13 +235,13 @@ final class ReplicatedPair {
         try first.disconnect()
 
         // Split: both serve and both write.
-        secondary.store.setWriteEpoch(3)
+        try secondary.store.setWriteEpoch(3)
         try secondary.store.write([.putPartyLine(PartyLine(name: "Tower")), .setSetting(key: "site.name", value: "Harbour")])
         try primary.store.write([.putPartyLine(PartyLine(name: "Ambulance"))])
         try primary.store.write([.setSetting(key: "shift", value: "night")])
 
         // The link heals and the secondary wins (it now leads); the primary follows.
-        primary.store.setWriteEpoch(nil)
+        try primary.store.setWriteEpoch(nil)
         let healed = ReplicatedPair(leader: secondary.store, follower: primary.store)
         try healed.connect()
         #expect(healed.inSync)
@@ -246,16 +279,11 @@ final class ReplicatedPair {
         #expect(pair.released.last == "no peer is following: acknowledged once durable here only")
     }
 
-    @Test func aSynchronousWriteWaitingWhenTheLinkDropsIsReleasedWithTheReason() {
+    @Test func aSynchronousWriteWaitingWhenTheLinkDropsIsReleasedWithTheReason() throws {
         var leader = ReplicationLeader()
         _ = leader.linkUp()
-        let position = ConfigStore.Position(revision: 5, epoch: 2, logStart: 1)
-        struct Log: ReplicationLog {
-            var position: ConfigStore.Position
-            func epoch(at revision: UInt64) -> UInt64? { revision <= position.revision ? 2 : nil }
-            func lastRevision(notAfter revision: UInt64, epochAtMost epoch: UInt64) -> (revision: UInt64, epoch: UInt64) { (min(revision, 5), 2) }
-        }
-        _ = try? leader.catchUpRequested(CatchUpRequest(lastRevision: 5, lastEpoch: 2), log: Log(position: position))
+        let log = MemoryLog(epochs: Array(repeating: 2, count: 5))
+        _ = try leader.catchUpRequested(log.head.request, log: log, at: 0)
         #expect(leader.awaitReplication(of: 6) == [])
         #expect(leader.lagMilliseconds(now: 100) == 0)
         _ = leader.committed(upTo: 6, committedAtMs: 1_000)
@@ -269,7 +297,7 @@ final class ReplicatedPair {
         let store = try TemporaryStore(epoch: nil)
         var follower = ReplicationFollower()
         _ = follower.linkUp(log: store.store)
-        let record = ChangeRecord(revision: 5, epoch: 2, committedAtMs: 0, change: .setSetting(key: "a", value: "b"))
-        #expect(follower.recordsReceived([record], log: store.store) == [.sendCatchUp(CatchUpRequest(lastRevision: 0, lastEpoch: 0))])
+        let record = try ChangeRecord(revision: 5, epoch: 2, committedAtMs: 0, change: .setSetting(key: "a", value: "b"), after: .zero)
+        #expect(follower.recordsReceived([record], log: store.store) == [.sendCatchUp(CatchUpRequest(lastRevision: 0, lastEpoch: 0, lastChain: .zero))])
     }
 }

@@ -71,8 +71,10 @@ import Wire
         #expect(position.revision == 1_200)
         #expect(position.logStart > 1 && position.logStart <= 1_101, "pruned in steps, keeping at least the last 100")
         #expect(try temporary.store.records(after: 0, limit: 10).first?.revision == position.logStart)
-        #expect(try temporary.store.epoch(at: position.logStart - 1) == 2, "the revision before the log keeps its epoch")
-        #expect(try temporary.store.epoch(at: position.logStart - 2) == nil)
+        let base = try #require(try temporary.store.mark(at: position.logStart - 1))
+        #expect(base.epoch == 2 && base.chain != nil, "the revision before the log keeps its epoch and chain")
+        let pruned = try #require(try temporary.store.mark(at: position.logStart - 2))
+        #expect(pruned.epoch == 2 && pruned.chain == nil, "a pruned record's epoch is still known, from the epoch history")
         #expect(try temporary.reopen().position == position)
     }
 
@@ -81,7 +83,7 @@ import Wire
         try seed(follower.store)  // revisions 1-8 of epoch 2: this side's own, never replicated
         let leader = try TemporaryStore(epoch: 3)
         try leader.store.write([.putPartyLine(PartyLine(name: "Only-On-Leader"))])
-        try follower.store.installSnapshot(leader.store.configuration, revision: 1, epoch: 3, journalAfter: 5, at: Date(timeIntervalSince1970: 1000))
+        try follower.store.installSnapshot(leader.store.snapshot(), journalAfter: 5, at: Date(timeIntervalSince1970: 1000))
         #expect(follower.store.configuration == leader.store.configuration)
         #expect(follower.store.position == ConfigStore.Position(revision: 1, epoch: 3, logStart: 2))
         let journal = try follower.store.journal()

@@ -15,8 +15,8 @@ struct CrashWriter {
             exit(64)
         }
         let store = try ConfigStore(path: arguments[1])
-        store.setWriteEpoch(epoch)
-        let hash = "$scrypt$ln=4,r=8,p=1$c2FsdHNhbHRzYWx0$" + Data(repeating: 7, count: 32).base64EncodedString()
+        try store.setWriteEpoch(epoch)
+        let hash = "$scrypt$ln=14,r=8,p=1$c2FsdHNhbHRzYWx0$" + Data(repeating: 7, count: 32).base64EncodedString()
         if store.configuration.partyLine("Crash-Line") == nil {
             try store.write([.putPartyLine(PartyLine(name: "Crash-Line"))])
         }

@@ -1,3 +1,4 @@
+import HashTreeCollections
 /// What a change is about, to point at it in a file or a message.
 enum ChangeSubject: Hashable {
     case `operator`(String)
@@ -10,19 +11,19 @@ enum ChangeSubject: Hashable {
 extension ConfigChange {
     /// Everything on disk the change can alter: removing an operator also removes its keys.
     var subjects: [ChangeSubject] {
-        if case .removeOperator(let username) = self { return [.operator(username.lowercased()), .keys(username.lowercased())] }
+        if case .removeOperator(let username) = self { return [.operator(nameKey(username)), .keys(nameKey(username))] }
         return [subject]
     }
 
     var subject: ChangeSubject {
         switch self {
-        case .putOperator(let value): .operator(value.username.lowercased())
-        case .removeOperator(let username): .operator(username.lowercased())
-        case .putPartyLine(let value): .partyLine(value.name.lowercased())
-        case .removePartyLine(let name): .partyLine(name.lowercased())
-        case .setKeys(let username, _): .keys(username.lowercased())
-        case .putAdmin(let value): .admin(value.username.lowercased())
-        case .removeAdmin(let username): .admin(username.lowercased())
+        case .putOperator(let value): .operator(nameKey(value.username))
+        case .removeOperator(let username): .operator(nameKey(username))
+        case .putPartyLine(let value): .partyLine(nameKey(value.name))
+        case .removePartyLine(let name): .partyLine(nameKey(name))
+        case .setKeys(let username, _): .keys(nameKey(username))
+        case .putAdmin(let value): .admin(nameKey(value.username))
+        case .removeAdmin(let username): .admin(nameKey(username))
         case .setSetting(let key, _), .removeSetting(let key): .setting(key)
         }
     }
@@ -41,13 +42,13 @@ extension SystemConfiguration {
     /// ones above every id in use for the others.
     func ids(for target: SystemConfiguration) -> SystemConfiguration {
         var result = target
-        var next = (operators.values.map(\.id) + partyLines.values.map(\.id)).max() ?? 0
-        func assign<Entry>(_ table: WritableKeyPath<SystemConfiguration, [String: Entry]>, _ id: WritableKeyPath<Entry, UInt32>) {
+        var next = max(idHighWater, (operators.values.map(\.id) + partyLines.values.map(\.id)).max() ?? 0)
+        func assign<Entry>(_ table: WritableKeyPath<SystemConfiguration, TreeDictionary<String, Entry>>, _ id: WritableKeyPath<Entry, UInt32>) {
             for name in target[keyPath: table].keys.sorted() {
                 if let existing = self[keyPath: table][name]?[keyPath: id] {
                     result[keyPath: table][name]?[keyPath: id] = existing
                 } else {
-                    next += 1
+                    next = next == .max ? .max : next + 1
                     result[keyPath: table][name]?[keyPath: id] = next
                 }
             }
@@ -62,27 +63,27 @@ extension SystemConfiguration {
     /// before what they used is removed.
     public func changes(from base: SystemConfiguration) -> [ConfigChange] {
         var changes: [ConfigChange] = []
-        for line in sortedPartyLines where base.partyLines[line.name.lowercased()] != line {
+        for line in sortedPartyLines where base.partyLines[nameKey(line.name)] != line {
             changes.append(.putPartyLine(line))
         }
-        for value in sortedOperators where base.operators[value.username.lowercased()] != value {
+        for value in sortedOperators where base.operators[nameKey(value.username)] != value {
             changes.append(.putOperator(value))
         }
         let owners = Set(keys.keys).union(base.keys.keys).sorted()
         for owner in owners where keys[owner] ?? [] != base.keys[owner] ?? [] && operators[owner] != nil {
             changes.append(.setKeys(username: operators[owner]!.username, keys: keys[owner] ?? []))
         }
-        for value in base.sortedOperators where operators[value.username.lowercased()] == nil {
+        for value in base.sortedOperators where operators[nameKey(value.username)] == nil {
             changes.append(.removeOperator(username: value.username))
         }
-        for line in base.sortedPartyLines where partyLines[line.name.lowercased()] == nil {
+        for line in base.sortedPartyLines where partyLines[nameKey(line.name)] == nil {
             changes.append(.removePartyLine(name: line.name))
         }
         // Admins: additions first, so removing the last admin is never an intermediate step.
-        for value in sortedAdmins where base.admins[value.username.lowercased()] != value {
+        for value in sortedAdmins where base.admins[nameKey(value.username)] != value {
             changes.append(.putAdmin(value))
         }
-        for value in base.sortedAdmins where admins[value.username.lowercased()] == nil {
+        for value in base.sortedAdmins where admins[nameKey(value.username)] == nil {
             changes.append(.removeAdmin(username: value.username))
         }
         for (key, value) in settings.sorted(by: { $0.key < $1.key }) where base.settings[key] != value {

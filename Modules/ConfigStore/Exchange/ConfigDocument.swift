@@ -34,7 +34,7 @@ public enum ConfigDocument {
             "admins": configuration.sortedAdmins.map {
                 ["username": $0.username, "passwordHash": $0.passwordHash, "role": $0.role.description] as [String: Any]
             },
-            "settings": configuration.settings,
+            "settings": Dictionary(uniqueKeysWithValues: configuration.settings.map { ($0.key, $0.value) }),
         ]
         let data = try! JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self) + "\n"
@@ -68,8 +68,8 @@ public enum ConfigDocument {
             reader.allowOnly(["id", "name"], in: fields, at: path)
             guard let name = reader.string(fields["name"], at: "\(path).name") else { continue }
             if target.partyLine(name) != nil { reader.problem("\(path).name", "party line '\(name)' appears twice") }
-            target.partyLines[name.lowercased()] = PartyLine(id: 0, name: name)
-            reader.locations[.partyLine(name.lowercased())] = path
+            target.partyLines[nameKey(name)] = PartyLine(id: 0, name: name)
+            reader.locations[.partyLine(nameKey(name))] = path
         }
         var panels: [(username: String, keys: [PanelKey], path: String)] = []
         for (index, entry) in reader.array(object["operators"] ?? [Any](), at: "operators").enumerated() {
@@ -83,8 +83,8 @@ public enum ConfigDocument {
             let enabled = fields["enabled"] == nil ? true : reader.bool(fields["enabled"], at: "\(path).enabled")
             guard let username, let displayName, let passwordHash, let enabled else { continue }
             if target.operator(username) != nil { reader.problem("\(path).username", "operator '\(username)' appears twice") }
-            target.operators[username.lowercased()] = Operator(id: 0, username: username, displayName: displayName, passwordHash: passwordHash, enabled: enabled)
-            reader.locations[.operator(username.lowercased())] = path
+            target.operators[nameKey(username)] = Operator(id: 0, username: username, displayName: displayName, passwordHash: passwordHash, enabled: enabled)
+            reader.locations[.operator(nameKey(username))] = path
             var keys: [PanelKey] = []
             for (keyIndex, keyEntry) in reader.array(fields["keys"] ?? [Any](), at: "\(path).keys").enumerated() {
                 let keyPath = "\(path).keys[\(keyIndex)]"
@@ -124,8 +124,8 @@ public enum ConfigDocument {
                 continue
             }
             if target.admin(username) != nil { reader.problem("\(path).username", "admin '\(username)' appears twice") }
-            target.admins[username.lowercased()] = AdminAccount(username: username, passwordHash: passwordHash, role: role)
-            reader.locations[.admin(username.lowercased())] = path
+            target.admins[nameKey(username)] = AdminAccount(username: username, passwordHash: passwordHash, role: role)
+            reader.locations[.admin(nameKey(username))] = path
         }
         if let settings = object["settings"] {
             if let map = reader.object(settings, at: "settings") {
@@ -140,7 +140,7 @@ public enum ConfigDocument {
         var checked = SystemConfiguration()
         var refused = Set<String>()  // operators whose own entry failed: their keys would only repeat it
         for change in current.ids(for: target).changes(from: SystemConfiguration()) + panels.map({ .setKeys(username: $0.username, keys: $0.keys) }) {
-            if case .setKeys(let username, _) = change, refused.contains(username.lowercased()) { continue }
+            if case .setKeys(let username, _) = change, refused.contains(nameKey(username)) { continue }
             do throws(ConfigError) {
                 (checked, _) = try checked.applying(change, assigningIds: false)
             } catch {
@@ -148,7 +148,7 @@ public enum ConfigDocument {
                     if case .setKeys(let username, _) = change { panels.first { $0.username == username }?.path ?? "document" }
                     else { reader.locations[change.subject] ?? "document" }
                 for message in error.problems { reader.problem(location, message) }
-                if case .putOperator(let value) = change { refused.insert(value.username.lowercased()) }
+                if case .putOperator(let value) = change { refused.insert(nameKey(value.username)) }
             }
         }
         guard reader.problems.isEmpty else { throw .importProblems(reader.problems) }

@@ -1,3 +1,4 @@
+import Crypto
 import NIOCore
 import Wire
 
@@ -17,19 +18,46 @@ public enum ConfigChange: Equatable, Sendable {
     case removeSetting(key: String)
 }
 
-/// A change as committed: stamped with its revision and the epoch of the server that made it.
+/// A change as committed: stamped with its revision, the epoch of the server that made it,
+/// and the chain of the history up to it (`ConfigChain`).
 public struct ChangeRecord: Equatable, Sendable {
     public var revision: UInt64
     public var epoch: UInt64
     /// Wall-clock milliseconds since 1970 at commit (for lag figures and the journal).
     public var committedAtMs: UInt64
-    public var change: ConfigChange
+    public var change: ConfigChange {
+        didSet { encodedChange = nil }
+    }
+    public var chain: ChainHash
+    /// The change's bytes as received or first encoded, so a catch-up encodes nothing twice.
+    var encodedChange: [UInt8]?
 
-    public init(revision: UInt64, epoch: UInt64, committedAtMs: UInt64, change: ConfigChange) {
+    public init(revision: UInt64, epoch: UInt64, committedAtMs: UInt64, change: ConfigChange, chain: ChainHash) {
         self.revision = revision
         self.epoch = epoch
         self.committedAtMs = committedAtMs
         self.change = change
+        self.chain = chain
+    }
+
+    /// A record following `previous` in a history: its chain computed from it.
+    public init(revision: UInt64, epoch: UInt64, committedAtMs: UInt64, change: ConfigChange, after previous: ChainHash) throws(WireError) {
+        let body = try change.encoded()
+        self.init(
+            revision: revision, epoch: epoch, committedAtMs: committedAtMs, change: change,
+            chain: ConfigChain.next(after: previous, revision: revision, epoch: epoch, body: body))
+        encodedChange = body
+    }
+
+    /// The change's binary form (the bytes stored and hashed).
+    public func body() throws(WireError) -> [UInt8] {
+        if let encodedChange { return encodedChange }
+        return try change.encoded()
+    }
+
+    public static func == (lhs: ChangeRecord, rhs: ChangeRecord) -> Bool {
+        lhs.revision == rhs.revision && lhs.epoch == rhs.epoch && lhs.committedAtMs == rhs.committedAtMs && lhs.change == rhs.change
+            && lhs.chain == rhs.chain
     }
 
     /// The peer-link message that carries it.
@@ -37,7 +65,7 @@ public struct ChangeRecord: Equatable, Sendable {
         get throws(WireError) {
             var body = ByteBuffer()
             try change.write(to: &body)
-            return ReplicatedChange(revision: revision, epoch: epoch, committedAtMs: committedAtMs, body: body)
+            return ReplicatedChange(revision: revision, epoch: epoch, committedAtMs: committedAtMs, chain: chain, body: body)
         }
     }
 
@@ -45,7 +73,33 @@ public struct ChangeRecord: Equatable, Sendable {
         var body = message.body
         self.init(
             revision: message.revision, epoch: message.epoch, committedAtMs: message.committedAtMs,
-            change: try ConfigChange(wire: &body))
+            change: try ConfigChange(wire: &body), chain: message.chain)
+        guard body.readableBytes == 0 else { throw .invalidValue(field: "configChange.body", value: UInt64(body.readableBytes)) }
+        encodedChange = Array(message.body.readableBytesView)
+    }
+}
+
+/// The chain that identifies a history by its content, not only by its positions:
+/// chain(r) = SHA-256(chain(r-1) ‖ r ‖ epoch ‖ body), integers as 8 bytes big-endian,
+/// chain(0) = 32 zero bytes. Two stores with the same chain at r hold the same records up to
+/// r; a history rewritten under a reused epoch (a server restored from a backup) differs.
+public enum ConfigChain {
+    public static func next(after previous: ChainHash, revision: UInt64, epoch: UInt64, body: some Sequence<UInt8>) -> ChainHash {
+        var hasher = SHA256()
+        hasher.update(data: previous.bytes)
+        withUnsafeBytes(of: revision.bigEndian) { hasher.update(bufferPointer: $0) }
+        withUnsafeBytes(of: epoch.bigEndian) { hasher.update(bufferPointer: $0) }
+        hasher.update(data: Array(body))
+        return ChainHash(Array(hasher.finalize()))!
+    }
+}
+
+extension ConfigChange {
+    /// The change's binary form, as stored and hashed.
+    public func encoded() throws(WireError) -> [UInt8] {
+        var buffer = ByteBuffer()
+        try write(to: &buffer)
+        return Array(buffer.readableBytesView)
     }
 }
 
@@ -192,25 +246,26 @@ extension SystemConfiguration: WireCodable {
         self.init()
         for _ in 0..<(try buffer.readWireCount("snapshot.operators", minimumElementSize: 11)) {
             let value = try Operator(wire: &buffer)
-            operators[value.username.lowercased()] = value
+            operators[nameKey(value.username)] = value
         }
         for _ in 0..<(try buffer.readWireCount("snapshot.partyLines", minimumElementSize: 6)) {
             let value = try PartyLine(wire: &buffer)
-            partyLines[value.name.lowercased()] = value
+            partyLines[nameKey(value.name)] = value
         }
         for _ in 0..<(try buffer.readWireCount("snapshot.panels", minimumElementSize: 6)) {
             let username = try buffer.readWireString("snapshot.panel.username")
             var panel: [PanelKey] = []
             for _ in 0..<(try buffer.readWireCount("snapshot.panel.keys", minimumElementSize: 5)) { panel.append(try PanelKey(wire: &buffer)) }
-            keys[username.lowercased()] = panel
+            keys[nameKey(username)] = panel
         }
         for _ in 0..<(try buffer.readWireCount("snapshot.admins", minimumElementSize: 5)) {
             let value = try AdminAccount(wire: &buffer)
-            admins[value.username.lowercased()] = value
+            admins[nameKey(value.username)] = value
         }
         for _ in 0..<(try buffer.readWireCount("snapshot.settings", minimumElementSize: 4)) {
             settings[try buffer.readWireString("snapshot.setting.key")] = try buffer.readWireString("snapshot.setting.value")
         }
+        rebuildIndexes()
     }
 
     public func write(to buffer: inout ByteBuffer) throws(WireError) {

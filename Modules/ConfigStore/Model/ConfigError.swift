@@ -13,6 +13,12 @@ public enum ConfigError: Error, Equatable, Sendable, CustomStringConvertible {
     case storage(String)
     /// The journal entry does not exist or was already handled.
     case journal(String)
+    /// A record or a write epoch older than the epoch this store already holds: epochs never
+    /// go backwards, so it can only come from a deposed server.
+    case staleEpoch(UInt64, current: UInt64)
+    /// A record that does not continue this store's history (another record at a position
+    /// it holds, or a chain that does not follow): the two histories differ.
+    case diverged(revision: UInt64, detail: String)
 
     public var description: String {
         switch self {
@@ -23,6 +29,9 @@ public enum ConfigError: Error, Equatable, Sendable, CustomStringConvertible {
         case .importProblems(let problems): problems.map(\.description).joined(separator: "\n")
         case .storage(let detail): "configuration store: \(detail)"
         case .journal(let detail): detail
+        case .staleEpoch(let epoch, let current):
+            "epoch \(epoch) is older than this store's epoch \(current): refused (epochs never go backwards)"
+        case .diverged(let revision, let detail): "histories differ at revision \(revision): \(detail)"
         }
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+import HashTreeCollections
 import Wire
 
 /// An operator: a person at an intercom panel.
@@ -68,25 +70,108 @@ public struct AdminAccount: Equatable, Sendable {
     }
 }
 
-/// The whole system configuration at one revision. Small (thousands of entries), so it is
-/// kept in memory for reads and validation; SQLite holds the durable copy.
-public struct SystemConfiguration: Equatable, Sendable {
-    /// Keyed by lower-cased name: names are unique regardless of case.
-    public internal(set) var operators: [String: Operator] = [:]
-    public internal(set) var partyLines: [String: PartyLine] = [:]
-    /// Keyed by lower-cased operator username, sorted by slot.
-    public internal(set) var keys: [String: [PanelKey]] = [:]
-    public internal(set) var admins: [String: AdminAccount] = [:]
-    public internal(set) var settings: [String: String] = [:]
+/// The whole system configuration at one revision, kept in memory for reads and validation
+/// (SQLite holds the durable copy).
+///
+/// The tables are persistent hash tries (swift-collections' `TreeDictionary`): a write copies
+/// only the path to the entries it touches, never a whole table, so its cost does not grow
+/// with the configuration (a plain `Dictionary` copied all of it on every write, 187 ms per
+/// write at a million settings).
+public struct SystemConfiguration: Sendable {
+    /// Keyed by `nameKey(username)`: names are unique regardless of case and of Unicode
+    /// spelling (NFC and NFD of "Café" are one name).
+    public internal(set) var operators: TreeDictionary<String, Operator> = [:]
+    public internal(set) var partyLines: TreeDictionary<String, PartyLine> = [:]
+    /// Keyed by `nameKey` of the operator's username, sorted by slot.
+    public internal(set) var keys: TreeDictionary<String, [PanelKey]> = [:]
+    public internal(set) var admins: TreeDictionary<String, AdminAccount> = [:]
+    public internal(set) var settings: TreeDictionary<String, String> = [:]
+
+    // Derived indexes, kept up to date by `setPanel` and rebuilt after bulk loads; they are not
+    // part of the configuration's value (see `==`).
+    /// Panel keys in all panels (bounded by `ConfigLimits.panelKeys`).
+    var keyCount = 0
+    /// How many keys point at each target, so removing an entry checks "still in use" in
+    /// constant time; the list of users is only built for the error message.
+    var references: TreeDictionary<TargetKey, Int> = [:]
+    /// The highest entry number ever handed out here: new ids continue above it without a
+    /// scan of every id (creating 40,000 operators in one write was quadratic).
+    var idHighWater: UInt32 = 0
+
+    enum TargetKey: Hashable, Sendable {
+        case partyLine(String)
+        case `operator`(String)
+
+        init(_ binding: KeyBinding) {
+            switch binding {
+            case .partyLine(let name): self = .partyLine(nameKey(name))
+            case .operator(let name): self = .operator(nameKey(name))
+            }
+        }
+    }
 
     public init() {}
 
-    public func `operator`(_ username: String) -> Operator? { operators[username.lowercased()] }
-    public func partyLine(_ name: String) -> PartyLine? { partyLines[name.lowercased()] }
-    public func keys(of username: String) -> [PanelKey] { keys[username.lowercased()] ?? [] }
-    public func admin(_ username: String) -> AdminAccount? { admins[username.lowercased()] }
+    public func `operator`(_ username: String) -> Operator? { operators[nameKey(username)] }
+    public func partyLine(_ name: String) -> PartyLine? { partyLines[nameKey(name)] }
+    public func keys(of username: String) -> [PanelKey] { keys[nameKey(username)] ?? [] }
+    public func admin(_ username: String) -> AdminAccount? { admins[nameKey(username)] }
+    /// Total panel keys over all operators.
+    public var panelKeyCount: Int { keyCount }
 
-    public var sortedOperators: [Operator] { operators.values.sorted { $0.username.lowercased() < $1.username.lowercased() } }
-    public var sortedPartyLines: [PartyLine] { partyLines.values.sorted { $0.name.lowercased() < $1.name.lowercased() } }
-    public var sortedAdmins: [AdminAccount] { admins.values.sorted { $0.username.lowercased() < $1.username.lowercased() } }
+    public var sortedOperators: [Operator] { operators.values.sorted { nameKey($0.username) < nameKey($1.username) } }
+    public var sortedPartyLines: [PartyLine] { partyLines.values.sorted { nameKey($0.name) < nameKey($1.name) } }
+    public var sortedAdmins: [AdminAccount] { admins.values.sorted { nameKey($0.username) < nameKey($1.username) } }
+
+    /// Replaces one operator's panel (nil or empty: no keys), keeping the indexes in step.
+    mutating func setPanel(_ owner: String, _ panel: [PanelKey]?) {
+        let key = nameKey(owner)
+        if let old = keys[key] {
+            keyCount -= old.count
+            for entry in old { release(TargetKey(entry.target)) }
+        }
+        let new = (panel?.isEmpty ?? true) ? nil : panel
+        keys[key] = new
+        for entry in new ?? [] { references[TargetKey(entry.target), default: 0] += 1 }
+        keyCount += new?.count ?? 0
+    }
+
+    private mutating func release(_ target: TargetKey) {
+        let remaining = (references[target] ?? 1) - 1
+        references[target] = remaining > 0 ? remaining : nil
+    }
+
+    /// Recomputes the derived indexes after the tables were filled directly.
+    mutating func rebuildIndexes(idFloor: UInt32 = 0) {
+        keyCount = 0
+        references = [:]
+        for panel in keys.values {
+            keyCount += panel.count
+            for entry in panel { references[TargetKey(entry.target), default: 0] += 1 }
+        }
+        idHighWater = max(idFloor, operators.values.map(\.id).max() ?? 0, partyLines.values.map(\.id).max() ?? 0)
+    }
+}
+
+extension SystemConfiguration: Equatable {
+    /// The configuration's content; the derived indexes follow from it.
+    public static func == (lhs: SystemConfiguration, rhs: SystemConfiguration) -> Bool {
+        lhs.operators == rhs.operators && lhs.partyLines == rhs.partyLines && lhs.keys == rhs.keys && lhs.admins == rhs.admins
+            && lhs.settings == rhs.settings
+    }
+}
+
+/// The key a name is stored and compared under: Unicode NFC, then lower case. SQLite
+/// compares keys byte for byte, so two spellings of one name must become the same bytes
+/// before they reach it.
+public func nameKey(_ name: String) -> String {
+    // ASCII (nearly every name) is its own NFC: skip Foundation's normalization, which costs
+    // microseconds a string and was a third of a 100,000-record catch-up.
+    if name.utf8.allSatisfy({ $0 < 0x80 }) { return name.lowercased() }
+    return unicodeNFC(unicodeNFC(name).lowercased())
+}
+
+/// Unicode NFC, with ASCII passed through as is.
+func unicodeNFC(_ text: String) -> String {
+    text.utf8.allSatisfy({ $0 < 0x80 }) ? text : text.precomposedStringWithCanonicalMapping
 }

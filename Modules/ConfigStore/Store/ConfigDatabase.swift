@@ -46,6 +46,32 @@ enum ConfigDatabase {
                         status TEXT NOT NULL DEFAULT 'open', note TEXT NOT NULL DEFAULT '');
                     """)
         }
+        migrator.registerMigration("v2: chain hashes and epoch history") { db in
+            // Content identity of every record, and where each epoch starts (never pruned),
+            // so replication can compare histories by content and judge a follower that is
+            // far behind (docs/config-store.md, "Replication").
+            try db.execute(
+                sql: """
+                    ALTER TABLE changes ADD COLUMN chain BLOB;
+                    CREATE TABLE epochs (epoch INTEGER PRIMARY KEY, start_revision INTEGER NOT NULL);
+                    CREATE TABLE anchors (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+                    """)
+            // Existing records get their chains; a log that was already pruned starts from an
+            // unknown base, recorded as the zero chain.
+            var chain = ChainHash.zero
+            for row in try Row.fetchAll(db, sql: "SELECT revision, epoch, body FROM changes ORDER BY revision") {
+                let body: Data = row["body"]
+                chain = ConfigChain.next(after: chain, revision: UInt64(row["revision"] as Int64), epoch: UInt64(row["epoch"] as Int64), body: body)
+                try db.execute(sql: "UPDATE changes SET chain = ? WHERE revision = ?", arguments: [Data(chain.bytes), row["revision"] as Int64])
+            }
+            try db.execute(sql: "INSERT INTO epochs (epoch, start_revision) SELECT epoch, MIN(revision) FROM changes GROUP BY epoch")
+            let logStart = max(1, try meta("log_start", in: db))
+            if logStart > 1 {
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO epochs (epoch, start_revision) VALUES (?, ?)",
+                    arguments: [Int64(try meta("base_epoch", in: db)), Int64(logStart - 1)])
+            }
+        }
         return migrator
     }
 
@@ -67,18 +93,18 @@ enum ConfigDatabase {
                     ON CONFLICT (username_key) DO UPDATE SET username = excluded.username, id = excluded.id,
                     display_name = excluded.display_name, password_hash = excluded.password_hash, enabled = excluded.enabled
                     """,
-                arguments: [value.username.lowercased(), value.username, value.id, value.displayName, value.passwordHash, value.enabled])
+                arguments: [nameKey(value.username), value.username, value.id, value.displayName, value.passwordHash, value.enabled])
         case .removeOperator(let username):
-            try run(db, sql: "DELETE FROM operators WHERE username_key = ?", arguments: [username.lowercased()])
-            try run(db, sql: "DELETE FROM panel_keys WHERE owner_key = ?", arguments: [username.lowercased()])
+            try run(db, sql: "DELETE FROM operators WHERE username_key = ?", arguments: [nameKey(username)])
+            try run(db, sql: "DELETE FROM panel_keys WHERE owner_key = ?", arguments: [nameKey(username)])
         case .putPartyLine(let value):
             try run(db, 
                 sql: "INSERT INTO party_lines (name_key, name, id) VALUES (?, ?, ?) ON CONFLICT (name_key) DO UPDATE SET name = excluded.name, id = excluded.id",
-                arguments: [value.name.lowercased(), value.name, value.id])
+                arguments: [nameKey(value.name), value.name, value.id])
         case .removePartyLine(let name):
-            try run(db, sql: "DELETE FROM party_lines WHERE name_key = ?", arguments: [name.lowercased()])
+            try run(db, sql: "DELETE FROM party_lines WHERE name_key = ?", arguments: [nameKey(name)])
         case .setKeys(let username, let keys):
-            try run(db, sql: "DELETE FROM panel_keys WHERE owner_key = ?", arguments: [username.lowercased()])
+            try run(db, sql: "DELETE FROM panel_keys WHERE owner_key = ?", arguments: [nameKey(username)])
             for key in keys {
                 let (kind, target): (Int, String) =
                     switch key.target {
@@ -87,7 +113,7 @@ enum ConfigDatabase {
                     }
                 try run(db, 
                     sql: "INSERT INTO panel_keys (owner_key, slot, talk, listen, target_kind, target, latching) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    arguments: [username.lowercased(), key.slot, key.talk, key.listen, kind, target, key.latching])
+                    arguments: [nameKey(username), key.slot, key.talk, key.listen, kind, target, key.latching])
             }
         case .putAdmin(let value):
             try run(db, 
@@ -95,9 +121,9 @@ enum ConfigDatabase {
                     INSERT INTO admins (username_key, username, password_hash, role) VALUES (?, ?, ?, ?)
                     ON CONFLICT (username_key) DO UPDATE SET username = excluded.username, password_hash = excluded.password_hash, role = excluded.role
                     """,
-                arguments: [value.username.lowercased(), value.username, value.passwordHash, Int(value.role.rawValue)])
+                arguments: [nameKey(value.username), value.username, value.passwordHash, Int(value.role.rawValue)])
         case .removeAdmin(let username):
-            try run(db, sql: "DELETE FROM admins WHERE username_key = ?", arguments: [username.lowercased()])
+            try run(db, sql: "DELETE FROM admins WHERE username_key = ?", arguments: [nameKey(username)])
         case .setSetting(let key, let value):
             try run(db, sql: "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", arguments: [key, value])
         case .removeSetting(let key):
@@ -143,11 +169,11 @@ enum ConfigDatabase {
             let value = Operator(
                 id: UInt32(row["id"] as Int64), username: row["username"], displayName: row["display_name"],
                 passwordHash: row["password_hash"], enabled: row["enabled"])
-            configuration.operators[value.username.lowercased()] = value
+            configuration.operators[nameKey(value.username)] = value
         }
         for row in try Row.fetchAll(db, sql: "SELECT * FROM party_lines") {
             let value = PartyLine(id: UInt32(row["id"] as Int64), name: row["name"])
-            configuration.partyLines[value.name.lowercased()] = value
+            configuration.partyLines[nameKey(value.name)] = value
         }
         for row in try Row.fetchAll(db, sql: "SELECT * FROM panel_keys ORDER BY owner_key, slot") {
             let target: String = row["target"]
@@ -159,26 +185,24 @@ enum ConfigDatabase {
         for row in try Row.fetchAll(db, sql: "SELECT * FROM admins") {
             guard let role = AdminRole(rawValue: UInt8(row["role"] as Int)) else { continue }
             let value = AdminAccount(username: row["username"], passwordHash: row["password_hash"], role: role)
-            configuration.admins[value.username.lowercased()] = value
+            configuration.admins[nameKey(value.username)] = value
         }
         for row in try Row.fetchAll(db, sql: "SELECT * FROM settings") {
             configuration.settings[row["key"]] = row["value"]
         }
+        configuration.rebuildIndexes(idFloor: UInt32(clamping: try meta("id_high_water", in: db)))
         return configuration
     }
 
     // MARK: The change log
 
     static func insert(_ record: ChangeRecord, in db: Database) throws {
-        try run(db, 
-            sql: "INSERT INTO changes (revision, epoch, committed_at_ms, body) VALUES (?, ?, ?, ?)",
-            arguments: [Int64(record.revision), Int64(record.epoch), Int64(record.committedAtMs), try encode(record.change)])
-    }
-
-    static func encode(_ change: ConfigChange) throws -> Data {
-        var buffer = ByteBuffer()
-        try change.write(to: &buffer)
-        return Data(buffer.readableBytesView)
+        try run(
+            db, sql: "INSERT INTO changes (revision, epoch, committed_at_ms, body, chain) VALUES (?, ?, ?, ?, ?)",
+            arguments: [
+                Int64(record.revision), Int64(record.epoch), Int64(record.committedAtMs), Data(try record.body()),
+                Data(record.chain.bytes),
+            ])
     }
 
     static func record(from row: Row) throws -> ChangeRecord {
@@ -186,7 +210,35 @@ enum ConfigDatabase {
         var buffer = ByteBuffer(bytes: body)
         return ChangeRecord(
             revision: UInt64(row["revision"] as Int64), epoch: UInt64(row["epoch"] as Int64),
-            committedAtMs: UInt64(row["committed_at_ms"] as Int64), change: try ConfigChange(wire: &buffer))
+            committedAtMs: UInt64(row["committed_at_ms"] as Int64), change: try ConfigChange(wire: &buffer),
+            chain: chain(row["chain"]) ?? .zero)
+    }
+
+    static func chain(_ value: Data?) -> ChainHash? { value.flatMap { ChainHash($0) } }
+
+    static func anchor(_ key: String, in db: Database) throws -> ChainHash? {
+        chain(try Data.fetchOne(db, sql: "SELECT value FROM anchors WHERE key = ?", arguments: [key]))
+    }
+
+    static func setAnchor(_ key: String, _ value: ChainHash, in db: Database) throws {
+        try run(db, sql: "INSERT OR REPLACE INTO anchors (key, value) VALUES (?, ?)", arguments: [key, Data(value.bytes)])
+    }
+
+    static func epochHistory(in db: Database) throws -> [EpochStart] {
+        try Row.fetchAll(db, sql: "SELECT epoch, start_revision FROM epochs ORDER BY start_revision, epoch").map {
+            EpochStart(epoch: UInt64($0["epoch"] as Int64), startRevision: UInt64($0["start_revision"] as Int64))
+        }
+    }
+
+    static func replaceEpochHistory(_ history: [EpochStart], in db: Database) throws {
+        try db.execute(sql: "DELETE FROM epochs")
+        for start in history { try addEpoch(start, in: db) }
+    }
+
+    static func addEpoch(_ start: EpochStart, in db: Database) throws {
+        try run(
+            db, sql: "INSERT OR IGNORE INTO epochs (epoch, start_revision) VALUES (?, ?)",
+            arguments: [Int64(start.epoch), Int64(start.startRevision)])
     }
 
     static func meta(_ key: String, in db: Database) throws -> UInt64 {

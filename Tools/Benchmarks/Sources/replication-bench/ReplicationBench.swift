@@ -23,6 +23,10 @@ struct ReplicationBench {
             guard let index = arguments.firstIndex(of: "--\(name)"), index + 1 < arguments.count else { return fallback }
             return Int(arguments[index + 1]) ?? fallback
         }
+        if arguments.contains("--apply-only") {
+            try applyOnly(option("catchup", 100_000))
+            return
+        }
         let rate = option("rate", 1000)
         let seconds = option("seconds", 10)
         let catchup = option("catchup", 100_000)
@@ -32,7 +36,7 @@ struct ReplicationBench {
         defer { try? FileManager.default.removeItem(at: directory) }
         let primary = try ConfigStore(path: directory.appendingPathComponent("primary.sqlite").path)
         let secondary = try ConfigStore(path: directory.appendingPathComponent("secondary.sqlite").path)
-        primary.setWriteEpoch(2)
+        try primary.setWriteEpoch(2)
         try seedRealisticConfiguration(primary)
 
         let progress = Progress()
@@ -103,17 +107,78 @@ struct ReplicationBench {
         try await server.close()
         try await group.shutdownGracefully()
 
+        // 3. What one write costs as the configuration grows (no peer attached): a write
+        // must not copy the configuration it changes.
+        print("bench-replication: write cost on this configuration, then near the limits...")
+        let small = try writeCostMs(primary)
+        let bulkStart = nowNanos()
+        try primary.write((0..<40_000).map { .putOperator(Operator(username: "bulk\($0)", displayName: "Bulk \($0)", passwordHash: hash)) })
+        let bulkMs = Double(nowNanos() - bulkStart) / 1e6
+        let value = String(repeating: "v", count: 1_000)
+        try primary.write((0..<9_000).map { .setSetting(key: "large.\($0)", value: value) })
+        let large = try writeCostMs(primary)
+
         func ms(_ percentile: Double) -> String { String(format: "%.3f", Double(lag.valueAtPercentile(percentile)) / 1000) }
         let p99 = Double(lag.valueAtPercentile(99)) / 1000
         let ok = p99 <= 5 && catchupMs <= 2000 && consistent
         print(
             "bench-replication lag_p50_ms=\(ms(50)) lag_p99_ms=\(ms(99)) catchup_100k_ms=\(String(format: "%.0f", catchupMs))"
                 + " lag_max_ms=\(String(format: "%.3f", Double(lag.max) / 1000)) changes=\(lag.totalCount) rate=\(rate)"
-                + " catchup_changes=\(catchup) consistent=\(consistent ? "yes" : "no") within_budget=\(ok ? "yes" : "no")")
+                + " catchup_changes=\(catchup) write_p50_ms=\(String(format: "%.3f", small))"
+                + " write_p50_ms_near_limits=\(String(format: "%.3f", large)) create_40k_operators_ms=\(String(format: "%.0f", bulkMs))"
+                + " consistent=\(consistent ? "yes" : "no") within_budget=\(ok ? "yes" : "no")")
         if !ok { exit(1) }
     }
 
-    static let hash = "$scrypt$ln=4,r=8,p=1$c2FsdHNhbHRzYWx0$" + Data(repeating: 7, count: 32).base64EncodedString()
+    /// The follower's share of a catch-up alone: records read from one store and applied to
+    /// another in batches, no network (for profiling).
+    static func applyOnly(_ count: Int) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vcom-bench-apply-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let primary = try ConfigStore(path: directory.appendingPathComponent("primary.sqlite").path)
+        let secondary = try ConfigStore(path: directory.appendingPathComponent("secondary.sqlite").path)
+        try primary.setWriteEpoch(2)
+        try seedRealisticConfiguration(primary)
+        try secondary.apply(try primary.records(after: 0, limit: 1_000))
+        var written = 0
+        while written < count {
+            let n = min(1000, count - written)
+            try primary.write((0..<n).map { change(written + $0) })
+            written += n
+        }
+        var messages: [ReplicatedChange] = []
+        var cursor = secondary.position.revision
+        while true {
+            let batch = try primary.replicatedChanges(after: cursor, limit: 5_000)
+            guard let last = batch.last else { break }
+            messages += batch
+            cursor = last.revision
+        }
+        let start = nowNanos()
+        var decodeNanos: UInt64 = 0
+        for slice in stride(from: 0, to: messages.count, by: 2_000) {
+            let d = nowNanos()
+            let records = try messages[slice..<min(slice + 2_000, messages.count)].map { try ChangeRecord($0) }
+            decodeNanos += nowNanos() - d
+            try secondary.apply(records)
+        }
+        let total = Double(nowNanos() - start) / 1e6
+        print("bench-replication-apply records=\(messages.count) apply_ms=\(String(format: "%.0f", total)) decode_ms=\(String(format: "%.0f", Double(decodeNanos) / 1e6))")
+    }
+
+    /// The median time of 200 one-setting writes.
+    static func writeCostMs(_ store: ConfigStore) throws -> Double {
+        var times: [Double] = []
+        for n in 0..<200 {
+            let start = nowNanos()
+            try store.write([.setSetting(key: "cost.probe", value: "\(n)")])
+            times.append(Double(nowNanos() - start) / 1e6)
+        }
+        return times.sorted()[times.count / 2]
+    }
+
+    static let hash = "$scrypt$ln=14,r=8,p=1$c2FsdHNhbHRzYWx0$" + Data(repeating: 7, count: 32).base64EncodedString()
 
     /// A mid-sized site: 20 party lines, 200 operators with 8 keys each.
     static func seedRealisticConfiguration(_ store: ConfigStore) throws {

@@ -7,6 +7,9 @@ import Wire
 /// Monotonic nanoseconds.
 func nowNanos() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
+/// Wall-clock milliseconds, the leader's time base for commit times and timeouts.
+func wallMs() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
+
 /// The primary's end of the peer link: the ReplicationLeader machine and the store.
 /// All state is touched on the channel's event loop only.
 final class LeaderPeer: ChannelInboundHandler, @unchecked Sendable {
@@ -31,15 +34,21 @@ final class LeaderPeer: ChannelInboundHandler, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .catchUpRequest(let request): perform((try? machine.catchUpRequested(request, log: store)) ?? [])
-        case .configAck(let ack): perform(machine.acknowledgementReceived(ack.revision, leaderRevision: store.position.revision))
+        case .catchUpRequest(let request): perform((try? machine.catchUpRequested(request, log: store, at: wallMs())) ?? [])
+        case .configDivergence(let probe): perform((try? machine.probeReceived(probe, log: store)) ?? [])
+        case .configAck(let ack):
+            do {
+                perform(try machine.acknowledgementReceived(ack.revision, leaderRevision: store.position.revision, at: wallMs()))
+            } catch {
+                context.close(promise: nil)
+            }
         default: break
         }
     }
 
     /// Called on the event loop after a local commit.
     func committed(upTo revision: UInt64) {
-        perform(machine.committed(upTo: revision, committedAtMs: 0))
+        perform(machine.committed(upTo: revision, committedAtMs: wallMs()))
     }
 
     func perform(_ actions: [ReplicationLeader.Action]) {
@@ -55,13 +64,13 @@ final class LeaderPeer: ChannelInboundHandler, @unchecked Sendable {
                     cursor = last.revision
                 }
                 context.flush()
-            case .sendSnapshot(let revision):
-                var body = ByteBuffer()
-                try? store.configuration.write(to: &body)
-                let epoch = ((try? store.epoch(at: revision)) ?? nil) ?? 0
-                context.writeAndFlush(wrapOutboundOut(.configSnapshot(ConfigSnapshot(epoch: epoch, revision: revision, body: body))), promise: nil)
+            case .sendSnapshot:
+                let snapshot = store.snapshot()
+                for chunk in (try? snapshot.chunks()) ?? [] { context.write(wrapOutboundOut(.configSnapshot(chunk)), promise: nil) }
+                context.flush()
+                perform(machine.snapshotSent(revision: snapshot.revision, leaderRevision: store.position.revision, at: wallMs()))
             case .sendDivergence(let probe): context.writeAndFlush(wrapOutboundOut(.configDivergence(probe)), promise: nil)
-            case .releaseWrites, .releaseAllWrites: break
+            case .releaseWrites, .releaseAllWrites, .followerLagging: break
             }
         }
     }
@@ -76,7 +85,6 @@ final class FollowerPeer: ChannelInboundHandler, @unchecked Sendable {
     let store: ConfigStore
     var machine = ReplicationFollower()
     var batch: [ChangeRecord] = []
-    var snapshot: ConfigSnapshot?
     let onApplied: @Sendable (UInt64) -> Void
 
     init(store: ConfigStore, onApplied: @escaping @Sendable (UInt64) -> Void) {
@@ -96,10 +104,9 @@ final class FollowerPeer: ChannelInboundHandler, @unchecked Sendable {
         switch unwrapInboundIn(data) {
         case .configChange(let change):
             if let record = try? ChangeRecord(change) { batch.append(record) }
-        case .configSnapshot(let message):
+        case .configSnapshot(let chunk):
             flush(context)
-            snapshot = message
-            perform(machine.snapshotReceived(), context)
+            perform((try? machine.snapshotChunkReceived(chunk)) ?? [], context)
         case .configDivergence(let probe):
             flush(context)
             perform((try? machine.divergenceReported(probe, log: store)) ?? [], context)
@@ -123,17 +130,20 @@ final class FollowerPeer: ChannelInboundHandler, @unchecked Sendable {
         for action in actions {
             switch action {
             case .sendCatchUp(let request): context.writeAndFlush(wrapOutboundOut(.catchUpRequest(request)), promise: nil)
+            case .sendProbe(let probe): context.writeAndFlush(wrapOutboundOut(.configDivergence(probe)), promise: nil)
             case .apply(let records):
-                guard let reached = try? store.apply(records) else { continue }
-                onApplied(reached)
-                perform(machine.applied(upTo: reached), context)
-            case .installSnapshot(let journalAfter):
-                guard let snapshot else { continue }
-                var body = snapshot.body
-                guard let configuration = try? SystemConfiguration(wire: &body) else { continue }
-                try? store.installSnapshot(configuration, revision: snapshot.revision, epoch: snapshot.epoch, journalAfter: journalAfter)
+                do {
+                    let reached = try store.apply(records)
+                    onApplied(reached)
+                    perform(machine.applied(upTo: reached, log: store), context)
+                } catch let error as ConfigError {
+                    perform((try? machine.applyFailed(error, log: store)) ?? [], context)
+                } catch {}
+            case .installSnapshot(let snapshot, let journalAfter):
+                guard let decoded = try? snapshot.decoded() else { continue }
+                try? store.installSnapshot(decoded, journalAfter: journalAfter)
                 onApplied(snapshot.revision)
-                perform(machine.applied(upTo: snapshot.revision), context)
+                perform(machine.applied(upTo: snapshot.revision, log: store), context)
             case .sendAck(let ack): context.write(wrapOutboundOut(.configAck(ack)), promise: nil)
             }
         }
