@@ -22,7 +22,7 @@ public struct LicenceEnforcement: Sendable {
     ///   limit is the pair's, so a failover (or a handover, when both briefly serve) never
     ///   doubles the seats.
     public func admitLogin(loggedInOnPair: Int, at now: Date) -> Admission {
-        guard let licence else { return .refuse(.licenceExpired, LicenceError.noLicence.description) }
+        guard let licence else { return .refuse(.noLicence, LicenceError.noLicence.description) }
         let fields = licence.licence
         switch licence.validity(at: now) {
         case .notYetValid:

@@ -21,6 +21,8 @@ public enum LicenceError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A server asked for a licence it does not have.
     case noLicence
     case badKey(String)
+    /// A licence that would replace a newer or still valid one (on the secondary).
+    case downgrade(offered: String, held: String, reason: String)
 
     public var description: String {
         switch self {
@@ -40,6 +42,8 @@ public enum LicenceError: Error, Equatable, Sendable, CustomStringConvertible {
         case .featureNotLicensed(let feature, let id): return "licence \(id) does not include the '\(feature.rawValue)' feature"
         case .badKey(let detail): return "bad key: \(detail)"
         case .noLicence: return "no valid licence is installed on this server"
+        case .downgrade(let offered, let held, let reason):
+            return "licence \(offered) refused: it would replace licence \(held) (\(reason))"
         }
     }
 
@@ -56,6 +60,7 @@ public enum LicenceError: Error, Equatable, Sendable, CustomStringConvertible {
         case .featureNotLicensed: 17
         case .badKey: 18
         case .noLicence: 19
+        case .downgrade: 20
         }
     }
 }

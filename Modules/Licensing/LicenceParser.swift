@@ -37,11 +37,14 @@ extension Licence {
         }
         let licenceId = try identifier(field("licence-id"), field: "licence-id")
         let licensee = try field("licensee")
-        guard licensee.count <= 200 else { throw .invalidValue(field: "licensee", value: licensee, expected: "at most 200 characters") }
+        if let problem = licenseeProblem(licensee) { throw .invalidValue(field: "licensee", value: String(licensee.prefix(40)), expected: problem) }
         let issued = try date(field("issued"), field: "issued")
         let expires = try date(field("expires"), field: "expires")
         guard expires > issued else {
             throw .invalidValue(field: "expires", value: fields["expires"]!, expected: "a time after 'issued'")
+        }
+        guard expires.timeIntervalSince(issued) <= maximumValidity else {
+            throw .invalidValue(field: "expires", value: fields["expires"]!, expected: "at most \(maximumValidityDays) days after 'issued'")
         }
         let maxClientsText = try field("max-clients")
         guard let maxClients = Int(maxClientsText), (1...1_000_000).contains(maxClients) else {
@@ -62,8 +65,32 @@ extension Licence {
             features: features, serverId: serverId, signingKey: signingKey.lowercased(), signature: signature)
     }
 
+    /// The longest validity a licence may have: 100 years.
+    public static let maximumValidityDays = 36_525
+    static var maximumValidity: TimeInterval { Double(maximumValidityDays) * 86_400 }
+    /// The licensee's limit in UTF-8 bytes (the text crosses the peer link whole).
+    public static let licenseeBytes = 200
+
+    /// Why a licensee name cannot be signed, or nil: printable text (no control or format
+    /// characters, so no terminal escapes reach `inspect`), no surrounding spaces (the parser
+    /// trims lines, so they would not survive the round trip), at most 200 UTF-8 bytes.
+    public static func licenseeProblem(_ value: String) -> String? {
+        if value.isEmpty { return "a name" }
+        if value.utf8.count > licenseeBytes { return "at most \(licenseeBytes) bytes of UTF-8 text" }
+        if value.unicodeScalars.contains(where: { scalar in
+            switch scalar.properties.generalCategory {
+            case .control, .format, .lineSeparator, .paragraphSeparator, .surrogate, .privateUse, .unassigned: true
+            default: false
+            }
+        }) {
+            return "printable text (no control characters)"
+        }
+        if value.first?.isWhitespace == true || value.last?.isWhitespace == true { return "no spaces at the start or end" }
+        return nil
+    }
+
     /// Letters, digits, '.', '_' and '-', 1 to 64 of them: safe in logs, file names and commands.
-    static func identifier(_ value: String, field: String) throws(LicenceError) -> String {
+    public static func identifier(_ value: String, field: String) throws(LicenceError) -> String {
         let allowed = value.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0)) }
         guard allowed, (1...64).contains(value.count) else {
             throw .invalidValue(field: field, value: value, expected: "1 to 64 letters, digits, '.', '_' or '-'")

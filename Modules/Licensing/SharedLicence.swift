@@ -6,6 +6,9 @@ import Glibc
 /// The secondary's copy of its primary's licence. The secondary has no licence of its own:
 /// it verifies what the primary sends (trusting nothing unsigned), keeps it on disk, and
 /// may activate only once it holds one.
+///
+/// Fails closed: a contact date that is missing, unreadable or in the future never silences
+/// the lone-secondary warning, and a licence it refuses changes nothing it holds.
 public struct SharedLicence: Sendable {
     public let verifier: LicenceVerifier
     /// The primary this secondary pairs with; the licence must be bound to it.
@@ -14,6 +17,8 @@ public struct SharedLicence: Sendable {
     /// warning (service continues: the pair may be waiting for a repaired primary).
     public var gracePeriod: TimeInterval
     public private(set) var current: VerifiedLicence?
+    /// Nil while unknown (a licence restored with no readable contact date): then the warning
+    /// counts from when the licence was stored.
     public private(set) var lastPrimaryContact: Date?
 
     public init(verifier: LicenceVerifier, primaryId: String, gracePeriod: TimeInterval = 30 * 86_400) {
@@ -23,16 +28,31 @@ public struct SharedLicence: Sendable {
     }
 
     /// Restores what was stored. Stored text is verified again: the disk is not trusted
-    /// more than the network.
-    public mutating func restore(_ stored: LicenceFileStore.Stored) throws(LicenceError) {
-        lastPrimaryContact = stored.lastPrimaryContact
-        current = try accept(stored.text)
+    /// more than the network. A refused licence restores nothing, not even the contact date.
+    /// A contact date in the future (a clock that was ahead) is taken as now.
+    public mutating func restore(_ stored: LicenceFileStore.Stored, at now: Date = Date()) throws(LicenceError) {
+        let verified = try accept(stored.text)
+        current = verified
+        lastPrimaryContact = (stored.lastPrimaryContact ?? stored.storedAt).map { min($0, now) }
     }
 
-    /// A licence arrived from the primary. On error the licence held so far stays.
+    /// A licence arrived from the primary. On error the licence held so far stays, and the
+    /// contact is not refreshed by it. A licence that would replace a newer or still valid
+    /// one with an older or expired one is refused (`downgrade`), so a primary restored with
+    /// an old licence file cannot take the secondary's valid licence away.
     @discardableResult
     public mutating func receive(_ text: String, at now: Date) throws(LicenceError) -> VerifiedLicence {
         let verified = try accept(text)
+        if let held = current, held.licence != verified.licence {
+            if held.validity(at: now) == .valid, verified.validity(at: now) != .valid {
+                throw .downgrade(offered: verified.licence.licenceId, held: held.licence.licenceId, reason: "the offered licence is not valid now and the held one is")
+            }
+            if verified.licence.issued < held.licence.issued {
+                throw .downgrade(
+                    offered: verified.licence.licenceId, held: held.licence.licenceId,
+                    reason: "the offered licence was issued \(LicenceDate.format(verified.licence.issued)), before the held one (\(LicenceDate.format(held.licence.issued)))")
+            }
+        }
         current = verified
         lastPrimaryContact = now
         return verified
@@ -46,8 +66,9 @@ public struct SharedLicence: Sendable {
         return verified
     }
 
+    /// The primary was heard from (any authenticated frame on the peer link).
     public mutating func primaryContact(at now: Date) {
-        lastPrimaryContact = now
+        lastPrimaryContact = max(lastPrimaryContact ?? now, now)
     }
 
     /// Why this secondary may not activate, or nil when it may.
@@ -56,7 +77,11 @@ public struct SharedLicence: Sendable {
     }
 
     public func graceWarning(at now: Date) -> String? {
-        guard let contact = lastPrimaryContact, now.timeIntervalSince(contact) > gracePeriod else { return nil }
+        guard current != nil else { return nil }
+        guard let contact = lastPrimaryContact else {
+            return "WARNING: serving on the primary's licence with no recorded contact from primary '\(primaryId)'; restore the primary or the peer link"
+        }
+        guard now.timeIntervalSince(contact) > gracePeriod else { return nil }
         let days = Int(now.timeIntervalSince(contact) / 86_400)
         return "WARNING: serving on the primary's licence without contact from primary '\(primaryId)' for \(days) days (grace period \(Int(gracePeriod / 86_400)) days); restore the primary or the peer link"
     }
@@ -72,7 +97,16 @@ public struct LicenceFileStore: Sendable {
 
     public struct Stored: Equatable, Sendable {
         public var text: String
+        /// Nil when the contact file is missing or unreadable.
         public var lastPrimaryContact: Date?
+        /// When the licence file was written: the last contact known for certain.
+        public var storedAt: Date?
+
+        public init(text: String, lastPrimaryContact: Date?, storedAt: Date?) {
+            self.text = text
+            self.lastPrimaryContact = lastPrimaryContact
+            self.storedAt = storedAt
+        }
     }
 
     public init(directory: URL) {
@@ -85,7 +119,8 @@ public struct LicenceFileStore: Sendable {
         let contact = (try? String(contentsOf: contactFile, encoding: .utf8)).flatMap {
             LicenceDate.parse($0.trimmingCharacters(in: .whitespacesAndNewlines))
         }
-        return Stored(text: text, lastPrimaryContact: contact)
+        let storedAt = (try? FileManager.default.attributesOfItem(atPath: licenceFile.path))?[.modificationDate] as? Date
+        return Stored(text: text, lastPrimaryContact: contact, storedAt: storedAt)
     }
 
     public func save(_ licence: VerifiedLicence) throws {
@@ -96,7 +131,7 @@ public struct LicenceFileStore: Sendable {
         try writeAtomically(LicenceDate.format(date) + "\n", to: contactFile)
     }
 
-    private func writeAtomically(_ text: String, to url: URL) throws {
+    func writeAtomically(_ text: String, to url: URL) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let temporary = url.appendingPathExtension("tmp")
         let handle = try FileHandleWriter(path: temporary.path)

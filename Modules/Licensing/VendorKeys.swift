@@ -23,7 +23,11 @@ public struct VendorSigningKey: Sendable {
         }
     }
 
+    /// Signs the licence; refuses one whose text would not parse back as signed.
     public func sign(_ licence: Licence) throws(LicenceError) -> Licence {
+        if let problem = Licence.licenseeProblem(licence.licensee) {
+            throw .invalidValue(field: "licensee", value: String(licence.licensee.prefix(40)), expected: problem)
+        }
         var signed = licence
         signed.signingKey = publicKey.fingerprint
         do {

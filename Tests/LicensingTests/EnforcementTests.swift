@@ -53,7 +53,7 @@ import Wire
 
     @Test func noLicenceAdmitsNobody() {
         let gate = LicenceEnforcement(licence: nil)
-        #expect(gate.admitLogin(loggedInOnPair: 0, at: Date()) == .refuse(.licenceExpired, "no valid licence is installed on this server"))
+        #expect(gate.admitLogin(loggedInOnPair: 0, at: Date()) == .refuse(.noLicence, "no valid licence is installed on this server"))
         #expect(throws: LicenceError.noLicence) { try gate.require(.failover) }
     }
 
@@ -135,5 +135,97 @@ import Wire
         var tamperedRestart = shared()
         #expect(throws: LicenceError.tampered(licenceId: "LIC-2026-0042")) { try tamperedRestart.restore(try store.load()!) }
         #expect(tamperedRestart.activationRefusal != nil)
+    }
+
+    // MARK: Issue 8, items 14 to 16
+
+    func storedLicence(contact: String?) throws -> (LicenceFileStore, URL) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vcom-licence-\(UUID().uuidString)")
+        let store = LicenceFileStore(directory: directory)
+        var secondary = shared()
+        try store.save(try secondary.receive(fixture.licence().text, at: fixture.issued))
+        if let contact { try contact.write(to: directory.appendingPathComponent("primary-contact.txt"), atomically: true, encoding: .utf8) }
+        // The licence file was stored on the issue day.
+        try FileManager.default.setAttributes([.modificationDate: fixture.issued], ofItemAtPath: directory.appendingPathComponent("shared-licence.txt").path)
+        return (store, directory)
+    }
+
+    @Test func aMissingGarbledOrFutureContactDateNeverSilencesTheWarning() throws {
+        let later = fixture.issued.addingTimeInterval(40 * fixture.day)
+        for contact in [nil, "garbage", "2099-01-01T00:00:00Z"] {
+            let (store, directory) = try storedLicence(contact: contact)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            var restarted = shared()
+            try restarted.restore(try #require(try store.load()), at: fixture.issued.addingTimeInterval(1))
+            let warning = restarted.graceWarning(at: later)
+            #expect(warning?.contains("without contact from primary 'vcom-primary-01' for") == true, "contact file \(contact ?? "missing"): \(warning ?? "no warning")")
+        }
+    }
+
+    @Test func aRefusedLicenceOnRestoreRefreshesNothing() throws {
+        let (store, directory) = try storedLicence(contact: LicenceDate.format(fixture.issued))
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var stored = try #require(try store.load())
+        stored.text = stored.text.replacingOccurrences(of: "max-clients: 3", with: "max-clients: 9")
+        stored.lastPrimaryContact = fixture.issued.addingTimeInterval(100 * fixture.day)
+        var restarted = shared()
+        #expect(throws: LicenceError.self) { try restarted.restore(stored) }
+        #expect(restarted.lastPrimaryContact == nil)
+        #expect(restarted.current == nil)
+    }
+
+    @Test func settingTheClockBackDoesNotReviveAnExpiredLicence() throws {
+        let licence = try fixture.verifier.verify(try fixture.licence(days: 30).text, boundTo: "vcom-primary-01")
+        let gate = LicenceEnforcement(licence: licence)
+        let afterExpiry = fixture.issued.addingTimeInterval(40 * fixture.day)
+        var clock = LicenceClock()
+        let seen = clock.read(afterExpiry)
+        #expect(seen.persist == afterExpiry, "the first reading is stored")
+        // Restarted with the stored mark, the clock set back into the licence's validity.
+        var restarted = LicenceClock(highWater: afterExpiry)
+        let reading = restarted.read(fixture.issued.addingTimeInterval(10 * fixture.day))
+        #expect(reading.now == afterExpiry)
+        #expect(reading.warning?.contains("behind the latest time this server saw") == true)
+        guard case .refuse(.licenceExpired, _) = gate.admitLogin(loggedInOnPair: 0, at: reading.now) else {
+            Issue.record("an expired licence admitted a login after the clock was set back")
+            return
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vcom-clock-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = LicenceClockFile(directory: directory)
+        #expect(file.load() == .distantPast)
+        try file.save(afterExpiry)
+        #expect(file.load() == afterExpiry)
+    }
+
+    @Test func anOlderOrExpiredLicenceFromThePrimaryDoesNotReplaceAValidOne() throws {
+        var secondary = shared()
+        let now = fixture.issued.addingTimeInterval(100 * fixture.day)
+        let current = try fixture.vendor.sign(
+            Licence(
+                licenceId: "LIC-NEW", licensee: "Metro Fire Dispatch", issued: fixture.issued.addingTimeInterval(50 * fixture.day),
+                expires: fixture.issued.addingTimeInterval(500 * fixture.day), maxClients: 10, features: [.failover], serverId: "vcom-primary-01"))
+        try secondary.receive(current.text, at: now)
+        let expired = try fixture.licence(days: 60)
+        #expect(throws: LicenceError.self) { try secondary.receive(expired.text, at: now) }
+        let older = try fixture.licence(days: 1000)
+        do {
+            try secondary.receive(older.text, at: now)
+            Issue.record("an older licence replaced a newer one")
+        } catch {
+            #expect(error.exitCode == 20)
+            #expect(error.description.contains("refused: it would replace licence LIC-NEW"))
+        }
+        #expect(secondary.current?.licence == current)
+        #expect(secondary.lastPrimaryContact == now, "a refused licence refreshes nothing")
+    }
+
+    @Test func aLicenseeWithControlCharactersOrTooManyBytesIsNotSigned() throws {
+        for licensee in ["\u{1B}]0;pwned\u{07}Metro", String(repeating: "€", count: 70)] {
+            #expect(throws: LicenceError.self) {
+                try fixture.vendor.sign(
+                    Licence(licenceId: "L", licensee: licensee, issued: fixture.issued, expires: fixture.issued.addingTimeInterval(fixture.day), maxClients: 1, features: [.failover], serverId: "s"))
+            }
+        }
     }
 }

@@ -124,12 +124,54 @@ import Testing
             let noExpiry = try run(base)
             #expect(noExpiry.status != 0 && noExpiry.errors.contains("give exactly one of --days and --expires"))
             let badFeature = try run(base + ["--days", "10", "--features", "failover,warp"])
-            #expect(badFeature.status == 16)
+            #expect(badFeature.status == 64 && badFeature.errors.contains("unknown feature 'warp'"))
             let badSeats = try run(base.map { $0 == "5" ? "0" : $0 } + ["--days", "10"])
-            #expect(badSeats.status == 10)
+            #expect(badSeats.status == 64 && badSeats.errors.contains("--max-clients must be 1 to 1000000"))
             #expect(!FileManager.default.fileExists(atPath: out))
             let existing = try run(["keygen", "--out-dir", directory.path])
-            #expect(existing.status == 1 && existing.errors.contains("use --force"), "keygen never overwrites a key silently")
+            #expect(existing.status == 73 && existing.errors.contains("use --force"), "keygen never overwrites a key silently")
+        }
+    }
+
+    /// Issue 8, item 18: one exit code per kind of failure, errors that name the real
+    /// problem, sane bounds, no silent overwrite.
+    @Test
+    func theToolNamesTheRealProblemWithOneExitCodePerKind() throws {
+        try withKeys { directory in
+            let key = directory.appendingPathComponent("vendor.key").path
+            let pub = directory.appendingPathComponent("vendor.pub").path
+            let licence = directory.appendingPathComponent("licence.txt").path
+            // The same undecodable bytes from a file or from standard input: malformed, 10.
+            let binary = directory.appendingPathComponent("binary.txt")
+            try Data([0xFF, 0xFE, 0x00, 0x80]).write(to: binary)
+            let fromFile = try run(["verify", binary.path, "--key", pub])
+            #expect(fromFile.status == 10 && fromFile.errors.contains("is not UTF-8 text"), "\(fromFile.errors)")
+            let process = try run(["verify", "-", "--key", pub], input: String(decoding: [0xFF, 0xFE, 0x00, 0x80] as [UInt8], as: UTF8.self))
+            #expect(process.status == 10)
+            // --json means JSON, even for a file that cannot be read.
+            let unreadable = try run(["verify", "/nonexistent", "--key", pub, "--json"])
+            let object = try JSONSerialization.jsonObject(with: Data(unreadable.output.utf8)) as? [String: Any]
+            #expect(unreadable.status == 1 && object?["exitCode"] as? Int == 1 && object?["valid"] as? Bool == false)
+            let inspectJSON = try run(["inspect", "/nonexistent", "--json"])
+            #expect((try? JSONSerialization.jsonObject(with: Data(inspectJSON.output.utf8))) != nil)
+
+            let base = ["issue", "--key", key, "--id", "LIC-9", "--server-id", "s1", "--max-clients", "5"]
+            for (licensee, words) in [(" Metro", "no spaces at the start or end"), ("Metro\nmax-clients: 9", "printable text"), ("\u{1B}[31mRed", "printable text")] {
+                let result = try run(base + ["--licensee", licensee, "--days", "10"])
+                #expect(result.status == 64 && result.errors.contains(words), "\(licensee.debugDescription): \(result.errors)")
+            }
+            let longName = try run(base + ["--licensee", String(repeating: "é", count: 101), "--days", "10"])
+            #expect(longName.status == 64 && longName.errors.contains("at most 200 bytes"))
+            let forever = try run(base + ["--licensee", "Metro", "--days", "100000000"])
+            #expect(forever.status == 64 && forever.errors.contains("--days must be 1 to 36525"))
+            let farExpiry = try run(base + ["--licensee", "Metro", "--expires", "9999-01-01"])
+            #expect(farExpiry.status == 64)
+            // No silent overwrite of an issued licence.
+            let before = try String(contentsOfFile: licence, encoding: .utf8)
+            let again = try run(base + ["--licensee", "Metro", "--days", "10", "--out", licence])
+            #expect(again.status == 73 && again.errors.contains("use --force"))
+            #expect(try String(contentsOfFile: licence, encoding: .utf8) == before)
+            #expect(try run(base + ["--licensee", "Metro", "--days", "10", "--out", licence, "--force"]).status == 0)
         }
     }
 }

@@ -11,32 +11,43 @@ struct VcomLicense: ParsableCommand {
         commandName: "vcom-license",
         abstract: "Creates vendor keys and issues, inspects and verifies VCOM licences.",
         discussion: """
-            Exit codes of 'verify': 0 valid; 10 malformed or truncated; 11 altered after signing; \
-            12 signed with an untrusted key; 13 expired; 14 not yet valid; 15 bound to another server; \
-            16 unknown feature; 17 feature not licensed; 18 bad key file; 1 file not readable.
+            Exit codes: 0 valid; 1 a file could not be read or written; 10 malformed, truncated or \
+            not UTF-8 text; 11 altered after signing; 12 signed with an untrusted key; 13 expired; \
+            14 not yet valid; 15 bound to another server; 16 unknown feature; 17 feature not licensed; \
+            18 bad key file; 64 bad command-line arguments; 73 the output file exists (use --force).
             See docs/licensing.md for the formats.
             """,
         subcommands: [Keygen.self, Issue.self, Inspect.self, Verify.self]
     )
 }
 
-/// Reads a file or standard input ("-"), with a clear error.
+/// Reads a file or standard input ("-") the same way: bytes that cannot be read are a file
+/// error (1); bytes that are not UTF-8 are a malformed licence (10), wherever they came from.
 func readText(_ path: String) throws -> String {
+    let data: Data
     if path == "-" {
-        return String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        data = FileHandle.standardInput.readDataToEndOfFile()
+    } else {
+        guard let contents = FileManager.default.contents(atPath: path) else {
+            let reason = FileManager.default.fileExists(atPath: path) ? "it is not readable" : "no such file"
+            throw ToolFailure(message: "cannot read \(path): \(reason)", code: 1)
+        }
+        data = contents
     }
-    do {
-        return try String(contentsOfFile: path, encoding: .utf8)
-    } catch {
-        throw ToolFailure(message: "cannot read \(path): \(error.localizedDescription)", code: 1)
+    guard let text = String(data: data, encoding: .utf8) else {
+        throw LicenceError.malformed("\(path == "-" ? "standard input" : path) is not UTF-8 text")
     }
+    return text
 }
 
-/// Creates the file with mode 600 in the same call that creates it (O_EXCL: never over an
-/// existing file), so the secret key is never readable by others, not even for an instant.
-func writePrivately(_ text: String, to path: String) throws {
-    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-    guard fd >= 0 else { throw ToolFailure(message: "cannot create \(path): \(String(cString: strerror(errno)))", code: 1) }
+/// Creates the file with `mode` in the same call that creates it (O_EXCL: never over an
+/// existing file), so a secret key is never readable by others, not even for an instant.
+func writeNew(_ text: String, to path: String, mode: mode_t = 0o600) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, mode)
+    guard fd >= 0 else {
+        if errno == EEXIST { throw ToolFailure(message: "\(path) exists; use --force to replace it", code: 73) }
+        throw ToolFailure(message: "cannot create \(path): \(String(cString: strerror(errno)))", code: 1)
+    }
     defer { close(fd) }
     let bytes = Array(text.utf8)
     guard write(fd, bytes, bytes.count) == bytes.count, fsync(fd) == 0 else {
@@ -56,8 +67,18 @@ struct ToolFailure: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// Prints the error to standard error and exits with its code.
-func fail(_ error: Error) -> Never {
+/// Prints the error to standard error (or as JSON on standard output) and exits with its code.
+func fail(_ error: Error, json: Bool = false) -> Never {
+    if json {
+        let (message, code): (String, Int32) =
+            switch error {
+            case let error as LicenceError: (error.description, error.exitCode)
+            case let error as ToolFailure: (error.message, error.code)
+            default: ("\(error)", 1)
+            }
+        printJSON(["valid": false, "error": message, "exitCode": code])
+        Foundation.exit(code)
+    }
     switch error {
     case let error as LicenceError:
         FileHandle.standardError.write(Data("vcom-license: \(error)\n".utf8))
@@ -100,11 +121,14 @@ struct Keygen: ParsableCommand {
             let secret = directory.appendingPathComponent("\(name).key")
             let public_ = directory.appendingPathComponent("\(name).pub")
             for file in [secret, public_] where FileManager.default.fileExists(atPath: file.path) && !force {
-                throw ToolFailure(message: "\(file.path) exists; use --force to replace it", code: 1)
+                throw ToolFailure(message: "\(file.path) exists; use --force to replace it", code: 73)
             }
-            if force { try? FileManager.default.removeItem(at: secret) }
-            try writePrivately(key.fileText, to: secret.path)
-            try Data(key.publicKey.fileText.utf8).write(to: public_)
+            if force {
+                try? FileManager.default.removeItem(at: secret)
+                try? FileManager.default.removeItem(at: public_)
+            }
+            try writeNew(key.fileText, to: secret.path)
+            try writeNew(key.publicKey.fileText, to: public_.path, mode: 0o644)
             print("wrote \(secret.path) (keep it secret) and \(public_.path); key fingerprint \(key.publicKey.fingerprint)")
         } catch {
             fail(error)
@@ -125,10 +149,22 @@ struct Issue: ParsableCommand {
     @Option(help: "Expiry day (YYYY-MM-DD, 00:00 UTC); instead of --days.") var expires: String?
     @Option(help: "Issue day (YYYY-MM-DD); default today.") var issued: String?
     @Option(help: "Write the licence here instead of standard output.") var out: String?
+    @Flag(help: "Replace the --out file if it exists.") var force = false
 
     func validate() throws {
         if (days == nil) == (expires == nil) { throw ValidationError("give exactly one of --days and --expires") }
-        if let days, days < 1 { throw ValidationError("--days must be at least 1") }
+        if let days, !(1...Licence.maximumValidityDays).contains(days) {
+            throw ValidationError("--days must be 1 to \(Licence.maximumValidityDays) (100 years)")
+        }
+        if !(1...1_000_000).contains(maxClients) { throw ValidationError("--max-clients must be 1 to 1000000") }
+        if let problem = Licence.licenseeProblem(licensee) { throw ValidationError("--licensee must be \(problem)") }
+        do {
+            _ = try Licence.identifier(id, field: "id")
+            _ = try Licence.identifier(serverId, field: "server-id")
+            _ = try Licence.featureSet(features)
+        } catch {
+            throw ValidationError("\(error)")
+        }
     }
 
     func run() {
@@ -136,6 +172,9 @@ struct Issue: ParsableCommand {
             let signer = try VendorSigningKey(fileText: readText(key))
             let issuedDate = try day(issued ?? String(LicenceDate.format(Date()).prefix(10)), option: "issued")
             let expiry = try expires.map { try day($0, option: "expires") } ?? issuedDate.addingTimeInterval(Double(days!) * 86_400)
+            guard expiry > issuedDate, expiry.timeIntervalSince(issuedDate) <= Double(Licence.maximumValidityDays) * 86_400 else {
+                throw ToolFailure(message: "--expires must be after the issue day and at most \(Licence.maximumValidityDays) days later", code: 64)
+            }
             var licence = Licence(
                 licenceId: id, licensee: licensee, issued: issuedDate, expires: expiry, maxClients: maxClients,
                 features: try Licence.featureSet(features), serverId: serverId)
@@ -144,7 +183,8 @@ struct Issue: ParsableCommand {
             let text = licence.text
             _ = try LicenceVerifier(trustedKeys: [signer.publicKey]).verify(text, boundTo: serverId)
             if let out {
-                try Data(text.utf8).write(to: URL(fileURLWithPath: out))
+                if force { try? FileManager.default.removeItem(atPath: out) }
+                try writeNew(text, to: out, mode: 0o644)
                 FileHandle.standardError.write(Data("issued licence \(id) for \(serverId) to \(out)\n".utf8))
             } else {
                 print(text, terminator: "")
@@ -183,7 +223,7 @@ struct Inspect: ParsableCommand {
                     """)
             }
         } catch {
-            fail(error)
+            fail(error, json: json)
         }
     }
 }
@@ -221,11 +261,8 @@ struct Verify: ParsableCommand {
                 print("valid: licence \(licence.licenceId) for \(licence.licensee), server \(licence.serverId), until \(LicenceDate.format(licence.expires))")
                 if let warning { print("warning: \(warning)") }
             }
-        } catch let error as LicenceError where json {
-            printJSON(["valid": false, "error": error.description, "exitCode": error.exitCode])
-            Foundation.exit(error.exitCode)
         } catch {
-            fail(error)
+            fail(error, json: json)
         }
     }
 }
