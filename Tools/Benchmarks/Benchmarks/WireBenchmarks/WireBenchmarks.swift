@@ -65,7 +65,8 @@ let benchmarks: @Sendable () -> Void = {
 
     var generator = SystemRandomNumberGenerator()
     let noise = ByteBuffer(bytes: (0..<65_536).map { _ in UInt8.random(in: 0...255, using: &generator) })
-    let largePlain = PeerMessage.configSnapshot(ConfigSnapshot(epoch: 1, revision: 1, body: noise))
+    let largePlain = PeerMessage.configSnapshot(
+        ConfigSnapshot(epoch: 1, revision: 1, chain: .zero, totalLength: UInt64(noise.readableBytes), offset: 0, epochHistory: [], body: noise))
     let largePlainFrame = encoded(largePlain, peerCodec)
 
     Benchmark("large frame decode (64 KiB, plain)", configuration: .init(scalingFactor: .one)) { benchmark in
@@ -85,7 +86,9 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    let snapshot = PeerMessage.configSnapshot(ConfigSnapshot(epoch: 3, revision: 4242, body: ByteBuffer(string: realisticSnapshotText())))
+    let snapshot = PeerMessage.configSnapshot(
+        ConfigSnapshot(
+            epoch: 3, revision: 4242, chain: .zero, totalLength: 0, offset: 0, epochHistory: [], body: ByteBuffer(string: realisticSnapshotText())))
     let snapshotFrame = encoded(snapshot, peerCodec)
     // The exact bytes Wire deflates: the snapshot's plain payload.
     var plainPayload = encoded(snapshot, plainPeerCodec)
