@@ -7,29 +7,40 @@ public struct ActivationPolicy: Sendable {
     public struct Configuration: Sendable, Equatable {
         /// Row 3: link loss and majority client loss count as one event when this close.
         public var lossCorrelationWindow: Duration
+        /// Row 3: a majority loss the census saw at most this long *before* the link loss may
+        /// still be the same failure (the link is detected within its heartbeat timeout,
+        /// clients only after theirs); one seen earlier was a loss with the link up (row 4).
+        public var clientLossLead: Duration
         /// Row 3: the primary deactivates no sooner than this after its link loss, so the
         /// secondary (which detects the same loss within one heartbeat interval) is already
         /// active when the redirected clients arrive.
         public var deactivationSettle: Duration
         /// Row 4: how long the secondary waits for clients after a handover request.
         public var handoverTimeout: Duration
+        /// Row 4: how long the primary waits for the secondary's report beyond its trial
+        /// before giving the handover up (a report that comes later still decides it).
+        public var handoverReportGrace: Duration
         /// Row 4: after a handover that brought no clients, the census must not retry at once.
         public var handoverRetryBackoff: Duration
         /// Row 4: clients that must reach the secondary for the handover to complete.
         public var handoverMinimumClients: Int
-        /// Start-up: how long a primary waits for its secondary before serving alone.
+        /// Start-up: how long a primary waits for its secondary before serving alone (or,
+        /// once paired, before waiting for authorization).
         public var startupPeerWait: Duration
         /// A switchover the peer did not complete in this time is abandoned.
         public var switchoverTimeout: Duration
 
         public init(
-            lossCorrelationWindow: Duration = .seconds(5), deactivationSettle: Duration = .milliseconds(200),
-            handoverTimeout: Duration = .seconds(5), handoverRetryBackoff: Duration = .seconds(30),
-            handoverMinimumClients: Int = 1, startupPeerWait: Duration = .seconds(1), switchoverTimeout: Duration = .seconds(5)
+            lossCorrelationWindow: Duration = .seconds(5), clientLossLead: Duration = .milliseconds(300),
+            deactivationSettle: Duration = .milliseconds(200), handoverTimeout: Duration = .seconds(5),
+            handoverReportGrace: Duration = .seconds(10), handoverRetryBackoff: Duration = .seconds(30), handoverMinimumClients: Int = 1,
+            startupPeerWait: Duration = .seconds(1), switchoverTimeout: Duration = .seconds(5)
         ) {
             self.lossCorrelationWindow = lossCorrelationWindow
+            self.clientLossLead = clientLossLead
             self.deactivationSettle = deactivationSettle
             self.handoverTimeout = handoverTimeout
+            self.handoverReportGrace = handoverReportGrace
             self.handoverRetryBackoff = handoverRetryBackoff
             self.handoverMinimumClients = handoverMinimumClients
             self.startupPeerWait = startupPeerWait
@@ -40,12 +51,6 @@ public struct ActivationPolicy: Sendable {
     enum Link: Equatable {
         case down
         case up(stable: Bool)
-    }
-
-    /// Who yields when both servers were active as the link came up (row 6).
-    enum HealDecision: Equatable {
-        case yield(winner: PeerStatus)
-        case keep(loser: PeerStatus)
     }
 
     struct PendingRequest: Equatable {
@@ -62,10 +67,21 @@ public struct ActivationPolicy: Sendable {
         var majority: Bool
     }
 
+    /// A row-4 trial on the secondary's side.
     struct Trial: Equatable {
         var requestId: UInt32
-        var deadline: MonotonicTime
+        /// When the trial ends; nil once it ended with clients and waits for the primary's
+        /// decision (its deactivation, or a re-assertion that cancels the handover).
+        var deadline: MonotonicTime?
         var reported: Bool
+    }
+
+    /// Row 6: both servers were active when the link came up. Each side sends one entry per
+    /// round once its link is stable, and both decide on the same two entries.
+    struct Settle: Equatable {
+        var round: UInt32
+        var own: PeerStatus?
+        var peer: PeerStatus?
     }
 
     public let role: ServerRole
@@ -80,22 +96,41 @@ public struct ActivationPolicy: Sendable {
     /// link it never had is "lost": a secondary starting alone stays standby.
     public internal(set) var hasHeardFromPeer = false
     var linkLostAt: MonotonicTime?
+    var linkLostCause: PeerLinkMonitor.LossCause?
+    /// The peer as it last announced itself before the link was lost.
+    var peerBeforeLoss: PeerStatus?
     /// The last client loss the census reported while this primary served.
     var clientLoss: ClientLoss?
     var selfDeactivationAt: MonotonicTime?
     var loggedInClients = 0
     var activationRefusal: String?
     var peer: PeerStatus?
-    var ownLinkUpStatus: PeerStatus?
-    var peerLinkUpStatus: PeerStatus?
-    var healDecision: HealDecision?
+    /// This side was active when the link came up: if the peer's first announcement says it
+    /// is active too, the split is settled by rounds (row 6).
+    var activeAtLinkUp = false
+    var firstPeerAnnouncementSeen = false
+    /// The peer went from not serving to serving while this link was up (a trial, a forced
+    /// activation): if it holds the higher epoch, it is the later decision, and this side
+    /// yields to it. A peer that was already serving when the link came up is a split.
+    var peerActivatedWhileLinked = false
+    /// This primary stands by because an administrator moved service to the secondary: it
+    /// takes over again if the link is lost. A primary that stands by after a start-up has
+    /// not been told anything, and goes to awaiting authorization when it finds the
+    /// secondary serving (row 5).
+    var standbyByPlan = false
+    var splitToSettle = false
+    var settle: Settle?
+    var lastSettleRound: UInt32 = 0
     var handover: PendingRequest?
+    /// The last handover request, so that a report arriving after its deadline still decides.
+    var lastHandoverId: UInt32?
     var handoverCooldownUntil: MonotonicTime?
     var trial: Trial?
     var switchover: PendingRequest?
     var peerReplicationLag: UInt64?
     /// The highest epoch the peer was seen with in this run. An active server keeps its own
-    /// epoch while the peer trials a higher one (row 4), but must mint above it later.
+    /// epoch while the peer trials a higher one (row 4), but must mint above it later; and a
+    /// peer frame below it is stale.
     var highestPeerEpoch: UInt64 = 0
     var nextRequestId: UInt32 = 1
 
@@ -110,11 +145,18 @@ public struct ActivationPolicy: Sendable {
     public var persistentState: PersistentState { persistent }
     public var activationIncident: String? { persistent.activationIncident }
     public var isLinkUp: Bool { link != .down }
-    /// A handover or switchover is under way: both servers may be active on purpose.
-    public var isHandingOver: Bool { handover != nil || trial != nil || switchover != nil }
+    public var isLinkStable: Bool { link == .up(stable: true) }
+    /// A handover, switchover or split settlement is under way: both servers may be active
+    /// on purpose for a moment.
+    public var isHandingOver: Bool { handover != nil || trial != nil || switchover != nil || splitToSettle }
+    /// Whether this server may serve (a secondary needs the primary's licence and a first
+    /// configuration sync); announced to the peer.
+    public var canActivate: Bool { activationRefusal == nil }
+    /// The peer as last announced (nil while the link is down).
+    public var peerStatus: PeerStatus? { peer }
 
     public var status: PeerStatus {
-        PeerStatus(role: role, state: persistent.state, epoch: persistent.epoch, loggedInClients: loggedInClients)
+        PeerStatus(role: role, state: persistent.state, epoch: persistent.epoch, loggedInClients: loggedInClients, canActivate: canActivate)
     }
 
     /// When `.tick` must next be delivered; nil while nothing is timed.
@@ -140,11 +182,17 @@ public struct ActivationPolicy: Sendable {
             peerReplicationLag = lag
             actions = []
         case .activationPermission(let refusal):
+            let changed = refusal != activationRefusal
             activationRefusal = refusal
-            actions = []
+            // The peer must know: a primary never yields to a server that cannot serve.
+            actions = changed ? announceIfLinked() : []
+            if changed && refusal == nil { actions += permissionGranted(at: now) }
         case .admin(let command): actions = adminCommand(command, at: now)
         }
-        return actions + deadlinesPassed(at: now)
+        actions += deadlinesPassed(at: now)
+        // Whatever ended just now (a handover, a trial, a switchover, a hold), a server that
+        // finds its peer active beside it on an up link decides again (docs: "exactly one").
+        return actions + resolveBothActive(at: now)
     }
 
     // MARK: Transitions shared by the rules
@@ -158,11 +206,13 @@ public struct ActivationPolicy: Sendable {
         return next
     }
 
-    mutating func activate(at now: MonotonicTime, incident cause: IncidentCause?, details: (inout Incident) -> Void = { _ in })
-        -> [PolicyAction]
-    {
+    mutating func activate(
+        at now: MonotonicTime, incident cause: IncidentCause?, onTrial: Bool = false, details: (inout Incident) -> Void = { _ in }
+    ) -> [PolicyAction] {
         persistent.epoch = nextEpoch
         persistent.state = .active
+        persistent.onTrial = onTrial
+        standbyByPlan = false
         var actions: [PolicyAction] = []
         if let cause {
             let incident = makeIncident(cause, at: now, details: details)
@@ -188,10 +238,13 @@ public struct ActivationPolicy: Sendable {
         persistent.state = newState
         persistent.epoch = max(persistent.epoch, highestPeerEpoch)
         persistent.activationIncident = nil
+        persistent.onTrial = false
         trial = nil
         handover = nil
         switchover = nil
         selfDeactivationAt = nil
+        splitToSettle = false
+        settle = nil
         var actions: [PolicyAction] = [.persist(persistent), .deactivate(newState)]
         if let reason { actions.append(.redirectClients(reason)) }
         return actions + announceIfLinked()
@@ -208,6 +261,13 @@ public struct ActivationPolicy: Sendable {
     }
 
     func announceIfLinked() -> [PolicyAction] { link == .down ? [] : [.announce(status)] }
+
+    /// The peer's frame carries an epoch below the highest this server saw it with: it was
+    /// sent before something this server already knows (TCP keeps order, but epochs are the
+    /// protocol's own guard). Ignored and reported.
+    func isStale(_ epoch: UInt64, _ what: String) -> PolicyAction? {
+        epoch < highestPeerEpoch ? .warning("ignored a stale \(what) from the peer: epoch \(epoch), below its epoch \(highestPeerEpoch)") : nil
+    }
 
     mutating func makeIncident(_ cause: IncidentCause, at now: MonotonicTime, details: (inout Incident) -> Void = { _ in }) -> Incident {
         persistent.incidentSequence += 1

@@ -19,10 +19,11 @@ extension ActivationPolicy {
         }
         guard link != .down, let peer else { return [.adminRefused("the peer link is down; the peer cannot take over")] }
         guard peer.state != .active else { return [.adminRefused("the peer is already active")] }
+        guard peer.canActivate else { return [.adminRefused("the peer cannot serve (no licence or no configuration yet); it would take over nobody")] }
         guard switchover == nil, handover == nil, trial == nil else {
             return [.adminRefused("a handover is already in progress")]
         }
-        guard healDecision == nil else {
+        guard !splitToSettle else {
             return [.adminRefused("both servers are active after a split and wait for a stable link to settle it; try again shortly")]
         }
         if let incident = persistent.activationIncident {
@@ -31,7 +32,7 @@ extension ActivationPolicy {
                 return [.adminRefused("this server serves because of incident \(incident); the switchover must acknowledge it (\(given))")]
             }
         } else if let named = acknowledging {
-            return [.adminRefused("there is no open incident on this server ('\(named)' was named); switch over without acknowledging")]
+            return [.adminRefused("there is no open incident on this server ('\(named)' was named); a planned switchover names none")]
         }
         guard let lag = peerReplicationLag else {
             return [.adminRefused("the peer's configuration state is unknown; wait for replication to report")]

@@ -1,7 +1,8 @@
 import HealthMonitor
 import Wire
 
-/// Start-up, the peer link (rows 1, 2, 3, 5) and a split healing (row 6).
+/// Start-up, the peer link (rows 1, 2, 3, 5) and what a server does when it finds its peer
+/// active beside it.
 extension ActivationPolicy {
     mutating func start(at now: MonotonicTime) -> [PolicyAction] {
         guard !started else { return [] }
@@ -10,6 +11,15 @@ extension ActivationPolicy {
         case (_, .awaitingAuthorization):
             // Deactivated before the restart: stays so until authorized.
             return [.deactivate(.awaitingAuthorization)]
+        case (.secondary, .active) where persistent.onTrial:
+            // A row-4 trial interrupted by a restart: it never became a failover, and this
+            // server cannot know what the primary decided meanwhile. Abandoned, never promoted.
+            persistent.state = .standby
+            persistent.onTrial = false
+            return [
+                .warning("a handover trial was interrupted by a restart: abandoned; this server stands by"), .persist(persistent),
+                .deactivate(.standby),
+            ]
         case (.secondary, .active):
             // It was serving when it stopped; its clients will come back to it.
             return [.activate(epoch: persistent.epoch)]
@@ -25,11 +35,33 @@ extension ActivationPolicy {
         }
     }
 
+    /// The primary waited for its secondary in vain. Never paired (a first start alone): it
+    /// serves. Paired before: the secondary may be serving behind a cut link, and two islands
+    /// are worse than a visible outage, so it waits for authorization and says what to check.
     mutating func startupWaitExpired(at now: MonotonicTime) -> [PolicyAction] {
         guard role == .primary, persistent.state == .standby, link == .down else { return [] }
         guard activationRefusal == nil else { return [.warning("cannot serve: \(activationRefusal!)")] }
-        return [.warning("secondary unreachable after \(configuration.startupPeerWait); serving without it")]
-            + activate(at: now, incident: nil)
+        guard persistent.paired else {
+            return [.warning("secondary unreachable after \(configuration.startupPeerWait); serving without it (never paired)")]
+                + activate(at: now, incident: nil)
+        }
+        let incident = makeIncident(.restartedWithoutPeer, at: now)
+        persistent.state = .awaitingAuthorization
+        return [.recordIncident(incident), .persist(persistent), .deactivate(.awaitingAuthorization)]
+    }
+
+    /// A server that could not serve when the rules said it should (no licence yet) and may
+    /// now: it does what it would have done then.
+    mutating func permissionGranted(at now: MonotonicTime) -> [PolicyAction] {
+        guard started, persistent.state == .standby, link == .down else { return [] }
+        switch role {
+        case .secondary where hasHeardFromPeer:
+            return activate(at: now, incident: .peerLinkLost)
+        case .primary where startupDeadline == nil && !hasHeardFromPeer:
+            return startupWaitExpired(at: now)
+        default:
+            return []
+        }
     }
 
     mutating func linkChanged(_ report: PeerLinkMonitor.Report, at now: MonotonicTime) -> [PolicyAction] {
@@ -38,31 +70,41 @@ extension ActivationPolicy {
             link = .up(stable: false)
             hasHeardFromPeer = true
             linkLostAt = nil
+            linkLostCause = nil
+            peerBeforeLoss = nil
             selfDeactivationAt = nil
-            healDecision = nil
-            peerLinkUpStatus = nil
-            ownLinkUpStatus = status
-            // The first frame this side sends on a new connection: both sides compare these
-            // two announcements if both were active (row 6).
-            return [.announce(status)]
+            activeAtLinkUp = persistent.state == .active
+            firstPeerAnnouncementSeen = false
+            peerActivatedWhileLinked = false
+            splitToSettle = false
+            settle = nil
+            lastSettleRound = 0
+            var actions: [PolicyAction] = []
+            if role == .primary, !persistent.paired {
+                persistent.paired = true
+                actions.append(.persist(persistent))
+            }
+            // The first frame this side sends on a new connection.
+            return actions + [.announce(status)]
         case .stable:
             guard link != .down else { return [] }
             link = .up(stable: true)
-            return applyHealDecision(at: now)
-        case .lost:
-            return linkLost(at: now)
+            return settleIfDue(at: now)
+        case .lost(let cause):
+            return linkLost(cause, at: now)
         case .suspect, .recovered:
             return []
         }
     }
 
-    mutating func linkLost(at now: MonotonicTime) -> [PolicyAction] {
+    mutating func linkLost(_ cause: PeerLinkMonitor.LossCause, at now: MonotonicTime) -> [PolicyAction] {
         link = .down
         linkLostAt = now
+        linkLostCause = cause
+        peerBeforeLoss = peer
         peer = nil
-        ownLinkUpStatus = nil
-        peerLinkUpStatus = nil
-        healDecision = nil
+        splitToSettle = false
+        settle = nil
         var actions: [PolicyAction] = []
         if handover != nil {
             handover = nil
@@ -73,19 +115,24 @@ extension ActivationPolicy {
             actions.append(.warning("switchover abandoned: peer link lost"))
         }
         if trial != nil {
-            // Activated for a handover and now the primary is gone too: this is a failover.
+            // Serving for a handover and now the primary is gone too: this is a failover.
             trial = nil
+            persistent.onTrial = false
             let incident = makeIncident(.peerLinkLost, at: now)
             persistent.activationIncident = incident.id
             return actions + [.persist(persistent), .recordIncident(incident)]
         }
         switch persistent.state {
-        case .standby where hasHeardFromPeer:
-            // Row 2: activate at once.
+        case .standby where hasHeardFromPeer && (role == .secondary || standbyByPlan):
+            // Row 2: activate at once (a primary only when it stands by by plan).
             guard activationRefusal == nil else {
                 return actions + [.warning("peer link lost but cannot activate: \(activationRefusal!)")]
             }
             return actions + activate(at: now, incident: .peerLinkLost)
+        case .standby where role == .primary && startupDeadline == nil:
+            // Its start-up wait ended while the link was up, before the secondary said what it
+            // does: now the link is gone, it is as if it had never come.
+            return actions + startupWaitExpired(at: now)
         case .active where role == .primary:
             return actions + scheduleSelfDeactivationIfCorrelated(at: now)
         default:
@@ -108,10 +155,20 @@ extension ActivationPolicy {
         return requestHandover(at: now, lost: loss.lost, population: loss.population)
     }
 
+    /// Row 3 is for the primary's own isolation: the link and the majority of its clients
+    /// lost to one network failure. So the link must have gone silent (a closed connection
+    /// is a peer that died, whose clients would be redirected to nobody), the majority loss
+    /// must belong to the same failure (seen after the link loss, or at most `clientLossLead`
+    /// before it: a loss seen earlier happened with the link up), and the secondary must
+    /// have said it can serve.
     mutating func scheduleSelfDeactivationIfCorrelated(at now: MonotonicTime) -> [PolicyAction] {
-        guard let lostAt = linkLostAt, let loss = clientLoss, loss.majority,
-            abs((loss.at - lostAt).nanoseconds) <= configuration.lossCorrelationWindow.nanoseconds
+        guard let lostAt = linkLostAt, linkLostCause == .timeout, let loss = clientLoss, loss.majority,
+            loss.at.nanoseconds >= lostAt.nanoseconds - configuration.clientLossLead.nanoseconds,
+            (loss.at - lostAt).nanoseconds <= configuration.lossCorrelationWindow.nanoseconds
         else { return [] }
+        guard peerBeforeLoss?.canActivate == true else {
+            return [.warning("peer link and most clients lost, but the secondary said it cannot serve: keeping service")]
+        }
         selfDeactivationAt = max(now, lostAt + configuration.deactivationSettle)
         return []
     }
@@ -122,32 +179,35 @@ extension ActivationPolicy {
         return [.recordIncident(incident)] + deactivate(to: .awaitingAuthorization, redirect: .deactivated)
     }
 
-    // MARK: Peer announcements (rows 1, 5, 6 and epochs)
+    // MARK: Peer announcements (rows 1, 5 and epochs)
 
     mutating func peerAnnounced(_ announced: PeerStatus, at now: MonotonicTime) -> [PolicyAction] {
         guard link != .down else { return [] }
+        if let stale = isStale(announced.epoch, "state announcement") { return [stale] }
+        if announced.state == .active {
+            if let previous = peer, previous.state != .active { peerActivatedWhileLinked = true }
+        } else {
+            peerActivatedWhileLinked = false
+        }
         peer = announced
         highestPeerEpoch = max(highestPeerEpoch, announced.epoch)
         var actions: [PolicyAction] = []
         if persistent.state != .active { actions += adoptEpoch(announced.epoch) }
-        if peerLinkUpStatus == nil {
-            peerLinkUpStatus = announced
-            if let own = ownLinkUpStatus, own.state == .active, announced.state == .active {
-                healDecision = Self.resolveSplit(own: own, peer: announced)
-            }
-        } else if healDecision != nil, announced.state != .active || announced.epoch != peerLinkUpStatus?.epoch {
-            // The peer moved on since the link came up (it yielded, or serves under a new
-            // epoch): the split that decision was about is over.
-            healDecision = nil
+        if !firstPeerAnnouncementSeen {
+            firstPeerAnnouncementSeen = true
+            // Both were active when the link came up: a split, settled once the link holds.
+            splitToSettle = activeAtLinkUp && persistent.state == .active && announced.state == .active
         }
+        if announced.settleRound > 0 { actions += settleEntryReceived(announced, at: now) }
         if trial != nil, announced.state == .awaitingAuthorization {
             actions += trialConfirmed(at: now)
         }
         switch persistent.state {
         case .active:
-            actions += activePeerAnnounced(announced, at: now)
-        case .standby where role == .primary && announced.state == .active && startupDeadline != nil:
-            // Row 5: the secondary took over while this primary was down.
+            break  // resolveBothActive, after every event
+        case .standby where role == .primary && announced.state == .active && !standbyByPlan:
+            // Row 5: the secondary took over while this primary was down (its start-up wait
+            // may have ended before the secondary's announcement arrived).
             startupDeadline = nil
             persistent.state = .awaitingAuthorization
             actions += [.persist(persistent), .deactivate(.awaitingAuthorization)] + announceIfLinked()
@@ -163,56 +223,33 @@ extension ActivationPolicy {
         return actions
     }
 
-    mutating func activePeerAnnounced(_ announced: PeerStatus, at now: MonotonicTime) -> [PolicyAction] {
-        guard announced.state == .active else {
+    /// An active server whose peer is active too, on an up link, outside any exchange that
+    /// makes the overlap deliberate. Called after every event, so nothing that ends (a
+    /// handover given up, a trial, a hold) leaves two servers serving for good.
+    mutating func resolveBothActive(at now: MonotonicTime) -> [PolicyAction] {
+        guard persistent.state == .active, link != .down, let peer else { return [] }
+        guard peer.state == .active else {
             // The active server must hold the highest epoch (a failed handover left the peer
             // standby at a higher one): advance past it.
-            return announced.epoch > persistent.epoch ? reassert() : []
+            return peer.epoch > persistent.epoch && !isHandingOver ? reassert() : []
         }
-        if handover != nil || trial != nil { return [] }  // Both active on purpose (row 4).
-        if healDecision != nil { return applyHealDecision(at: now) }
-        guard announced.epoch > persistent.epoch else { return [] }  // The peer will yield to us.
-        if let pending = switchover {
+        if let pending = switchover, peer.epoch > persistent.epoch {
             // The switchover this server asked for has happened.
             var actions = deactivate(to: .standby, redirect: .switchover)
+            standbyByPlan = role == .primary
             if let id = pending.acknowledging { actions.append(.acknowledgeIncident(id)) }
-            return actions + adoptEpoch(announced.epoch)
+            return actions
         }
+        if handover != nil || switchover != nil { return [] }  // the peer's answer decides
+        if trial != nil {
+            // The primary re-asserted above the trial: it kept its service, the handover is off.
+            guard peer.epoch > persistent.epoch else { return [] }
+            return [.warning("the primary kept serving: handover trial cancelled")] + deactivate(to: .standby, redirect: .handedOver)
+        }
+        if splitToSettle { return settleIfDue(at: now) }
+        guard peerActivatedWhileLinked, peer.epoch > persistent.epoch else { return [] }  // the peer yields to us
         // The peer activated later, at a higher epoch, with the link up (forced by an
-        // administrator): this server is stale and yields.
-        return deactivate(to: yieldedState, redirect: .handedOver) + adoptEpoch(announced.epoch)
-    }
-
-    /// Row 6. The side with fewer logged-in clients yields, so as few clients as possible
-    /// move; on a tie the higher epoch keeps serving. Both sides evaluate this on the same
-    /// two announcements (the first each sent on the new connection), so they always agree.
-    static func resolveSplit(own: PeerStatus, peer: PeerStatus) -> HealDecision {
-        let ownWins = own.loggedInClients != peer.loggedInClients ? own.loggedInClients > peer.loggedInClients : own.epoch > peer.epoch
-        return ownWins ? .keep(loser: peer) : .yield(winner: peer)
-    }
-
-    /// Carries out a heal decision once the link is stable: a flapping link does not move
-    /// clients back and forth.
-    mutating func applyHealDecision(at now: MonotonicTime) -> [PolicyAction] {
-        guard link == .up(stable: true), let decision = healDecision, persistent.state == .active else { return [] }
-        healDecision = nil
-        switch decision {
-        case .yield(let winner):
-            // The incident shows the two announcements compared, so the decision can be checked.
-            let compared = ownLinkUpStatus?.loggedInClients ?? loggedInClients
-            let incident = makeIncident(.splitResolved(yielded: true), at: now) {
-                $0.peer = winner
-                $0.loggedInClients = compared
-            }
-            return [.recordIncident(incident)] + deactivate(to: yieldedState, redirect: .yieldedAfterSplit)
-                + adoptEpoch(winner.epoch)
-        case .keep(let loser):
-            let compared = ownLinkUpStatus?.loggedInClients ?? loggedInClients
-            let incident = makeIncident(.splitResolved(yielded: false), at: now) {
-                $0.peer = loser
-                $0.loggedInClients = compared
-            }
-            return [.recordIncident(incident)]
-        }
+        // administrator, or a handover this side no longer waits for): this server yields.
+        return deactivate(to: yieldedState, redirect: .handedOver)
     }
 }

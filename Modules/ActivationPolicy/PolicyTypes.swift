@@ -11,28 +11,37 @@ public struct PeerStatus: Equatable, Sendable, CustomStringConvertible {
     /// Whether the sender could serve if it had to (a licence, a first configuration sync):
     /// a primary never yields to a peer that cannot take its clients.
     public var canActivate: Bool
+    /// Non-zero: this is the sender's entry in that settle round (row 6).
+    public var settleRound: UInt32
 
-    public init(role: ServerRole, state: ServerState, epoch: UInt64, loggedInClients: Int, canActivate: Bool = true) {
+    public init(
+        role: ServerRole, state: ServerState, epoch: UInt64, loggedInClients: Int, canActivate: Bool = true, settleRound: UInt32 = 0
+    ) {
         self.role = role
         self.state = state
         self.epoch = epoch
         self.loggedInClients = loggedInClients
         self.canActivate = canActivate
+        self.settleRound = settleRound
     }
 
     public init(_ announcement: StateAnnouncement) {
         self.init(
             role: announcement.role, state: announcement.state, epoch: announcement.epoch,
-            loggedInClients: Int(announcement.loggedInClients), canActivate: announcement.canActivate)
+            loggedInClients: Int(announcement.loggedInClients), canActivate: announcement.canActivate,
+            settleRound: announcement.settleRound)
     }
 
     public func announcement(configRevision: UInt64) -> StateAnnouncement {
         StateAnnouncement(
             role: role, state: state, epoch: epoch, loggedInClients: UInt32(clamping: loggedInClients),
-            configRevision: configRevision, canActivate: canActivate)
+            configRevision: configRevision, canActivate: canActivate, settleRound: settleRound)
     }
 
-    public var description: String { "\(role) \(state) epoch \(epoch) with \(loggedInClients) clients" }
+    public var description: String {
+        "\(role) \(state) epoch \(epoch) with \(loggedInClients) clients" + (canActivate ? "" : ", cannot activate")
+            + (settleRound > 0 ? ", settle round \(settleRound)" : "")
+    }
 }
 
 /// What the policy needs to survive a restart. The shell stores it durably *before*
@@ -44,12 +53,35 @@ public struct PersistentState: Equatable, Sendable, Codable {
     /// name it (the authorization of the switch back).
     public var activationIncident: String?
     public var incidentSequence: UInt64
+    /// A secondary serving on trial for a row-4 handover, not yet confirmed: after a restart
+    /// the trial is abandoned, never taken for a failover.
+    public var onTrial: Bool
+    /// A primary that has heard from its secondary at least once: restarted without
+    /// reaching it, it cannot know whether the secondary serves, so it does not serve alone.
+    public var paired: Bool
 
-    public init(epoch: UInt64 = 0, state: ServerState = .standby, activationIncident: String? = nil, incidentSequence: UInt64 = 0) {
+    public init(
+        epoch: UInt64 = 0, state: ServerState = .standby, activationIncident: String? = nil, incidentSequence: UInt64 = 0,
+        onTrial: Bool = false, paired: Bool = false
+    ) {
         self.epoch = epoch
         self.state = state
         self.activationIncident = activationIncident
         self.incidentSequence = incidentSequence
+        self.onTrial = onTrial
+        self.paired = paired
+    }
+
+    enum CodingKeys: String, CodingKey { case epoch, state, activationIncident, incidentSequence, onTrial, paired }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        epoch = try container.decode(UInt64.self, forKey: .epoch)
+        state = try container.decode(ServerState.self, forKey: .state)
+        activationIncident = try container.decodeIfPresent(String.self, forKey: .activationIncident)
+        incidentSequence = try container.decode(UInt64.self, forKey: .incidentSequence)
+        onTrial = try container.decodeIfPresent(Bool.self, forKey: .onTrial) ?? false
+        paired = try container.decodeIfPresent(Bool.self, forKey: .paired) ?? false
     }
 }
 
@@ -109,8 +141,9 @@ public enum IncidentCause: Equatable, Sendable, CustomStringConvertible {
     case forcedActivation(reason: String)
     /// A deactivated primary found the secondary standby (it never took over) and served again.
     case resumedService
-    /// An administrator moved service here.
-    case plannedSwitchover
+    /// A primary that was paired restarted without reaching its secondary: it waits for
+    /// authorization rather than serve beside a secondary that may have taken over.
+    case restartedWithoutPeer
 
     public var description: String {
         switch self {
@@ -120,7 +153,8 @@ public enum IncidentCause: Equatable, Sendable, CustomStringConvertible {
         case .splitResolved(let yielded): yielded ? "both active after a split; yielded" : "both active after a split; kept serving"
         case .forcedActivation(let reason): "forced activation: \(reason)"
         case .resumedService: "secondary never took over; resumed service"
-        case .plannedSwitchover: "planned switchover; took over"
+        case .restartedWithoutPeer:
+            "restarted without reaching the secondary; awaiting authorization: check whether the secondary serves (and the peer link) before authorizing"
         }
     }
 }

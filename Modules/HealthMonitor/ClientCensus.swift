@@ -5,7 +5,10 @@
 /// leaving on purpose and never counts. Losses are counted over a sliding window against the
 /// population that was there when they began (connected now + lost within the window), so
 /// a slow trickle of departures never adds up, and a server with almost no clients never
-/// fires. Each level fires once per episode: the episode ends when the window holds no loss.
+/// fires. Each level fires once when its condition becomes true, and re-arms as soon as the
+/// condition is false again (the losses left the window, or the population recovered): a
+/// flaky client lost every few seconds keeps the window from ever emptying, and must not
+/// keep a later, real network failure from being reported.
 public struct ClientCensus: Sendable {
     public struct Configuration: Sendable, Equatable {
         /// How close together losses must be to count as one event. At least the clients'
@@ -83,23 +86,41 @@ public struct ClientCensus: Sendable {
     }
 
     private mutating func expire(at now: MonotonicTime) {
-        losses.removeAll { now - $0 >= configuration.window }
-        if losses.isEmpty {
-            firedLargeShare = false
-            firedMajority = false
+        if let first = losses.firstIndex(where: { now - $0 < configuration.window }) {
+            losses.removeFirst(first)
+        } else {
+            losses.removeAll()
         }
+        rearm()
+    }
+
+    /// The levels whose condition is false are ready to fire again.
+    private mutating func rearm() {
+        let (largeShare, majority) = conditions()
+        if !largeShare { firedLargeShare = false }
+        if !majority { firedMajority = false }
+    }
+
+    private func conditions() -> (largeShare: Bool, majority: Bool) {
+        let lost = losses.count
+        let population = connected + lost
+        guard population >= configuration.minimumPopulation else { return (false, false) }
+        return (
+            Double(lost) >= configuration.largeShareFraction * Double(population),
+            Double(lost) > configuration.majorityFraction * Double(population)
+        )
     }
 
     private mutating func evaluate() -> [Report] {
         let lost = losses.count
         let population = connected + lost
-        guard population >= configuration.minimumPopulation else { return [] }
+        let (largeShare, majority) = conditions()
         var reports: [Report] = []
-        if !firedLargeShare, Double(lost) >= configuration.largeShareFraction * Double(population) {
+        if !firedLargeShare, largeShare {
             firedLargeShare = true
             reports.append(.largeShareLost(lost: lost, population: population))
         }
-        if !firedMajority, Double(lost) > configuration.majorityFraction * Double(population) {
+        if !firedMajority, majority {
             firedMajority = true
             reports.append(.majorityLost(lost: lost, population: population))
         }

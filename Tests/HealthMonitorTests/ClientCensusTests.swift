@@ -75,4 +75,26 @@ import Testing
         #expect(census.recentLosses == 0)
         #expect(census.clientLost(at: ms(20)) == [], "nobody is left to lose")
     }
+
+    /// Issue 9, item 7: after an earlier majority loss, one flaky client lost about every
+    /// 2 s keeps the window from emptying; a real partition later must still be reported.
+    @Test func aTrickleAfterAnEpisodeDoesNotKeepTheNextOneFromFiring() {
+        var census = census(clients: 40)
+        var reports: [ClientCensus.Report] = []
+        for n in 0..<25 { reports += census.clientLost(at: ms(1000 + Int64(n) * 10)) }
+        #expect(reports.count == 2)
+        for _ in 0..<25 { census.clientJoined(at: ms(2000)) }  // they come back
+        var trickle: [ClientCensus.Report] = []
+        var t: Int64 = 2000
+        for _ in 0..<15 {
+            t += 2000
+            trickle += census.clientLost(at: ms(t))
+            census.clientJoined(at: ms(t + 500))  // the flaky client returns
+        }
+        #expect(trickle.isEmpty, "a trickle is not a network event")
+        #expect(census.recentLosses > 0, "the window never emptied")
+        var partition: [ClientCensus.Report] = []
+        for n in 0..<30 { partition += census.clientLost(at: ms(t + 1000 + Int64(n) * 20)) }
+        #expect(partition.contains { if case .majorityLost = $0 { true } else { false } }, "\(partition)")
+    }
 }

@@ -96,7 +96,7 @@ struct RandomMessages {
             return .stateAnnouncement(
                 StateAnnouncement(
                     role: element(ServerRole.self), state: element(ServerState.self), epoch: int(), loggedInClients: int(),
-                    configRevision: int(), canActivate: bool()))
+                    configRevision: int(), canActivate: bool(), settleRound: int()))
         }
     }
 

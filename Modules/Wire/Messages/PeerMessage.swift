@@ -251,14 +251,22 @@ public struct StateAnnouncement: WireCodable {
     /// or one that never completed a first configuration sync, cannot): a primary never
     /// yields to a peer that cannot take its clients.
     public var canActivate: Bool
+    /// Non-zero when this announcement is the sender's entry in a settle round: both servers
+    /// were active when the link came up, and each decides who yields on the same two
+    /// entries (docs/failover-policy.md, row 6).
+    public var settleRound: UInt32
 
-    public init(role: ServerRole, state: ServerState, epoch: UInt64, loggedInClients: UInt32, configRevision: UInt64, canActivate: Bool) {
+    public init(
+        role: ServerRole, state: ServerState, epoch: UInt64, loggedInClients: UInt32, configRevision: UInt64, canActivate: Bool,
+        settleRound: UInt32 = 0
+    ) {
         self.role = role
         self.state = state
         self.epoch = epoch
         self.loggedInClients = loggedInClients
         self.configRevision = configRevision
         self.canActivate = canActivate
+        self.settleRound = settleRound
     }
 
     public init(wire buffer: inout ByteBuffer) throws(WireError) {
@@ -268,6 +276,7 @@ public struct StateAnnouncement: WireCodable {
         loggedInClients = try buffer.readWireInteger("state.loggedInClients")
         configRevision = try buffer.readWireInteger("state.configRevision")
         canActivate = try buffer.readWireBool("state.canActivate")
+        settleRound = try buffer.readWireInteger("state.settleRound")
     }
 
     public func write(to buffer: inout ByteBuffer) throws(WireError) {
@@ -277,5 +286,6 @@ public struct StateAnnouncement: WireCodable {
         buffer.writeInteger(loggedInClients)
         buffer.writeInteger(configRevision)
         buffer.writeWireBool(canActivate)
+        buffer.writeInteger(settleRound)
     }
 }
