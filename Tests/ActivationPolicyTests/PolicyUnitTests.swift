@@ -51,10 +51,10 @@ import Wire
     @Test func tieOnClientsGoesToTheHigherEpoch() {
         let a = PeerStatus(role: .primary, state: .active, epoch: 4, loggedInClients: 10)
         let b = PeerStatus(role: .secondary, state: .active, epoch: 5, loggedInClients: 10)
-        #expect(ActivationPolicy.resolveSplit(own: a, peer: b) == .yield(winner: b))
-        #expect(ActivationPolicy.resolveSplit(own: b, peer: a) == .keep(loser: a))
+        #expect(ActivationPolicy.ownYields(own: a, peer: b))
+        #expect(!ActivationPolicy.ownYields(own: b, peer: a))
         let c = PeerStatus(role: .primary, state: .active, epoch: 4, loggedInClients: 11)
-        #expect(ActivationPolicy.resolveSplit(own: c, peer: b) == .keep(loser: b), "more clients beats a higher epoch")
+        #expect(!ActivationPolicy.ownYields(own: c, peer: b), "more clients beats a higher epoch")
     }
 
     @Test func switchoverChecksComeFirst() {

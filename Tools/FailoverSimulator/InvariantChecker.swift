@@ -6,19 +6,33 @@ import Wire
 final class InvariantChecker {
     let settings: SimulationSettings
     private(set) var violations: [String] = []
+    private var reported = Set<String>()
     private var lastEpoch = [UInt64](repeating: 0, count: 2)
     private var unservedSince: MonotonicTime?
-    private var reportedUnserved = false
-    private var reportedSplit = false
     private var wrongCountSince: MonotonicTime?
-    /// The primary stopped serving while the secondary served: it may serve again only
-    /// with an authorization (a switchover accepted on the secondary) or a forced activation.
+    private var lowEpochSince: MonotonicTime?
+    private var missingIncidentSince: MonotonicTime?
+    /// Per client: since when it could reach an active server without being logged in to one.
+    private var clientUnservedSince: [Int: MonotonicTime] = [:]
+    /// The primary stopped serving while the secondary served (a failover): it may serve
+    /// again only after a switchover from the secondary that completed, a forced activation,
+    /// or the secondary standing down on its own.
     private var primaryFailedOver = false
     private var primaryAuthorized = false
+    /// The secondary serves because of a planned switchover (not a failover: no incident).
+    var secondaryServesByPlan = false
     /// The administrator command whose actions are being carried out, if any.
     var commandInProgress: (command: AdminCommand, role: ServerRole)?
+    /// The server whose start-up is being carried out (it resumes what it persisted).
+    var restarting: ServerRole?
+    /// The peer frame whose actions are being carried out, if any.
+    var frameInProgress: (frame: PeerFrame, to: ServerRole)?
+    /// Split settlements seen, per side: (own count, own epoch, peer count, peer epoch, yielded).
+    private var settlements: [[(Int, UInt64, Int, UInt64, Bool)]] = [[], []]
     /// Longest stretch without a serving server, for the summary.
     private(set) var longestUnserved: Duration = .zero
+    /// Longest a client that could reach an active server went without a session.
+    private(set) var longestClientOutage: Duration = .zero
 
     init(settings: SimulationSettings) {
         self.settings = settings
@@ -29,16 +43,35 @@ final class InvariantChecker {
         violations.append("\(pair.now): \(message)")
     }
 
+    /// Reports a lasting condition once until it clears.
+    private func failOnce(_ key: String, _ message: String, _ pair: SimulatedPair) {
+        guard reported.insert(key).inserted else { return }
+        fail(message, pair)
+    }
+
+    private var lastClientCheck = MonotonicTime(nanoseconds: -1)
+
     func check(_ pair: SimulatedPair) {
         checkEpochs(pair)
         checkSingleActiveOnStableLink(pair)
         checkServiceGap(pair)
+        // Every client, every 50 simulated ms (the bound is seconds; per event it was most of
+        // the simulator's time).
+        if pair.now.nanoseconds >= lastClientCheck.nanoseconds + 50_000_000 {
+            lastClientCheck = pair.now
+            checkClientsServed(pair)
+        }
+        checkFailoverIncident(pair)
         let primary = pair.servers[0]
         let secondary = pair.servers[1]
-        if primary.running && primary.policy.state == .awaitingAuthorization && secondary.running
-            && secondary.policy.state == .active
-        {
-            primaryFailedOver = true
+        if secondary.running && secondary.policy.state == .active && !(primary.running && primary.policy.state == .active) {
+            // The secondary serves and the primary does not: whatever brought this about, the
+            // primary may serve again only with an authorization.
+            if !secondaryServesByPlan { primaryFailedOver = true }
+        }
+        if secondary.running && !secondary.isPaused && secondary.policy.state != .active && primary.running {
+            // The secondary stood down (a trial abandoned, a split lost): nothing to authorize.
+            if primaryFailedOver && secondary.policy.isLinkUp { primaryFailedOver = false }
         }
     }
 
@@ -53,91 +86,182 @@ final class InvariantChecker {
         }
     }
 
-    /// With the link up and stable on both sides, exactly one server serves within one
-    /// detection period (a row-4 handover is the one sanctioned overlap).
-    private func checkSingleActiveOnStableLink(_ pair: SimulatedPair) {
+    /// Both processes running and unpaused, on one connection both sides report stable for a
+    /// detection period, nothing handing over.
+    private func settledLink(_ pair: SimulatedPair) -> Bool {
         let (p, s) = (pair.servers[0], pair.servers[1])
         guard p.running, s.running, !p.isPaused, !s.isPaused, pair.peerNetworkUp,
             let ps = p.stableOn, let ss = s.stableOn, ps.connection == ss.connection,
             p.connectionId == ps.connection, s.connectionId == ss.connection,
-            pair.now - max(ps.at, ss.at) >= settings.detectionPeriod,
-            !p.policy.isHandingOver, !s.policy.isHandingOver
-        else {
-            reportedSplit = false
+            pair.now - max(ps.at, ss.at) >= settings.detectionPeriod
+        else { return false }
+        return true
+    }
+
+    /// With the link up and stable on both sides, exactly one server serves within one
+    /// detection period (a handover or switchover in progress is the sanctioned overlap, and
+    /// it is bounded by its own timeouts); the one that serves holds the highest epoch.
+    private func checkSingleActiveOnStableLink(_ pair: SimulatedPair) {
+        guard settledLink(pair) else {
             wrongCountSince = nil
+            lowEpochSince = nil
+            reported.remove("split")
             return
         }
-        let active = pair.servers.filter { $0.policy.state == .active }.count
-        guard active != 1 else {
+        let (p, s) = (pair.servers[0], pair.servers[1])
+        let active = pair.servers.filter { $0.policy.state == .active }
+        let allowance = settings.policy.handoverTimeout + settings.policy.handoverReportGrace + settings.detectionPeriod
+            + settings.maximumLatency * 4
+        if active.count != 1 {
+            let since = wrongCountSince ?? pair.now
+            wrongCountSince = since
+            let limit = p.policy.isHandingOver || s.policy.isHandingOver ? allowance : settings.detectionPeriod
+            if pair.now - since >= limit {
+                failOnce("split", "link stable but \(active.count) servers are active since \(since)", pair)
+            }
+        } else {
             wrongCountSince = nil
-            return
+            reported.remove("split")
         }
-        // An administrator may force the standby active on a healthy link; the other side
-        // must then yield within a detection period too.
-        let since = wrongCountSince ?? pair.now
-        wrongCountSince = since
-        if pair.now - since >= settings.detectionPeriod && !reportedSplit {
-            reportedSplit = true
-            fail("link stable since \(max(ps.at, ss.at)) but \(active) servers are active since \(since)", pair)
+        if active.count == 1, let serving = active.first, !p.policy.isHandingOver, !s.policy.isHandingOver {
+            let other = pair.servers[1 - serving.index]
+            if serving.policy.epoch < other.policy.epoch {
+                let since = lowEpochSince ?? pair.now
+                lowEpochSince = since
+                if pair.now - since >= settings.detectionPeriod {
+                    failOnce("epoch", "the active \(serving.role) holds epoch \(serving.policy.epoch), below the \(other.role)'s \(other.policy.epoch)", pair)
+                }
+                return
+            }
         }
+        lowEpochSince = nil
+        reported.remove("epoch")
     }
 
     /// While some server could serve, the time with none serving stays within the bound.
     /// By design nobody serves while the only running servers are a primary awaiting
-    /// authorization with the link down, or a secondary that never heard from a primary.
+    /// authorization with the link down, or a secondary that never heard from a primary or
+    /// may not serve.
     private func checkServiceGap(_ pair: SimulatedPair) {
         let candidates = pair.servers.filter { $0.running && !$0.isPaused }
         let served = candidates.contains { $0.policy.state == .active }
         let excused = candidates.allSatisfy { server in
             switch (server.role, server.policy.state) {
             case (.primary, .awaitingAuthorization): !server.policy.isLinkUp
-            case (.secondary, .standby): !server.policy.hasHeardFromPeer
+            case (.primary, .standby): !server.policy.canActivate
+            case (.secondary, .standby): !server.policy.hasHeardFromPeer || !server.policy.canActivate
             default: false
             }
         }
         guard !served, !excused else {
             if let since = unservedSince { longestUnserved = max(longestUnserved, pair.now - since) }
             unservedSince = nil
-            reportedUnserved = false
+            reported.remove("unserved")
             return
         }
         let since = unservedSince ?? pair.now
         unservedSince = since
-        if pair.now - since > settings.unservedBound && !reportedUnserved {
-            reportedUnserved = true
-            fail("no server has served since \(since) although one could", pair)
+        if pair.now - since > settings.unservedBound {
+            failOnce("unserved", "no server has served since \(since) although one could", pair)
         }
     }
 
-    /// An accepted switchover on the secondary, or a forced activation of the primary, is
-    /// the administrator's authorization for the primary to serve again.
-    func noteAdmin(_ command: AdminCommand, on role: ServerRole, accepted: Bool) {
+    /// Every client that can reach an active server is logged in to one within a bound: its
+    /// own timeout to notice a lost server, a connection attempt to each, retries, latency.
+    private func checkClientsServed(_ pair: SimulatedPair) {
+        let bound = settings.clientTimeout + settings.connectTimeout * 2 + settings.clientRetry * 4 + settings.maximumLatency * 8
+            + .seconds(1)
+        for c in pair.clients.indices {
+            let client = pair.clients[c]
+            let reachable = pair.servers.contains { $0.isServing && client.reach[$0.index] }
+            let served = client.session.map { session in
+                let server = pair.servers[session.server]
+                return server.isServing && client.reach[session.server] && server.sessions[c] == session.id
+            } ?? false
+            guard reachable, !served else {
+                if let since = clientUnservedSince.removeValue(forKey: c) { longestClientOutage = max(longestClientOutage, pair.now - since) }
+                reported.remove("client \(c)")
+                continue
+            }
+            let since = clientUnservedSince[c] ?? pair.now
+            clientUnservedSince[c] = since
+            if pair.now - since > bound {
+                failOnce("client \(c)", "client \(c) can reach an active server but has had no session since \(since)", pair)
+            }
+        }
+    }
+
+    /// Every failover leaves the serving secondary holding the incident a switch back must
+    /// name (a planned switchover is not a failover and holds none).
+    private func checkFailoverIncident(_ pair: SimulatedPair) {
+        let (p, s) = (pair.servers[0], pair.servers[1])
+        guard s.running, s.policy.state == .active, !s.policy.isHandingOver, p.running, p.policy.state == .awaitingAuthorization,
+            !secondaryServesByPlan, s.policy.activationIncident == nil
+        else {
+            missingIncidentSince = nil
+            reported.remove("incident")
+            return
+        }
+        let since = missingIncidentSince ?? pair.now
+        missingIncidentSince = since
+        if pair.now - since > settings.detectionPeriod + settings.maximumLatency * 4 {
+            failOnce("incident", "the secondary serves after a failover (the primary awaits authorization) but holds no incident", pair)
+        }
+    }
+
+    func noteLogin(on server: SimulatedServer, pair: SimulatedPair) {
+        if server.policy.state != .active || !server.running || server.isPaused {
+            fail("\(server.role) accepted a login while \(server.policy.state)", pair)
+        }
+    }
+
+    /// A switchover accepted on the secondary must name the incident it holds.
+    func noteAdmin(_ command: AdminCommand, on role: ServerRole, accepted: Bool, incidentBefore: String?, pair: SimulatedPair) {
         guard accepted else { return }
-        switch (command, role) {
-        case (.switchover, .secondary), (.forceActivation, .primary): primaryAuthorized = true
-        default: break
+        if case .switchover(let named) = command, role == .secondary, named != incidentBefore {
+            fail("a switchover on the secondary was accepted naming \(named ?? "nothing") while it holds \(incidentBefore ?? "nothing")", pair)
         }
     }
 
-    /// Row 6: the side that yields had fewer clients in the announcements both compared
-    /// (or as many, and the lower epoch); the side that keeps serving had more.
+    /// Row 6: the two sides reach opposite decisions on the same two entries, and the one
+    /// that yields had fewer clients (or as many, and the lower epoch).
     func noteIncident(_ incident: Incident, pair: SimulatedPair) {
         guard case .splitResolved(let yielded) = incident.cause, let other = incident.peer else { return }
         let own = incident.loggedInClients
-        let ownShouldYield = own != other.loggedInClients ? own < other.loggedInClients : incident.epoch < other.epoch
-        if yielded != ownShouldYield && own != other.loggedInClients {
-            fail("\(incident.role) \(yielded ? "yielded" : "kept serving") with \(own) clients against \(other.loggedInClients)", pair)
+        let ownEpochAtEntry = incident.epoch
+        let shouldYield = own != other.loggedInClients ? own < other.loggedInClients : ownEpochAtEntry < other.epoch
+        if yielded != shouldYield {
+            fail("\(incident.role) \(yielded ? "yielded" : "kept serving") with \(own) clients (epoch \(ownEpochAtEntry)) against \(other.loggedInClients) (epoch \(other.epoch))", pair)
+        }
+        let i = incident.role == .primary ? 0 : 1
+        let mine = (own, ownEpochAtEntry, other.loggedInClients, other.epoch, yielded)
+        if let match = settlements[1 - i].firstIndex(where: { $0.0 == mine.2 && $0.1 == mine.3 && $0.2 == mine.0 && $0.3 == mine.1 }) {
+            let theirs = settlements[1 - i].remove(at: match)
+            if theirs.4 == yielded {
+                fail("both sides \(yielded ? "yielded" : "kept serving") on the same settle entries", pair)
+            }
+        } else {
+            settlements[i].append(mine)
         }
     }
 
-    func noteActivation(of role: ServerRole, epoch: UInt64, pair: SimulatedPair) {
+    func noteActivation(of role: ServerRole, epoch: UInt64, reassertion: Bool, pair: SimulatedPair) {
         let i = role == .primary ? 0 : 1
         let server = pair.servers[i]
         if server.disk.epoch < epoch {
             fail("\(role) activated at epoch \(epoch) before persisting it (disk has \(server.disk.epoch))", pair)
         }
-        guard role == .primary else { return }
+        let planned: Bool
+        if case (.activationRequest(let request), role)? = frameInProgress.map({ ($0.frame, $0.to) }) {
+            planned = request.reason == .plannedSwitchover
+        } else {
+            planned = false
+        }
+        if role == .secondary, !reassertion, restarting != .secondary { secondaryServesByPlan = planned }
+        guard role == .primary, !reassertion else { return }
         if case (.forceActivation, .primary)? = commandInProgress.map({ ($0.command, $0.role) }) { primaryAuthorized = true }
+        // A switchover that completed: the secondary asked, and the primary took over.
+        if planned { primaryAuthorized = true }
         if primaryFailedOver && !primaryAuthorized {
             fail("the primary serves again after a failover without authorization", pair)
         }

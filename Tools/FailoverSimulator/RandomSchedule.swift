@@ -20,33 +20,85 @@ public enum Fault: String, CaseIterable, Sendable {
     case crashPrimary, crashSecondary, cutLink, flapLink, pausePrimary, pauseSecondary
     case majorityClientLoss, partialClientLoss, partition, trickle
     case switchover, switchoverNamingWrongIncident, forceActivation
+    // Shapes an outside review found the ones above never produced (issue 9).
+    /// Both processes killed together and restarted in either order (a crash mid-trial).
+    case restartBoth
+    /// A row-4 handover, and the secondary killed during its trial.
+    case handoverThenCrashSecondary
+    /// The secondary loses the primary's licence for a while (it cannot serve), during
+    /// which a partition may come.
+    case licenceRefusal
+    /// A flapping link while clients that cannot reach the primary move to the secondary.
+    case flapWithClientMoves
+    /// A flaky client lost every couple of seconds, then a real partition.
+    case trickleThenPartition
+    /// A frame sent long ago delivered again (its epoch is stale).
+    case staleFrame
+    /// The primary crashes, the link is cut, and the primary restarts while it is cut.
+    case crashPrimaryThenCutLink
+}
+
+/// The network between the servers, drawn per schedule.
+public enum LatencyProfile: String, CaseIterable, Sendable {
+    /// 0.2–2 ms: a LAN.
+    case lan
+    /// 20–150 ms: a distant site.
+    case wan
+    /// 1–250 ms: a link whose delay jumps around (it may flap at a 300 ms loss timeout).
+    case jittery
+
+    var range: ClosedRange<Int64> {
+        switch self {
+        case .lan: 200_000...2_000_000
+        case .wan: 20_000_000...150_000_000
+        case .jittery: 1_000_000...250_000_000
+        }
+    }
 }
 
 public struct RandomSchedule: Sendable {
     public var settings: SimulationSettings
     public var duration: Duration
 
-    public init(settings: SimulationSettings = SimulationSettings(), duration: Duration = .seconds(90)) {
+    /// Draw the latency profile and frame duplication per seed.
+    public var randomNetwork: Bool
+
+    public init(settings: SimulationSettings = SimulationSettings(), duration: Duration = .seconds(90), randomNetwork: Bool = true) {
         self.settings = settings
         self.duration = duration
+        self.randomNetwork = randomNetwork
     }
 
     /// Quiet time at the end, long enough for the longest flap hold and every client retry.
     var quietTail: Duration { settings.link.maximumHold + settings.detectionPeriod + settings.clientTimeout + .seconds(5) }
 
+    /// The settings a seed runs with: the network and the frame duplication are drawn too.
+    public func settings(seed: UInt64) -> SimulationSettings {
+        guard randomNetwork else { return settings }
+        var rng = SplitMix64(seed: seed ^ 0x4E37_4E37_4E37_4E37)
+        var drawn = settings
+        let roll = Int.random(in: 0..<10, using: &rng)
+        let profile: LatencyProfile = roll < 6 ? .lan : roll < 9 ? .wan : .jittery
+        drawn.latency = profile.range
+        drawn.duplicateFrames = Bool.random(using: &rng) ? 0.2 : 0
+        return drawn
+    }
+
     public func run(seed: UInt64) -> ScheduleResult {
+        let settings = settings(seed: seed)
         let pair = SimulatedPair(settings: settings, seed: seed)
         var rng = SplitMix64(seed: seed ^ 0x5EED_5EED_5EED_5EED)
         var faults: [String] = []
         var flapEpisodes: [(start: MonotonicTime, end: MonotonicTime)] = []
         var otherFaults: [(start: MonotonicTime, end: MonotonicTime)] = []
+        var partitions: [(start: MonotonicTime, end: MonotonicTime)] = []
 
         // Start-up in either order, possibly with the secondary much later.
         let primaryStart = MonotonicTime.milliseconds(Int64.random(in: 0...2000, using: &rng))
         let secondaryStart = MonotonicTime.milliseconds(Int64.random(in: 0...3000, using: &rng))
-        pair.schedule(at: primaryStart) { pair.start(.primary) }
-        pair.schedule(at: secondaryStart) { pair.start(.secondary) }
-        pair.schedule(at: max(primaryStart, secondaryStart) + .milliseconds(300)) { pair.startClients() }
+        pair.schedule(at: primaryStart) { $0.start(.primary) }
+        pair.schedule(at: secondaryStart) { $0.start(.secondary) }
+        pair.schedule(at: max(primaryStart, secondaryStart) + .milliseconds(300)) { $0.startClients() }
 
         var t = max(primaryStart, secondaryStart) + .seconds(4)
         var lastFaultEnd = t
@@ -57,6 +109,7 @@ public struct RandomSchedule: Sendable {
             faults.append("\(t) \(fault.rawValue) \(length)")
             let finish = plan(fault, at: t, for: length, pair: pair, rng: &rng)
             if fault == .flapLink { flapEpisodes.append((t, finish)) } else { otherFaults.append((t, finish)) }
+            if fault == .partition { partitions.append((t, finish)) }
             lastFaultEnd = max(lastFaultEnd, finish)
             // Mostly one fault at a time, sometimes overlapping ones.
             let overlap = Int.random(in: 0..<6, using: &rng) == 0
@@ -64,18 +117,25 @@ public struct RandomSchedule: Sendable {
         }
         // Heal everything, bring every server back, and let the pair settle.
         let healAt = max(t, end, lastFaultEnd)
-        pair.schedule(at: healAt) {
+        pair.schedule(at: healAt) { pair in
+            pair.latencyRange = LatencyProfile.lan.range
             pair.healPeerNetwork()
             pair.healClients(of: .primary)
             pair.healClients(of: .secondary)
+            pair.setActivationRefusal(.secondary, nil)
             for role in [ServerRole.primary, .secondary] where !pair.isRunning(role) { pair.start(role) }
         }
-        pair.run(until: healAt + quietTail)
-        checkSettled(pair)
         // Only episodes no other fault overlapped: a crash during a flap is another story.
         func near(_ a: (start: MonotonicTime, end: MonotonicTime), _ b: (start: MonotonicTime, end: MonotonicTime)) -> Bool {
             a.start <= b.end + .seconds(5) && b.start <= a.end + .seconds(5)
         }
+        for partition in partitions where !otherFaults.contains(where: { $0.start != partition.start && near($0, partition) })
+            && !flapEpisodes.contains(where: { near($0, partition) })
+        {
+            expectRowThree(pair, partition: partition)
+        }
+        pair.run(until: healAt + quietTail)
+        checkSettled(pair)
         let isolated = flapEpisodes.filter { episode in
             !otherFaults.contains { near($0, episode) } && !flapEpisodes.contains { $0.start != episode.start && near($0, episode) }
         }
@@ -89,63 +149,94 @@ public struct RandomSchedule: Sendable {
 
     /// Schedules one fault; returns when it ends.
     func plan(_ fault: Fault, at t: MonotonicTime, for length: Duration, pair: SimulatedPair, rng: inout SplitMix64) -> MonotonicTime {
+        func healClients(_ pair: SimulatedPair) {
+            pair.healClients(of: .primary)
+            pair.healClients(of: .secondary)
+        }
+        func cutFromActive(_ pair: SimulatedPair, fraction: Double) {
+            let role = pair.activeServers.first ?? .primary
+            pair.cutClients(of: role, count: Int((Double(pair.loggedIn(on: role)) * fraction).rounded(.up)))
+        }
         switch fault {
         case .crashPrimary, .crashSecondary:
             let role: ServerRole = fault == .crashPrimary ? .primary : .secondary
-            pair.schedule(at: t) { pair.crash(role) }
-            pair.schedule(at: t + length) { if !pair.isRunning(role) { pair.start(role) } }
+            pair.schedule(at: t) { $0.crash(role) }
+            pair.schedule(at: t + length) { if !$0.isRunning(role) { $0.start(role) } }
         case .cutLink:
-            pair.schedule(at: t) { pair.cutPeerNetwork() }
-            pair.schedule(at: t + length) { pair.healPeerNetwork() }
-        case .flapLink:
+            pair.schedule(at: t) { $0.cutPeerNetwork() }
+            pair.schedule(at: t + length) { $0.healPeerNetwork() }
+        case .flapLink, .flapWithClientMoves:
             var at = t
             for _ in 0..<Int.random(in: 3...12, using: &rng) {
                 let down = Duration.milliseconds(Int64.random(in: 50...1500, using: &rng))
                 let up = Duration.milliseconds(Int64.random(in: 50...2500, using: &rng))
-                pair.schedule(at: at) { pair.cutPeerNetwork() }
-                pair.schedule(at: at + down) { pair.healPeerNetwork() }
+                pair.schedule(at: at) { $0.cutPeerNetwork() }
+                pair.schedule(at: at + down) { $0.healPeerNetwork() }
                 at = at + down + up
+            }
+            if fault == .flapWithClientMoves {
+                // During the holds, some clients lose the primary and log in to the secondary.
+                let moveAt = t + .milliseconds(Int64.random(in: 500...max(600, (at - t).milliseconds), using: &rng))
+                let fraction = Double.random(in: 0.2...0.8, using: &rng)
+                pair.schedule(at: moveAt) { pair in
+                    pair.cutClients(of: .primary, count: Int(Double(pair.loggedIn(on: .primary)) * fraction))
+                }
+                pair.schedule(at: at + .seconds(3)) { healClients($0) }
+                return at + .seconds(3)
             }
             return at
         case .pausePrimary, .pauseSecondary:
             let role: ServerRole = fault == .pausePrimary ? .primary : .secondary
             let pause = Duration.milliseconds(Int64.random(in: 100...4000, using: &rng))
-            pair.schedule(at: t) { pair.pause(role, for: pause) }
+            pair.schedule(at: t) { $0.pause(role, for: pause) }
             return t + pause
         case .majorityClientLoss, .partialClientLoss, .partition:
             let fraction =
                 fault == .partialClientLoss ? Double.random(in: 0.3...0.45, using: &rng) : Double.random(in: 0.55...0.95, using: &rng)
-            pair.schedule(at: t) {
-                let role = pair.activeServers.first ?? .primary
-                if fault == .partition { pair.cutPeerNetwork() }
-                pair.cutClients(of: role, count: Int((Double(pair.loggedIn(on: role)) * fraction).rounded(.up)))
+            pair.schedule(at: t) { pair in
+                if fault == .partition {
+                    let p = pair.servers[0]
+                    let s = pair.servers[1]
+                    let population = pair.loggedIn(on: .primary)
+                    pair.partitionRecord = SimulatedPair.PartitionRecord(
+                        at: pair.now, primaryActive: p.isServing && !s.isServing, linkUp: p.policy.isLinkStable && s.policy.isLinkUp,
+                        secondaryCanServe: s.running && !s.isPaused && s.policy.canActivate && s.policy.state == .standby,
+                        population: population, cut: Int((Double(population) * fraction).rounded(.up)))
+                    pair.cutPeerNetwork()
+                }
+                cutFromActive(pair, fraction: fraction)
             }
-            pair.schedule(at: t + length) {
+            pair.schedule(at: t + length) { pair in
                 if fault == .partition { pair.healPeerNetwork() }
-                pair.healClients(of: .primary)
-                pair.healClients(of: .secondary)
+                healClients(pair)
             }
-        case .trickle:
+        case .trickle, .trickleThenPartition:
             // One client every few seconds: never a burst, so the census must stay quiet.
             var at = t
             for _ in 0..<Int.random(in: 2...5, using: &rng) {
-                pair.schedule(at: at) {
+                pair.schedule(at: at) { pair in
                     if let role = pair.activeServers.first { pair.cutClients(of: role, count: 1) }
                 }
-                at = at + settings.census.window + .milliseconds(Int64.random(in: 500...2000, using: &rng))
+                at = at + .milliseconds(Int64.random(in: 1500...2500, using: &rng))
             }
-            pair.schedule(at: at) {
-                pair.healClients(of: .primary)
-                pair.healClients(of: .secondary)
+            if fault == .trickleThenPartition {
+                let fraction = Double.random(in: 0.6...0.9, using: &rng)
+                pair.schedule(at: at) { pair in
+                    pair.cutPeerNetwork()
+                    cutFromActive(pair, fraction: fraction)
+                }
+                at = at + length
+                pair.schedule(at: at) { $0.healPeerNetwork() }
             }
+            pair.schedule(at: at) { healClients($0) }
             return at
         case .switchover:
-            pair.schedule(at: t) {
+            pair.schedule(at: t) { pair in
                 guard let role = pair.activeServers.first else { return }
                 pair.admin(role, .switchover(acknowledging: pair.activationIncident(of: role)))
             }
         case .switchoverNamingWrongIncident:
-            pair.schedule(at: t) {
+            pair.schedule(at: t) { pair in
                 guard let role = pair.activeServers.first else { return }
                 let reply = pair.admin(role, .switchover(acknowledging: "X0-0"))
                 if case .adminAccepted = reply {
@@ -153,13 +244,81 @@ public struct RandomSchedule: Sendable {
                 }
             }
         case .forceActivation:
-            pair.schedule(at: t) {
+            pair.schedule(at: t) { pair in
                 guard let role = [ServerRole.primary, .secondary].first(where: { pair.isRunning($0) && pair.state(of: $0) != .active })
                 else { return }
                 pair.admin(role, .forceActivation(reason: "simulated operator decision"))
             }
+        case .restartBoth:
+            let gap = Duration.milliseconds(Int64.random(in: 0...3000, using: &rng))
+            let primaryFirst = Bool.random(using: &rng)
+            pair.schedule(at: t) { pair in
+                pair.crash(.primary)
+                pair.crash(.secondary)
+            }
+            pair.schedule(at: t + length) { $0.start(primaryFirst ? .primary : .secondary) }
+            pair.schedule(at: t + length + gap) { pair in
+                for role in [ServerRole.primary, .secondary] where !pair.isRunning(role) { pair.start(role) }
+            }
+            return t + length + gap
+        case .handoverThenCrashSecondary:
+            let fraction = Double.random(in: 0.3...0.45, using: &rng)
+            let crashAfter = Duration.milliseconds(Int64.random(in: 3200...9000, using: &rng))
+            pair.schedule(at: t) { cutFromActive($0, fraction: fraction) }
+            pair.schedule(at: t + crashAfter) { $0.crash(.secondary) }
+            pair.schedule(at: t + crashAfter + length) { pair in
+                healClients(pair)
+                if !pair.isRunning(.secondary) { pair.start(.secondary) }
+            }
+            return t + crashAfter + length
+        case .licenceRefusal:
+            let partitionAt = Duration.milliseconds(Int64.random(in: 0...3000, using: &rng))
+            let withPartition = Bool.random(using: &rng)
+            let fraction = Double.random(in: 0.55...0.9, using: &rng)
+            pair.schedule(at: t) { $0.setActivationRefusal(.secondary, "no licence received from the primary") }
+            if withPartition {
+                pair.schedule(at: t + partitionAt) { pair in
+                    pair.cutPeerNetwork()
+                    cutFromActive(pair, fraction: fraction)
+                }
+                pair.schedule(at: t + partitionAt + length) { pair in
+                    pair.healPeerNetwork()
+                    healClients(pair)
+                }
+            }
+            pair.schedule(at: t + partitionAt + length + .seconds(1)) { $0.setActivationRefusal(.secondary, nil) }
+            return t + partitionAt + length + .seconds(1)
+        case .staleFrame:
+            let role: ServerRole = Bool.random(using: &rng) ? .primary : .secondary
+            pair.schedule(at: t) { $0.replayStaleFrame(from: role) }
+            return t + .milliseconds(500)
+        case .crashPrimaryThenCutLink:
+            pair.schedule(at: t) { $0.crash(.primary) }
+            pair.schedule(at: t + .seconds(2)) { $0.cutPeerNetwork() }
+            pair.schedule(at: t + .seconds(3)) { if !$0.isRunning(.primary) { $0.start(.primary) } }
+            pair.schedule(at: t + .seconds(3) + length) { $0.healPeerNetwork() }
+            return t + .seconds(3) + length
         }
         return t + length
+    }
+
+    /// Row 3 takes effect: after a partition that cut the link and most of the primary's
+    /// clients (a population the census counts), with a secondary that can serve, the
+    /// primary deactivates within its detection time.
+    func expectRowThree(_ pair: SimulatedPair, partition: (start: MonotonicTime, end: MonotonicTime)) {
+        let deadline = settings.clientTimeout + .seconds(2) + settings.policy.deactivationSettle + settings.maximumLatency * 4
+        guard partition.end - partition.start >= deadline + .milliseconds(500) else { return }
+        pair.schedule(at: partition.start + deadline) { pair in
+            let p = pair.servers[0]
+            let s = pair.servers[1]
+            guard let before = pair.partitionRecord, before.at == partition.start, before.primaryActive, before.linkUp,
+                before.secondaryCanServe, before.population >= pair.settings.census.minimumPopulation,
+                !pair.peerNetworkUp, p.running, !p.isPaused, s.running, !s.isPaused, p.policy.state == .active
+            else { return }
+            pair.invariants.fail(
+                "row 3 did not take effect: the primary lost the link and \(before.cut) of its \(before.population) clients and still serves",
+                pair)
+        }
     }
 
     /// After the final quiet period: one server serves and every client is logged in to it.

@@ -54,9 +54,26 @@ extension SimulatedPair {
     func send(_ frame: PeerFrame, on connection: Int, to receiver: Int) {
         if peerNetworkUp {
             queue.push(.peerFrame(to: receiver, connection: connection, frame: frame), at: deliveryTime(to: receiver))
+            // A shell that sends a frame twice (in order, as TCP keeps it): the policy must
+            // not act twice on it.
+            if frame.isDecision, settings.duplicateFrames > 0, Double.random(in: 0..<1, using: &rng) < settings.duplicateFrames {
+                queue.push(.peerFrame(to: receiver, connection: connection, frame: frame), at: deliveryTime(to: receiver))
+            }
+            if frame.isDecision, sentFrames[1 - receiver].count < 64 { sentFrames[1 - receiver].append(frame) }
         } else {
             stalled[1 - receiver].append((connection, frame))
         }
+    }
+
+    /// Delivers, on the live connection, a frame `sender` sent long ago (a stale frame: its
+    /// epoch is below what the receiver knows). The receiver must ignore it.
+    public func replayStaleFrame(from role: ServerRole) {
+        let sender = index(role)
+        guard peerNetworkUp, let connection = servers[1 - sender].connectionId, servers[sender].connectionId == connection,
+            let frame = sentFrames[sender].first(where: { $0.epoch < servers[sender].policy.epoch })
+        else { return }
+        log("stale frame from \(role) replayed: \(frame)")
+        queue.push(.peerFrame(to: 1 - sender, connection: connection, frame: frame), at: deliveryTime(to: 1 - sender))
     }
 
     func receive(_ frame: PeerFrame, on connection: Int, at i: Int) {
@@ -75,10 +92,22 @@ extension SimulatedPair {
         case .activationRequest(let request): event = .peerActivationRequest(request)
         case .clientCount(let report): event = .peerClientCount(report)
         }
+        invariants.frameInProgress = (frame, servers[i].role)
         perform(i, servers[i].policy.handle(event, at: now))
+        invariants.frameInProgress = nil
     }
 
-    /// This side closes (its monitor gave up, or its process died).
+    /// A dead process's kernel resets the connection: only the other end hears of it.
+    func resetConnection(_ connection: Int, by i: Int) {
+        log("\(servers[i].role)'s connection \(connection) is reset")
+        if peerNetworkUp {
+            queue.push(.peerClosed(to: 1 - i, connection: connection), at: deliveryTime(to: 1 - i))
+        } else {
+            stalled[i].append((connection, nil))
+        }
+    }
+
+    /// This side closes (its monitor gave up).
     func closeConnection(_ connection: Int, by i: Int) {
         log("\(servers[i].role) closes connection \(connection)")
         dropConnection(connection, at: i)
@@ -129,6 +158,7 @@ extension SimulatedPair {
             retry(c)  // "not the active server": try the other one.
             return
         }
+        invariants.noteLogin(on: servers[i], pair: self)
         nextSessionId += 1
         clients[c].session = (i, nextSessionId)
         servers[i].sessions[c] = nextSessionId

@@ -12,13 +12,14 @@ public final class SimulatedPair {
     public private(set) var steps = 0
     public private(set) var trace: [String] = []
     /// Lines of trace kept (the most recent ones).
-    public var traceLimit = 400
+    public var traceLimit = 1_500
     var servers: [SimulatedServer]
     var clients: [SimulatedClient]
     var queue = EventQueue<SimEvent>()
     var rng: SplitMix64
-    var scripts: [() -> Void] = []
-    var checks: [() -> Void] = []
+    /// Scheduled actions take the pair as a parameter: a closure that captured it would
+    /// keep it alive through its own list (47 KB per schedule, 4.7 GB at 100,000).
+    var scripts: [(SimulatedPair) -> Void] = []
     let invariants: InvariantChecker
 
     // The peer network and the TCP connection on it.
@@ -28,6 +29,19 @@ public final class SimulatedPair {
     /// Frames (nil: a FIN) sent while the network was down, per direction, delivered when it heals.
     var stalled: [[(connection: Int, frame: PeerFrame?)]] = [[], []]
     var lastDelivery: [MonotonicTime] = [.zero, .zero]
+    /// What a partition found when it struck (for the row-3 check).
+    public struct PartitionRecord: Sendable {
+        public var at: MonotonicTime
+        public var primaryActive: Bool
+        public var linkUp: Bool
+        public var secondaryCanServe: Bool
+        public var population: Int
+        public var cut: Int
+    }
+
+    public var partitionRecord: PartitionRecord?
+    /// The first decision frames each server sent, to replay one as a stale frame.
+    var sentFrames: [[PeerFrame]] = [[], []]
 
     public init(settings: SimulationSettings = SimulationSettings(), seed: UInt64) {
         self.settings = settings
@@ -35,6 +49,7 @@ public final class SimulatedPair {
         servers = [SimulatedServer(role: .primary, settings: settings), SimulatedServer(role: .secondary, settings: settings)]
         clients = Array(repeating: SimulatedClient(), count: settings.clients)
         invariants = InvariantChecker(settings: settings)
+        latencyRange = settings.latency
         servers[0].running = false
         servers[1].running = false
     }
@@ -57,7 +72,7 @@ public final class SimulatedPair {
     public func advance(by duration: Duration) { run(until: now + duration) }
 
     /// Runs `action` at `time` inside the simulation (used by the random schedules).
-    public func schedule(at time: MonotonicTime, _ action: @escaping () -> Void) {
+    public func schedule(at time: MonotonicTime, _ action: @escaping (SimulatedPair) -> Void) {
         scripts.append(action)
         queue.push(.script(scripts.count - 1), at: time)
     }
@@ -68,7 +83,9 @@ public final class SimulatedPair {
     }
 
     func random(_ range: ClosedRange<Int64>) -> Int64 { Int64.random(in: range, using: &rng) }
-    func latency() -> Duration { .nanoseconds(random(settings.latency)) }
+    func latency() -> Duration { .nanoseconds(random(latencyRange)) }
+    /// The network's one-way delay from now on (a jittery link repaired becomes a LAN).
+    public var latencyRange: ClosedRange<Int64> = 0...0
     func jitter() -> Duration { .nanoseconds(random(settings.timerJitter)) }
     func index(_ role: ServerRole) -> Int { role == .primary ? 0 : 1 }
 
@@ -102,10 +119,13 @@ public final class SimulatedPair {
 
     public func start(_ role: ServerRole) {
         let i = index(role)
+        guard !servers[i].running else { return }  // a running process is not started twice
         servers[i].restart(settings: settings)
         log("\(role) starts with \(servers[i].disk)")
-        perform(i, servers[i].policy.handle(.activationPermission(refusal: nil), at: now))
+        perform(i, servers[i].policy.handle(.activationPermission(refusal: servers[i].activationRefusal), at: now))
+        invariants.restarting = role
         perform(i, servers[i].policy.handle(.start, at: now))
+        invariants.restarting = nil
         if role == .primary { servers[i].nextDialAt = now }
         rescheduleTimer(i)
     }
@@ -118,17 +138,21 @@ public final class SimulatedPair {
         }
     }
 
+    /// kill -9: the process stops at this instant and persists nothing more; its kernel
+    /// resets the peer connection, and its clients notice by themselves.
     public func crash(_ role: ServerRole) {
         let i = index(role)
         guard servers[i].running else { return }
         log("\(role) crashes")
-        if let connection = servers[i].connectionId ?? servers[i].dialing { closeConnection(connection, by: i) }
+        servers[i].running = false
+        if let connection = servers[i].connectionId ?? servers[i].dialing { resetConnection(connection, by: i) }
+        servers[i].connectionId = nil
+        servers[i].dialing = nil
         for (client, session) in servers[i].sessionsInOrder {
             // The kernel of a running host answers with a reset; an unreachable one says nothing.
             let notice: Duration = clients[client].reach[i] ? latency() : settings.clientTimeout + jitter()
             queue.push(.clientNoticesLoss(client: client, session: session), at: now + notice)
         }
-        servers[i].running = false
         servers[i].sessions = [:]
         servers[i].deferred = []
         servers[i].timerGeneration += 1
@@ -208,6 +232,17 @@ public final class SimulatedPair {
         for c in clients.indices { clients[c].reach[i] = true }
     }
 
+    /// Whether a server may serve (a secondary without the primary's licence may not); kept
+    /// across restarts, as the licence file would be.
+    public func setActivationRefusal(_ role: ServerRole, _ refusal: String?) {
+        let i = index(role)
+        servers[i].activationRefusal = refusal
+        log("\(role) activation permission: \(refusal ?? "granted")")
+        guard servers[i].running, !servers[i].isPaused else { return }
+        perform(i, servers[i].policy.handle(.activationPermission(refusal: refusal), at: now))
+        rescheduleTimer(i)
+    }
+
     /// An administrator command; returns the policy's answer (accepted or refused).
     @discardableResult
     public func admin(_ role: ServerRole, _ command: AdminCommand) -> PolicyAction? {
@@ -215,12 +250,13 @@ public final class SimulatedPair {
         guard servers[i].running, !servers[i].isPaused else { return nil }
         log("admin on \(role): \(command)")
         servers[i].lastAdminReply = nil
+        let incidentBefore = servers[i].policy.activationIncident
         invariants.commandInProgress = (command, role)
         perform(i, servers[i].policy.handle(.admin(command), at: now))
         invariants.commandInProgress = nil
         rescheduleTimer(i)
         let reply = servers[i].lastAdminReply
-        if case .adminAccepted = reply { invariants.noteAdmin(command, on: role, accepted: true) }
+        if case .adminAccepted = reply { invariants.noteAdmin(command, on: role, accepted: true, incidentBefore: incidentBefore, pair: self) }
         return reply
     }
 
@@ -253,8 +289,7 @@ public final class SimulatedPair {
             retry(c)
         case .clientNoticesLoss(let c, let session): clientNoticesLoss(c, session: session)
         case .serverNoticesClientLoss(let i, let c, let session): serverNoticesClientLoss(i, client: c, session: session)
-        case .script(let n): scripts[n]()
-        case .check(let n): checks[n]()
+        case .script(let n): scripts[n](self)
         }
         for i in servers.indices { rescheduleTimer(i) }
     }
@@ -295,7 +330,7 @@ public final class SimulatedPair {
             case .closeConnection:
                 if let connection = servers[i].connectionId { closeConnection(connection, by: i) }
             case .report(let report):
-                log("\(servers[i].role) link \(report)")
+                if report != .suspect && report != .recovered { log("\(servers[i].role) link \(report)") }
                 switch report {
                 case .stable: servers[i].stableOn = servers[i].connectionId.map { ($0, now) }
                 case .lost: servers[i].stableOn = nil
@@ -318,12 +353,15 @@ public final class SimulatedPair {
             case .persist(let state): servers[i].disk = state
             case .activate(let epoch):
                 log("\(role) ACTIVE epoch \(epoch)")
+                let wasActive = history.last { $0.role == role }?.state == .active && servers[i].activeSinceStart
                 history.append((now, role, .active))
+                servers[i].activeSinceStart = true
                 servers[i].activations.append((now, epoch))
-                invariants.noteActivation(of: role, epoch: epoch, pair: self)
+                invariants.noteActivation(of: role, epoch: epoch, reassertion: wasActive, pair: self)
             case .deactivate(let state):
                 log("\(role) \(state)")
                 history.append((now, role, state))
+                servers[i].activeSinceStart = false
             case .announce(let status):
                 if let connection = servers[i].connectionId { send(.status(status), on: connection, from: i) }
             case .requestPeerActivation(let request):

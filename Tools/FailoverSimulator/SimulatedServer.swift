@@ -3,16 +3,41 @@ import HealthMonitor
 import Wire
 
 /// What travels on the simulated peer link.
-enum PeerFrame {
+enum PeerFrame: CustomStringConvertible {
     case heartbeat
     case status(PeerStatus)
     case activationRequest(ActivationRequest)
     case clientCount(ClientCountReport)
+
+    /// A frame the policy acts on (not a heartbeat).
+    var isDecision: Bool {
+        if case .heartbeat = self { return false }
+        return true
+    }
+
+    var epoch: UInt64 {
+        switch self {
+        case .heartbeat: 0
+        case .status(let status): status.epoch
+        case .activationRequest(let request): request.epoch
+        case .clientCount(let report): report.epoch
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .heartbeat: "heartbeat"
+        case .status(let status): "status \(status)"
+        case .activationRequest(let request): "activation request \(request.requestId) (\(request.reason)) epoch \(request.epoch)"
+        case .clientCount(let report): "client count \(report.loggedInClients) for request \(report.requestId) epoch \(report.epoch)"
+        }
+    }
 }
 
 /// One simulated server process: the pure state machines plus what the real shell would
-/// hold (its disk, its sessions, its peer connection).
-struct SimulatedServer {
+/// hold (its disk, its sessions, its peer connection). A class: the checker reads both
+/// servers after every event, and copying a struct this size was most of the run time.
+final class SimulatedServer {
     let role: ServerRole
     var running = true
     var pausedUntil: MonotonicTime?
@@ -37,6 +62,10 @@ struct SimulatedServer {
     var warnings: [String] = []
     /// Events that reached the process while it was paused, handled when it resumes.
     var deferred: [SimEvent] = []
+    /// Why this server may not serve (no licence); survives restarts.
+    var activationRefusal: String?
+    /// Active in this run of the process (an `.activate` while already so is a re-assertion).
+    var activeSinceStart = false
 
     init(role: ServerRole, settings: SimulationSettings) {
         self.role = role
@@ -54,7 +83,7 @@ struct SimulatedServer {
     var isServing: Bool { running && !isPaused && policy.state == .active }
 
     /// A fresh process on the same disk.
-    mutating func restart(settings: SimulationSettings) {
+    func restart(settings: SimulationSettings) {
         running = true
         pausedUntil = nil
         policy = ActivationPolicy(role: role, configuration: settings.policy, persisted: disk)
@@ -68,6 +97,7 @@ struct SimulatedServer {
         deferred = []
         scheduledTimer = nil
         timerGeneration += 1
+        activeSinceStart = false
     }
 
     var nextDeadline: MonotonicTime? {
@@ -91,7 +121,6 @@ enum SimEvent {
     case clientNoticesLoss(client: Int, session: Int)
     case serverNoticesClientLoss(server: Int, client: Int, session: Int)
     case script(Int)
-    case check(Int)
 
     /// The server whose process must handle this event (deferred while it is paused).
     var handlingServer: Int? {

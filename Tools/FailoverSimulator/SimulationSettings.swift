@@ -18,8 +18,13 @@ public struct SimulationSettings: Sendable {
     public var latency: ClosedRange<Int64> = 200_000...2_000_000
     /// How late an event loop runs a timer, in nanoseconds.
     public var timerJitter: ClosedRange<Int64> = 0...2_000_000
+    /// The chance that a decision frame (state, request, report) is sent twice in a row.
+    public var duplicateFrames: Double = 0
 
     public init() {}
+
+    /// The longest one-way delivery.
+    public var maximumLatency: Duration { .nanoseconds(latency.upperBound) }
 
     /// The longest a server may take to act on a loss it must detect (row 2 and row 3):
     /// silence detection, the row-3 settle delay, timer jitter and delivery.
@@ -29,8 +34,9 @@ public struct SimulationSettings: Sendable {
     }
 
     /// The longest nobody may serve while some server could: a primary's start-up wait,
-    /// or a detection period, whichever is longer, plus a connection set-up.
+    /// or a detection period, whichever is longer, plus a connection set-up and the
+    /// announcements that follow it.
     public var unservedBound: Duration {
-        max(policy.startupPeerWait, detectionPeriod) + redialInterval + .milliseconds(50)
+        max(policy.startupPeerWait, detectionPeriod) + redialInterval + .milliseconds(50) + maximumLatency * 4
     }
 }

@@ -28,12 +28,12 @@ struct FailoverSim: ParsableCommand {
         let schedule = RandomSchedule(duration: .seconds(seconds))
         if let seed {
             let result = schedule.run(seed: seed)
-            print("faults:")
-            result.faults.forEach { print("  \($0)") }
-            print("trace (last events):")
-            result.trace.forEach { print("  \($0)") }
-            result.violations.forEach { print("VIOLATION \($0)") }
-            print("simulate schedules=1 steps=\(result.steps) violations=\(result.violations.count) seed=\(seed)")
+            say("faults:")
+            result.faults.forEach { say("  \($0)") }
+            say("trace (last events):")
+            result.trace.forEach { say("  \($0)") }
+            result.violations.forEach { say("VIOLATION \($0)") }
+            say("simulate schedules=1 steps=\(result.steps) violations=\(result.violations.count) seed=\(seed)")
             if !result.violations.isEmpty { throw ExitCode.failure }
             return
         }
@@ -61,20 +61,37 @@ struct FailoverSim: ParsableCommand {
                     if !result.violations.isEmpty { tally.failures.append(result) }
                     if tally.done % 1000 == 0 || tally.done == total {
                         let rate = Double(tally.done) / max(0.001, Date().timeIntervalSince(started))
-                        print("simulate: \(tally.done)/\(total) schedules, \(tally.failures.count) failing, \(Int(rate))/s")
+                        say("simulate: \(tally.done)/\(total) schedules, \(tally.failures.count) failing, \(Int(rate))/s")
                     }
                 }
             }
         }
         let result = tally.withLock { $0 }
+        // Violations by kind (numbers blanked), most frequent first: what to fix first.
+        var kinds: [String: (count: Int, seed: UInt64)] = [:]
+        for failure in result.failures {
+            for violation in failure.violations {
+                let text = violation.split(separator: ":", maxSplits: 1).last.map(String.init) ?? violation
+                let kind = String(text.map { $0.isNumber ? "#" : $0 }).trimmingCharacters(in: .whitespaces)
+                kinds[kind] = (kinds[kind]?.count ?? 0) + 1 < 2 ? (1, failure.seed) : ((kinds[kind]?.count ?? 0) + 1, kinds[kind]!.seed)
+            }
+        }
+        for (kind, entry) in kinds.sorted(by: { $0.value.count > $1.value.count }).prefix(10) {
+            say("violations: \(entry.count)x \(kind) (first: seed \(entry.seed))")
+        }
         for failure in result.failures.sorted(by: { $0.seed < $1.seed }).prefix(5) {
-            print("FAILED seed=\(failure.seed): \(failure.violations.first ?? "")")
-            print("  replay: make simulate SEED=\(failure.seed)")
+            say("FAILED seed=\(failure.seed): \(failure.violations.first ?? "")")
+            say("  replay: make simulate SEED=\(failure.seed)")
         }
         let violations = result.failures.map(\.violations.count).reduce(0, +)
-        print(
+        say(
             "simulate schedules=\(total) steps=\(result.steps) violations=\(violations) failing_schedules=\(result.failures.count)"
                 + " activations=\(result.activations) longest_unserved_ms=\(result.longestUnservedMs)")
         if violations > 0 { throw ExitCode.failure }
     }
+}
+
+/// Writes a line straight to standard output: progress appears as it happens, in a pipe too.
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

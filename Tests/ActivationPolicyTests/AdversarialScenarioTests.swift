@@ -1,0 +1,312 @@
+import ActivationPolicy
+import FailoverSimulator
+import HealthMonitor
+import Testing
+import Wire
+
+/// The states an outside review reached with targeted scenarios (issue 9), one test each.
+@Suite struct AdversarialScenarioTests {
+    /// A row-4 handover: the primary lost 16 of 40 clients with the link up.
+    func startHandover(_ pair: inout PolicyPair) {
+        pair.send(.primary, .loggedInClients(24))
+        pair.send(.primary, .census(.largeShareLost(lost: 16, population: 40)))
+    }
+
+    // MARK: 1. Both active forever on a stable link
+
+    @Test(arguments: [(150, 4_950, 0), (1, 4_990, 400)] as [(Int64, Int64, Int64)])
+    func aTrialReportArrivingAfterThePrimarysDeadline_stillLeavesOneServerServing(latencyMs: Int64, loginAtMs: Int64, reportDelayMs: Int64) {
+        var pair = PolicyPair.running(latency: .milliseconds(latencyMs))
+        startHandover(&pair)
+        let requested = pair.now
+        pair.advance(by: .milliseconds(latencyMs + 1))
+        #expect(pair.secondary.state == .active, "on trial")
+        // A client reaches the secondary near the end of its trial; its report is slow.
+        pair.run(until: requested + .milliseconds(latencyMs + loginAtMs))
+        pair.delayNextReport = .milliseconds(reportDelayMs)
+        pair.send(.secondary, .loggedInClients(30))
+        pair.advance(by: .seconds(120))
+        #expect(pair.activeRoles == [.secondary], "exactly one serves (\(pair.activeRoles)):\n\(pair.log.suffix(12).joined(separator: "\n"))")
+        #expect(pair.primary.state == .awaitingAuthorization, "the report decided the handover")
+    }
+
+    // MARK: 2. A row-4 failover with no incident
+
+    @Test(arguments: [1, 40] as [Int64])
+    func aLoginInTheTrialsLastMilliseconds_leavesTheIncidentOnTheServingSide(latencyMs: Int64) {
+        var pair = PolicyPair.running(latency: .milliseconds(latencyMs))
+        startHandover(&pair)
+        let requested = pair.now
+        // Logged in 1 ms before the trial ends: the primary's announcement of its deactivation
+        // reaches the secondary after the trial's end.
+        pair.run(until: requested + .milliseconds(latencyMs) + .milliseconds(4_999))
+        pair.send(.secondary, .loggedInClients(1))
+        pair.advance(by: .seconds(10))
+        #expect(pair.activeRoles == [.secondary])
+        let incident = pair.secondary.activationIncident
+        #expect(incident != nil, "the serving side holds the failover's incident")
+        #expect(pair.incidents[.secondary]?.last?.cause == .clientLossHandover)
+        pair.send(.secondary, .peerReplicationLag(0))
+        pair.send(.secondary, .admin(.switchover(acknowledging: nil)))
+        guard case .adminRefused(let reason)? = pair.replies.last else {
+            Issue.record("a switch back that names no incident was accepted")
+            return
+        }
+        #expect(reason.contains("must acknowledge it"))
+    }
+
+    // MARK: 3. A crash during a trial
+
+    @Test func aTrialIsPersistedAsATrialAndAbandonedOnRestart() {
+        var pair = PolicyPair.running(latency: .milliseconds(1))
+        startHandover(&pair)
+        pair.advance(by: .milliseconds(500))
+        let disk = pair.disks[.secondary]
+        #expect(disk?.state == .active && disk?.onTrial == true, "the trial is on disk as a trial")
+        // kill -9 and restart: the persisted trial is abandoned, never promoted.
+        var restarted = ActivationPolicy(role: .secondary, persisted: disk!)
+        let actions = restarted.handle(.start, at: pair.now)
+        #expect(restarted.state == .standby)
+        #expect(actions.contains(.persist(PersistentState(epoch: disk!.epoch, state: .standby, incidentSequence: disk!.incidentSequence))))
+        #expect(restarted.activationIncident == nil)
+    }
+
+    @Test func bothServersRestartingDuringAFailingTrial_serviceReturnsToThePrimary() {
+        let pair = runningPair(seed: 21)
+        let victims = pair.cutClients(of: .primary, count: 16)
+        pair.isolateClients(victims)
+        for _ in 0..<100 where pair.state(of: .secondary) != .active { pair.advance(by: .milliseconds(100)) }
+        pair.advance(by: .milliseconds(500))  // well into the trial
+        #expect(pair.state(of: .secondary) == .active)
+        pair.crash(.primary)
+        pair.crash(.secondary)
+        pair.advance(by: .seconds(1))
+        pair.healClients(of: .primary)
+        pair.healClients(of: .secondary)
+        pair.start(.secondary)
+        pair.start(.primary)
+        pair.advance(by: .seconds(15))
+        #expect(pair.activeServers == [.primary], "a trial never becomes a failover by a restart")
+        #expect(pair.loggedIn(on: .primary) == 40)
+        expectNoViolations(pair)
+    }
+
+    // MARK: 4. Row 3 when the secondary dies
+
+    @Test(arguments: [PeerLinkMonitor.LossCause.closed, .timeout])
+    func theSecondaryDyingDuringATrial_doesNotMakeThePrimaryDeactivate(cause: PeerLinkMonitor.LossCause) {
+        var pair = PolicyPair.running(latency: .milliseconds(1))
+        pair.send(.primary, .loggedInClients(19))
+        pair.send(.primary, .census(.largeShareLost(lost: 12, population: 40)))
+        pair.send(.primary, .census(.majorityLost(lost: 21, population: 40)))
+        pair.advance(by: .milliseconds(500))
+        pair.lose(cause, secondarySees: false)  // the secondary is dead: it sees nothing
+        pair.advance(by: .seconds(10))
+        #expect(pair.primary.state == .active, "the majority was lost with the link up: not the failure that took the link")
+    }
+
+    // MARK: 5. Row 3 toward a secondary that cannot serve
+
+    @Test func aPartitionDoesNotMakeThePrimaryYieldToASecondaryThatCannotServe() {
+        var pair = PolicyPair.running(latency: .milliseconds(1))
+        pair.send(.secondary, .activationPermission(refusal: "no licence received from the primary"))
+        pair.advance(by: .milliseconds(10))
+        #expect(pair.primary.peerStatus?.canActivate == false, "the secondary says it cannot serve")
+        pair.lose(.timeout)
+        pair.advance(by: .seconds(3))
+        pair.send(.primary, .loggedInClients(10))
+        pair.send(.primary, .census(.majorityLost(lost: 30, population: 40)))
+        pair.advance(by: .seconds(10))
+        #expect(pair.primary.state == .active)
+        #expect(pair.secondary.state == .standby)
+        // Nor does row 4 ask it to take over.
+        var linked = PolicyPair.running(latency: .milliseconds(1))
+        linked.send(.secondary, .activationPermission(refusal: "no licence"))
+        linked.advance(by: .milliseconds(10))
+        startHandover(&linked)
+        linked.advance(by: .seconds(10))
+        #expect(linked.secondary.state == .standby)
+        #expect(linked.primary.state == .active)
+    }
+
+    // MARK: 6. A stale heal decision
+
+    @Test func theHealDecisionIsTakenOnTheCountsWhenItIsCarriedOut() {
+        var pair = PolicyPair.running(latency: .milliseconds(1))
+        pair.lose(.timeout)
+        pair.advance(by: .seconds(1))
+        #expect(pair.activeRoles.count == 2, "split: both serve")
+        // The link comes back but flaps: a long hold. At link-up the primary has 40.
+        pair.linkUp = true
+        pair.send(.primary, .link(.restored))
+        pair.send(.secondary, .link(.restored))
+        pair.advance(by: .milliseconds(100))
+        // During the hold, 30 clients that cannot reach the primary log in to the secondary.
+        pair.send(.primary, .loggedInClients(10))
+        pair.send(.secondary, .loggedInClients(30))
+        pair.advance(by: .seconds(8))
+        pair.send(.primary, .link(.stable))
+        pair.send(.secondary, .link(.stable))
+        pair.advance(by: .seconds(1))
+        #expect(pair.activeRoles == [.secondary], "the 30 on the secondary stay; the primary's 10 move")
+        #expect(pair.primary.state == .awaitingAuthorization)
+        #expect(pair.incidents[.primary]?.last?.cause == .splitResolved(yielded: true))
+        #expect(pair.incidents[.secondary]?.last?.cause == .splitResolved(yielded: false))
+    }
+
+    // MARK: 7. The census re-arms under a trickle
+
+    @Test func aTrickleThenAPartition_stillDeactivatesThePrimary() {
+        let pair = runningPair(seed: 11)
+        pair.cutClients(of: .primary, count: 25)  // an earlier majority loss, with the link up
+        pair.advance(by: .seconds(15))
+        pair.healClients(of: .primary)
+        pair.healClients(of: .secondary)
+        pair.advance(by: .seconds(5))
+        let server = pair.activeServers.first ?? .primary
+        for _ in 0..<4 {  // a flaky client every 2 s keeps the census window from emptying
+            pair.cutClients(of: server, count: 1)
+            pair.advance(by: .seconds(2))
+        }
+        pair.healClients(of: .primary)
+        pair.healClients(of: .secondary)
+        let before = pair.activeServers
+        pair.cutPeerNetwork()
+        pair.cutClients(of: before.first ?? .primary, count: Int(Double(pair.loggedIn(on: before.first ?? .primary)) * 0.75))
+        pair.advance(by: .seconds(10))
+        #expect(pair.activeServers == [.secondary], "two islands otherwise: \(pair.activeServers)")
+        expectNoViolations(pair)
+    }
+
+    // MARK: 8. Stale peer frames
+
+    @Test func peerFramesBelowTheHighestEpochKnownAreIgnored() {
+        var pair = PolicyPair.running(latency: .milliseconds(1))
+        // Both at epoch 4 after a failover and a forced return.
+        pair.lose(.closed)
+        pair.advance(by: .seconds(1))
+        pair.linkUp = true
+        pair.send(.primary, .admin(.forceActivation(reason: "test")))
+        pair.send(.primary, .link(.restored))
+        pair.send(.secondary, .link(.restored))
+        pair.send(.primary, .link(.stable))
+        pair.send(.secondary, .link(.stable))
+        pair.advance(by: .seconds(1))
+        #expect(pair.activeRoles == [.primary])
+        let epoch = pair.primary.epoch
+        #expect(pair.secondary.epoch == epoch)
+        // A planned-switchover request from an older epoch: ignored.
+        pair.send(.secondary, .peerActivationRequest(ActivationRequest(requestId: 99, epoch: 2, reason: .plannedSwitchover, timeoutMs: 5_000)))
+        #expect(pair.secondary.state == .standby)
+        // A stale "standby" announcement to a primary awaiting authorization: ignored.
+        var awaiting = PolicyPair.running(latency: .milliseconds(1))
+        awaiting.lose(.closed)
+        awaiting.advance(by: .seconds(1))
+        awaiting.linkUp = true
+        awaiting.send(.primary, .link(.restored))
+        awaiting.send(.secondary, .link(.restored))
+        awaiting.advance(by: .seconds(1))
+        #expect(awaiting.primary.state == .awaitingAuthorization || awaiting.primary.state == .active)
+        if awaiting.primary.state == .awaitingAuthorization {
+            let warnings = awaiting.primary.handle(.peerState(PeerStatus(role: .secondary, state: .standby, epoch: 2, loggedInClients: 0)), at: awaiting.now)
+            #expect(awaiting.primary.state == .awaitingAuthorization)
+            #expect(warnings.contains { if case .warning(let text) = $0 { text.hasPrefix("ignored a stale state announcement") } else { false } })
+        }
+    }
+
+    // MARK: 9. Planned switchovers hold no incident
+
+    @Test func aPlannedSwitchoverIsNotAFailover_inEitherDirection() {
+        var pair = PolicyPair.running(latency: .milliseconds(1))
+        pair.send(.primary, .peerReplicationLag(0))
+        pair.send(.primary, .admin(.switchover(acknowledging: nil)))
+        pair.advance(by: .seconds(1))
+        #expect(pair.activeRoles == [.secondary])
+        #expect(pair.secondary.activationIncident == nil, "the secondary took over by plan: no incident")
+        #expect(pair.primary.state == .standby)
+        pair.send(.secondary, .peerReplicationLag(0))
+        pair.send(.secondary, .admin(.switchover(acknowledging: "S3-1")))
+        guard case .adminRefused? = pair.replies.last else {
+            Issue.record("naming an incident on a server that holds none was accepted")
+            return
+        }
+        pair.send(.secondary, .admin(.switchover(acknowledging: nil)))
+        pair.advance(by: .seconds(1))
+        #expect(pair.activeRoles == [.primary], "back without naming anything")
+        #expect(pair.primary.activationIncident == nil, "and no 'planned switchover' incident on the primary either")
+        #expect(pair.incidents[.primary, default: []].isEmpty)
+    }
+
+    // MARK: 10. A restarted primary does not serve beside an active secondary
+
+    @Test func aPairedPrimaryRestartingWithoutItsSecondary_waitsForAuthorization() {
+        let pair = runningPair(seed: 12)
+        pair.crash(.primary)
+        pair.advance(by: .seconds(2))
+        #expect(pair.activeServers == [.secondary])
+        pair.cutPeerNetwork()
+        pair.start(.primary)
+        pair.advance(by: .seconds(10))
+        #expect(pair.state(of: .primary) == .awaitingAuthorization, "two islands are worse than a visible outage")
+        #expect(pair.incidents(of: .primary).last?.cause == .restartedWithoutPeer)
+        pair.healPeerNetwork()
+        pair.advance(by: .seconds(5))
+        #expect(pair.activeServers == [.secondary], "the link shows the secondary serving: the primary keeps waiting")
+        expectNoViolations(pair)
+    }
+
+    @Test func aPairedPrimaryWhoseSecondaryNeverTookOver_servesOnceTheLinkShowsIt() {
+        let pair = runningPair(seed: 13)
+        pair.crash(.primary)
+        pair.crash(.secondary)
+        pair.advance(by: .seconds(1))
+        pair.start(.primary)
+        pair.advance(by: .seconds(3))
+        #expect(pair.state(of: .primary) == .awaitingAuthorization)
+        pair.start(.secondary)  // it was standby: it never took over
+        pair.advance(by: .seconds(5))
+        #expect(pair.activeServers == [.primary])
+        #expect(pair.loggedIn(on: .primary) == 40)
+        expectNoViolations(pair)
+    }
+
+    // MARK: 11. A crash is kill -9
+
+    @Test func aCrashedStandbyComesBackAsItWas() {
+        let pair = runningPair(seed: 14)
+        pair.crash(.secondary)
+        pair.advance(by: .seconds(1))
+        pair.start(.secondary)
+        pair.advance(by: .seconds(3))
+        #expect(pair.state(of: .secondary) == .standby, "it persisted nothing after its crash")
+        #expect(pair.incidents(of: .secondary).isEmpty)
+        #expect(pair.activeServers == [.primary])
+        expectNoViolations(pair)
+    }
+
+    @Test func bothRestartingInNormalOperation_thePrimaryServesAgain() {
+        let pair = runningPair(seed: 15)
+        pair.crash(.primary)
+        pair.crash(.secondary)
+        pair.advance(by: .milliseconds(500))
+        pair.start(.primary)
+        pair.start(.secondary)
+        pair.advance(by: .seconds(5))
+        #expect(pair.activeServers == [.primary])
+        expectNoViolations(pair)
+    }
+
+    // MARK: 12. Flat memory
+
+    @Test func aScheduleDoesNotKeepItsPairAlive() {
+        weak var weakPair: SimulatedPair?
+        do {
+            let pair = SimulatedPair(seed: 3)
+            weakPair = pair
+            pair.schedule(at: .milliseconds(10)) { $0.start(.primary) }
+            pair.schedule(at: .milliseconds(20)) { $0.start(.secondary) }
+            pair.advance(by: .seconds(2))
+        }
+        #expect(weakPair == nil, "the schedule's closures captured the pair that holds them")
+    }
+}
