@@ -105,6 +105,26 @@ import Wire
         #expect(pair.primary.state == .active, "the majority was lost with the link up: not the failure that took the link")
     }
 
+    @Test func aClosedLinkFollowedByAMajorityLoss_isNotRowThree() {
+        // The secondary process died (its kernel reset the link); clients lost afterwards are
+        // not the same network failure, and redirecting the rest would send them nowhere.
+        var pair = PolicyPair.running(latency: .milliseconds(1))
+        pair.lose(.closed, secondarySees: false)
+        pair.advance(by: .seconds(3))
+        pair.send(.primary, .loggedInClients(15))
+        pair.send(.primary, .census(.majorityLost(lost: 25, population: 40)))
+        pair.advance(by: .seconds(10))
+        #expect(pair.primary.state == .active)
+        // The same losses after a silent link are the primary's isolation: row 3.
+        var partitioned = PolicyPair.running(latency: .milliseconds(1))
+        partitioned.lose(.timeout)
+        partitioned.advance(by: .seconds(3))
+        partitioned.send(.primary, .loggedInClients(15))
+        partitioned.send(.primary, .census(.majorityLost(lost: 25, population: 40)))
+        partitioned.advance(by: .seconds(10))
+        #expect(partitioned.primary.state == .awaitingAuthorization)
+    }
+
     // MARK: 5. Row 3 toward a secondary that cannot serve
 
     @Test func aPartitionDoesNotMakeThePrimaryYieldToASecondaryThatCannotServe() {
