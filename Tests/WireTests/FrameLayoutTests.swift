@@ -66,7 +66,7 @@ import Testing
     }
 
     @Test func encodingAboveTheFrameLimitFailsAndLeavesTheBufferUntouched() throws {
-        let configuration = WireConfiguration(maxFrameLength: 100, maxDecompressedLength: 100)
+        let configuration = WireConfiguration(maxFrameLength: 100, maxDecompressedLength: 10_000, compressionThreshold: 100_000)
         var buffer = ByteBuffer(string: "earlier")
         let message = PeerMessage.licence(LicenceTransfer(text: String(repeating: "x", count: 500)))
         #expect(throws: WireError.frameTooLarge(length: 502, limit: 100)) {
@@ -100,5 +100,58 @@ import Testing
         inverted.minVersion = 3
         inverted.maxVersion = 1
         #expect(inverted.negotiatedVersion(with: 1...3) == nil)
+    }
+}
+
+/// Issue 10: what a client written from the documentation alone found.
+@Suite struct SenderLimitTests {
+    @Test func aSenderRefusesAPayloadTheReceiverWouldRefuseAfterInflating() throws {
+        // 300 KiB of token compresses far below the 64 KiB frame limit, but inflates past the
+        // receiver's 256 KiB cap: the sender must refuse it, with a typed error.
+        let token = ByteBuffer(repeating: 0x41, count: 300 << 10)
+        let message = ClientMessage.loginAccepted(
+            LoginAccepted(sessionId: 1, epoch: 2, serverRole: .primary, alternateServer: nil, sessionToken: token, heartbeatIntervalMs: 1000))
+        var buffer = ByteBuffer(string: "before")
+        #expect(throws: WireError.decompressedTooLarge(length: (300 << 10) + 26, limit: 256 << 10)) {
+            try FrameCodec<ClientMessage>(configuration: .client).encode(message, into: &buffer)
+        }
+        #expect(buffer == ByteBuffer(string: "before"), "nothing half-written")
+    }
+
+    /// The size raw deflate at level 1 gives `bytes`, with room to spare.
+    func deflatedSize(_ bytes: [UInt8]) throws -> Int {
+        let deflater = try #require(Deflater(level: 1))
+        var output = [UInt8](repeating: 0, count: bytes.count * 2 + 64)
+        return try #require(bytes.withUnsafeBytes { input in output.withUnsafeMutableBytes { deflater.compress(input, into: $0) } })
+    }
+
+    @Test func aPayloadThatDeflatesOneByteSmallerGoesCompressed() throws {
+        // Random bytes do not compress (deflate adds a few bytes); each byte of a trailing run
+        // saves about one. Lengthen the run until deflate plus its 4-byte length prefix is
+        // exactly one byte below the plain payload.
+        var generator = SystemRandomNumberGenerator()
+        let codec = FrameCodec<PeerMessage>(configuration: .peer)
+        var gains: [Int] = []
+        for _ in 0..<20 {
+            let noise = (0..<1_200).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            for run in 0..<64 {
+                let body = noise + [UInt8](repeating: 0x61, count: run)
+                let message = PeerMessage.configSnapshot(
+                    ConfigSnapshot(epoch: 1, revision: 1, chain: .zero, totalLength: 0, offset: 0, epochHistory: [], body: ByteBuffer(bytes: body)))
+                var plain = ByteBuffer()
+                try message.writePayload(to: &plain)
+                let gain = plain.readableBytes - 4 - (try deflatedSize(Array(plain.readableBytesView)))
+                gains.append(gain)
+                guard gain == 1 else { continue }
+                var frame = ByteBuffer()
+                try codec.encode(message, into: &frame)
+                let header = try #require(try frame.peekFrameHeader(supported: 1...1))
+                #expect(header.flags.contains(.compressed), "one byte smaller is smaller")
+                #expect(Int(header.length) == plain.readableBytes - 1)
+                #expect(try codec.decode(from: &frame, allocator: ByteBufferAllocator()) == message)
+                return
+            }
+        }
+        Issue.record("no payload deflating to exactly one byte less was found (gains seen: \(Set(gains).sorted().prefix(30)))")
     }
 }

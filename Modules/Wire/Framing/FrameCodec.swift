@@ -32,6 +32,13 @@ public struct FrameCodec<Message: WireMessage>: Sendable {
         }
         var flags: FrameFlags = []
         let plainLength = buffer.writerIndex - payloadIndex
+        // Send only what the receiver accepts: it caps the payload after inflation too, and a
+        // payload that compresses below the frame limit (a 300 KiB token shrinks to 1.4 KiB)
+        // would be refused there.
+        guard plainLength <= configuration.maxDecompressedLength else {
+            buffer.moveWriterIndex(to: headerIndex)
+            throw .decompressedTooLarge(length: plainLength, limit: configuration.maxDecompressedLength)
+        }
         if plainLength >= configuration.compressionThreshold, message.isCompressible,
             deflatePayload(in: &buffer, at: payloadIndex, length: plainLength)
         {
@@ -47,20 +54,23 @@ public struct FrameCodec<Message: WireMessage>: Sendable {
             at: headerIndex)
     }
 
-    /// Replaces the plain payload with its compressed form when that is smaller.
+    /// Replaces the plain payload with its compressed form when that is smaller (by at least
+    /// one byte, length prefix included).
     private func deflatePayload(in buffer: inout ByteBuffer, at payloadIndex: Int, length: Int) -> Bool {
         let context = ZlibContext.current
         guard let deflater = context.deflater(level: configuration.compressionLevel) else { return false }
         let lengthPrefix = MemoryLayout<UInt32>.size
-        // Room for less than the plain payload: if deflate cannot fit, it is not worth it.
+        // The largest compressed size worth sending. deflate is given one byte more: a single
+        // Z_FINISH that exactly fills its buffer reports Z_OK, not Z_STREAM_END, so a stream
+        // that fits the budget to the byte needs that spare byte to say it ended.
         let budget = length - lengthPrefix - 1
         guard budget > 0, length <= Int(UInt32.max) else { return false }
-        return context.withScratch(capacity: budget) { scratch in
+        return context.withScratch(capacity: budget + 1) { scratch in
             let compressedLength = buffer.withUnsafeReadableBytes { readable in
                 let offset = payloadIndex - buffer.readerIndex
                 return deflater.compress(UnsafeRawBufferPointer(rebasing: readable[offset..<(offset + length)]), into: scratch)
             }
-            guard let compressedLength else { return false }
+            guard let compressedLength, compressedLength <= budget else { return false }
             buffer.moveWriterIndex(to: payloadIndex)
             buffer.writeInteger(UInt32(length))
             buffer.writeBytes(UnsafeRawBufferPointer(rebasing: scratch[..<compressedLength]))
