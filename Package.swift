@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "HealthMonitor", targets: ["HealthMonitor"]),
         .library(name: "ActivationPolicy", targets: ["ActivationPolicy"]),
         .library(name: "AdminProtocol", targets: ["AdminProtocol"]),
+        .library(name: "ServerRuntime", targets: ["ServerRuntime"]),
+        .library(name: "ClientRuntime", targets: ["ClientRuntime"]),
         .executable(name: "vcom-server", targets: ["vcom-server"]),
         .executable(name: "vcom-admin", targets: ["vcom-admin"]),
         .executable(name: "vcom-client-sim", targets: ["vcom-client-sim"]),
@@ -32,6 +34,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
     ],
     targets: [
         // MARK: Modules
@@ -54,13 +61,37 @@ let package = Package(
         .target(name: "HealthMonitor", path: "Modules/HealthMonitor"),
         .target(name: "ActivationPolicy", dependencies: ["HealthMonitor", "Wire"], path: "Modules/ActivationPolicy"),
         .target(name: "AdminProtocol", dependencies: ["Wire"], path: "Modules/AdminProtocol"),
+        // Composition: the server as a library tests start in-process; the apps stay thin.
+        .target(
+            name: "ServerRuntime",
+            dependencies: nio + [
+                "Wire", "Licensing", "ConfigStore", "HealthMonitor", "ActivationPolicy", "AdminProtocol",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            path: "Modules/ServerRuntime"
+        ),
+        // The library every client program uses: a pure connection machine and its NIO shell.
+        .target(
+            name: "ClientRuntime",
+            dependencies: nio + ["Wire", "HealthMonitor", .product(name: "Logging", package: "swift-log")],
+            path: "Modules/ClientRuntime"
+        ),
 
         // MARK: Apps (thin: parse arguments, wire modules together)
         .executableTarget(
             name: "vcom-server",
             dependencies: [
-                "Wire", "Licensing", "ConfigStore", "HealthMonitor", "ActivationPolicy", "AdminProtocol",
+                "ServerRuntime", "Wire", "Licensing", "ConfigStore", "ActivationPolicy",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
             ],
             path: "Apps/vcom-server"
         ),
@@ -120,5 +151,15 @@ let package = Package(
         .testTarget(
             name: "ActivationPolicyTests", dependencies: ["ActivationPolicy", "FailoverSimulator"], path: "Tests/ActivationPolicyTests"),
         .testTarget(name: "AdminProtocolTests", dependencies: ["AdminProtocol"], path: "Tests/AdminProtocolTests"),
+        .testTarget(
+            name: "ServerRuntimeTests",
+            dependencies: ["ServerRuntime", "ClientRuntime", "ConfigStore", "Licensing", .product(name: "NIOEmbedded", package: "swift-nio")],
+            path: "Tests/ServerRuntimeTests"),
+        .testTarget(
+            name: "ClientRuntimeTests", dependencies: ["ClientRuntime", .product(name: "NIOEmbedded", package: "swift-nio")],
+            path: "Tests/ClientRuntimeTests"),
+        // Real vcom-server processes on loopback, driven through the client library.
+        .testTarget(
+            name: "EndToEndTests", dependencies: ["ClientRuntime", "ConfigStore", "Licensing", "Wire"], path: "Tests/EndToEndTests"),
     ]
 )

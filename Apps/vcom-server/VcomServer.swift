@@ -1,19 +1,126 @@
 import ArgumentParser
+import Foundation
+import Logging
+import ServerRuntime
+import ServiceLifecycle
 import Wire
 
 @main
-struct VcomServer: ParsableCommand {
+struct VcomServer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vcom-server",
-        abstract: "A VCOM intercom server, primary or secondary of a failover pair.",
+        abstract: "A VCOM intercom server: the primary or the secondary of a failover pair.",
         discussion: """
-            The server runtime (peer link, client sessions, admin port) is not built yet: \
-            this build has the Wire protocol only, and the command exits with status 2.
+            Settings come from the configuration file (--config, TOML) and the flags below, \
+            which override it; docs/configuration.md has a complete example pair. The cluster \
+            secret is read from a file, never from the command line.
+
+            Once listening, the server prints one JSON line to standard output \
+            ({"ready": true, "client": "host:port", ...}) and writes it to --ready-file if given. \
+            SIGTERM or SIGINT shuts it down gracefully: a server that serves hands its clients \
+            over to its peer when that needs no authorization, then exits 0.
+
+            Exit codes: 0 stopped cleanly; 64 bad command line; 78 a missing or invalid setting \
+            (the message names it); 1 a runtime failure after start-up.
             """
     )
 
-    func run() throws {
-        print("vcom-server: the server runtime is not implemented yet (wire protocol version \(WireProtocol.currentVersion) only)")
-        throw ExitCode(2)
+    @Option(help: "The configuration file (TOML).") var config: String?
+    @Option(help: "primary or secondary (server.role).") var role: String?
+    @Option(help: "This server's id; the primary's licence is bound to it (server.id).") var id: String?
+    @Option(help: "On the secondary: the id of the primary it pairs with (server.primary-id).") var primaryId: String?
+    @Option(help: "Where everything durable is kept (server.data-dir).") var dataDir: String?
+    @Option(help: "A file holding the pair's shared secret, at least 16 bytes (server.cluster-secret-file).") var clusterSecretFile: String?
+    @Option(help: "The vendor's public key file (server.vendor-key-file).") var vendorKeyFile: String?
+    @Option(help: "On the primary: its licence file (server.licence-file).") var licenceFile: String?
+    @Option(help: "host:port for clients; port 0 picks a free one (listen.client).") var clientListen: String?
+    @Option(help: "On the secondary: host:port for the primary's peer link (listen.peer).") var peerListen: String?
+    @Option(help: "host:port for the Prometheus /metrics endpoint (listen.metrics).") var metricsListen: String?
+    @Option(help: "host:port clients use to reach this server, when listening on every address (advertise.client).")
+    var advertiseClient: String?
+    @Option(help: "On the primary: the secondary's peer link address (peer.address).") var peerAddress: String?
+    @Option(help: "Where clients reach the other server, overriding what it advertises (peer.client-address).")
+    var peerClientAddress: String?
+    @Option(help: "Peer heartbeat interval in ms (timings.peer-heartbeat-ms, default 100).") var peerHeartbeatMs: Int?
+    @Option(help: "Client heartbeat interval in ms (timings.client-heartbeat-ms, default 1000).") var clientHeartbeatMs: Int?
+    @Option(help: "How long a starting primary waits for its secondary, in ms (timings.startup-peer-wait-ms, default 1000).")
+    var startupPeerWaitMs: Int?
+    @Option(help: "Event loop threads (server.threads, default: the number of cores).") var threads: Int?
+    @Option(help: "Also write the ready line to this file.") var readyFile: String?
+    @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
+
+    func run() async throws {
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("--log-level '\(logLevel)' must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let settings: ServerSettings
+        do {
+            settings = try resolvedConfiguration().settings()
+        } catch let problem as ConfigurationProblem {
+            FileHandle.standardError.write(Data("vcom-server: \(problem)\n".utf8))
+            throw ExitCode(78)
+        }
+        var logger = Logger(label: "vcom.server") { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        logger.logLevel = level
+        let runtime: ServerRuntime
+        do {
+            runtime = try await ServerRuntime.start(settings: settings, logger: logger)
+        } catch let error as ServerRuntime.StartError {
+            FileHandle.standardError.write(Data("vcom-server: \(error)\n".utf8))
+            throw ExitCode(78)
+        }
+        try announceReady(runtime)
+        let group = ServiceGroup(
+            services: [ServerService(runtime: runtime)], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
+        try await group.run()
+    }
+
+    /// The file's values, then the flags over them.
+    func resolvedConfiguration() throws -> ServerConfiguration {
+        var configuration = try config.map(ServerConfiguration.load) ?? ServerConfiguration()
+        let overrides: [(String, String?)] = [
+            ("server.role", role), ("server.id", id), ("server.primary-id", primaryId), ("server.data-dir", dataDir),
+            ("server.cluster-secret-file", clusterSecretFile), ("server.vendor-key-file", vendorKeyFile),
+            ("server.licence-file", licenceFile), ("listen.client", clientListen), ("listen.peer", peerListen),
+            ("listen.metrics", metricsListen), ("advertise.client", advertiseClient), ("peer.address", peerAddress),
+            ("peer.client-address", peerClientAddress), ("timings.peer-heartbeat-ms", peerHeartbeatMs.map(String.init)),
+            ("timings.client-heartbeat-ms", clientHeartbeatMs.map(String.init)),
+            ("timings.startup-peer-wait-ms", startupPeerWaitMs.map(String.init)), ("server.threads", threads.map(String.init)),
+        ]
+        for (name, value) in overrides {
+            if let value { configuration.values[name] = value }
+        }
+        return configuration
+    }
+
+    func announceReady(_ runtime: ServerRuntime) throws {
+        var ready: [String: Any] = [
+            "ready": true, "role": runtime.settings.role.description, "id": runtime.settings.serverId, "pid": Int(getpid()),
+            "client": runtime.clientAddress.description,
+        ]
+        if let peer = runtime.peerAddress { ready["peer"] = peer.description }
+        if let metrics = runtime.metricsAddress { ready["metrics"] = metrics.description }
+        let data = try JSONSerialization.data(withJSONObject: ready, options: [.sortedKeys, .withoutEscapingSlashes])
+        let line = String(decoding: data, as: UTF8.self)
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        if let readyFile {
+            let temporary = readyFile + ".tmp"
+            try Data((line + "\n").utf8).write(to: URL(fileURLWithPath: temporary))
+            _ = rename(temporary, readyFile)
+        }
+    }
+}
+
+/// The runtime as a service-lifecycle service: it runs until a graceful shutdown is asked for.
+struct ServerService: Service {
+    let runtime: ServerRuntime
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await runtime.shutdown()
     }
 }

@@ -73,7 +73,7 @@ struct RandomMessages {
         case 0:
             return .hello(PeerHello(hello: hello(), role: element(ServerRole.self), epoch: int(), nonce: bytes(maxLength: 32)))
         case 1: return .goodbye(goodbye())
-        case 2: return .auth(PeerAuth(proof: bytes(maxLength: 32)))
+        case 2: return .auth(PeerAuth(proof: bytes(maxLength: 32), clientEndpoint: optionalEndpoint()))
         case 3: return .heartbeat(PeerHeartbeat(sequence: int()))
         case 4: return .licence(LicenceTransfer(text: string(maxLength: 3000)))
         case 5:

@@ -124,18 +124,25 @@ public struct PeerHello: WireCodable {
     }
 }
 
-/// Proof that the sender holds the pair's shared key: a MAC over the other side's nonce.
+/// Proof that the sender holds the pair's shared key: a MAC over both nonces. It also says
+/// where clients reach the sender, so each server can tell its clients where the other is.
 public struct PeerAuth: WireCodable {
     public var proof: ByteBuffer
+    public var clientEndpoint: Endpoint?
 
-    public init(proof: ByteBuffer) { self.proof = proof }
+    public init(proof: ByteBuffer, clientEndpoint: Endpoint?) {
+        self.proof = proof
+        self.clientEndpoint = clientEndpoint
+    }
 
     public init(wire buffer: inout ByteBuffer) throws(WireError) {
         proof = try buffer.readWireBytes("peerAuth.proof")
+        clientEndpoint = try buffer.readWireOptional("peerAuth.clientEndpoint")
     }
 
     public func write(to buffer: inout ByteBuffer) throws(WireError) {
         try buffer.writeWireBytes(proof, field: "peerAuth.proof")
+        try buffer.writeWireOptional(clientEndpoint)
     }
 }
 

@@ -1,0 +1,190 @@
+import Foundation
+import Licensing
+import NIOCore
+import ServerRuntime
+import TOMLKit
+import Wire
+
+/// A setting that is missing or wrong: the message names it. Exit code 78 (EX_CONFIG).
+struct ConfigurationProblem: Error, CustomStringConvertible {
+    var setting: String
+    var problem: String
+    var description: String { "\(setting): \(problem)" }
+}
+
+/// The configuration file (TOML) with the command line's overrides, turned into the
+/// runtime's settings. docs/configuration.md has a complete example pair.
+struct ServerConfiguration {
+    /// Values from the file, by dotted name ("listen.client").
+    var values: [String: String] = [:]
+
+    static let knownKeys: Set<String> = [
+        "server.role", "server.id", "server.primary-id", "server.data-dir", "server.cluster-secret-file", "server.vendor-key-file",
+        "server.licence-file", "server.threads", "listen.client", "listen.peer", "listen.metrics", "listen.admin", "advertise.client",
+        "peer.address", "peer.client-address", "timings.peer-heartbeat-ms", "timings.peer-misses", "timings.client-heartbeat-ms",
+        "timings.client-misses", "timings.token-lifetime-s", "timings.startup-peer-wait-ms", "timings.handover-timeout-ms",
+        "timings.switchover-timeout-ms",
+    ]
+
+    /// Reads a TOML file; unknown keys are errors (a typo must not silently drop a setting).
+    static func load(_ path: String) throws -> ServerConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationProblem(setting: "--config", problem: "cannot read \(path): \(error.localizedDescription)")
+        }
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ConfigurationProblem(
+                setting: path, problem: "not valid TOML at line \(error.source.begin.line), column \(error.source.begin.column): \(error.description)")
+        } catch {
+            throw ConfigurationProblem(setting: path, problem: "not valid TOML: \(error)")
+        }
+        var configuration = ServerConfiguration()
+        for (section, value) in table {
+            guard let inner = value.table else {
+                throw ConfigurationProblem(setting: section, problem: "expected a [\(section)] section")
+            }
+            for (key, item) in inner {
+                let name = "\(section).\(key)"
+                guard knownKeys.contains(name) else {
+                    throw ConfigurationProblem(setting: name, problem: "unknown setting (see docs/configuration.md)")
+                }
+                if let string = item.string {
+                    configuration.values[name] = string
+                } else if let int = item.int {
+                    configuration.values[name] = String(int)
+                } else {
+                    throw ConfigurationProblem(setting: name, problem: "must be a string or a whole number")
+                }
+            }
+        }
+        return configuration
+    }
+
+    func string(_ name: String) -> String? { values[name] }
+
+    func require(_ name: String, flag: String) throws -> String {
+        guard let value = values[name], !value.isEmpty else {
+            throw ConfigurationProblem(setting: name, problem: "missing (in the configuration file, or \(flag))")
+        }
+        return value
+    }
+
+    func endpoint(_ name: String, flag: String) throws -> Endpoint? {
+        guard let value = values[name] else { return nil }
+        guard let endpoint = Endpoint(parsing: value) else {
+            throw ConfigurationProblem(setting: name, problem: "'\(value)' is not host:port (\(flag))")
+        }
+        return endpoint
+    }
+
+    func milliseconds(_ name: String, default fallback: Duration, range: ClosedRange<Int>) throws -> Duration {
+        guard let value = values[name] else { return fallback }
+        guard let number = Int(value), range.contains(number) else {
+            throw ConfigurationProblem(setting: name, problem: "'\(value)' must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return .milliseconds(number)
+    }
+
+    func count(_ name: String, default fallback: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let value = values[name] else { return fallback }
+        guard let number = Int(value), range.contains(number) else {
+            throw ConfigurationProblem(setting: name, problem: "'\(value)' must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return number
+    }
+
+    /// The runtime's settings, every file read and every value checked.
+    func settings() throws -> ServerSettings {
+        let roleName = try require("server.role", flag: "--role")
+        guard let role: ServerRole = roleName == "primary" ? .primary : roleName == "secondary" ? .secondary : nil else {
+            throw ConfigurationProblem(setting: "server.role", problem: "'\(roleName)' must be primary or secondary")
+        }
+        let id = try require("server.id", flag: "--id")
+        _ = try validIdentifier(id, "server.id")
+        let primaryId = role == .primary ? id : try require("server.primary-id", flag: "--primary-id")
+        _ = try validIdentifier(primaryId, "server.primary-id")
+        let dataDirectory = URL(fileURLWithPath: try require("server.data-dir", flag: "--data-dir"))
+        let secret = try readSecret(try require("server.cluster-secret-file", flag: "--cluster-secret-file"))
+        let vendorKeyPath = try require("server.vendor-key-file", flag: "--vendor-key-file")
+        let vendorKey: VendorPublicKey
+        do {
+            vendorKey = try VendorPublicKey(fileText: try String(contentsOfFile: vendorKeyPath, encoding: .utf8))
+        } catch {
+            throw ConfigurationProblem(setting: "server.vendor-key-file", problem: "\(vendorKeyPath): \(error)")
+        }
+        guard let client = try endpoint("listen.client", flag: "--client-listen") else {
+            throw ConfigurationProblem(setting: "listen.client", problem: "missing (in the configuration file, or --client-listen)")
+        }
+        var settings = ServerSettings(
+            role: role, serverId: id, primaryId: primaryId, clientListen: client, dataDirectory: dataDirectory,
+            vendorKeys: [vendorKey], clusterSecret: secret)
+        settings.metricsListen = try endpoint("listen.metrics", flag: "--metrics-listen")
+        settings.advertisedClientEndpoint = try endpoint("advertise.client", flag: "--advertise-client")
+        settings.peerClientEndpoint = try endpoint("peer.client-address", flag: "--peer-client-address")
+        if ["0.0.0.0", "::", ""].contains(client.host), settings.advertisedClientEndpoint == nil {
+            throw ConfigurationProblem(
+                setting: "advertise.client", problem: "the client port listens on every address: say which one clients use (--advertise-client)")
+        }
+        switch role {
+        case .primary:
+            guard let peer = try endpoint("peer.address", flag: "--peer-address") else {
+                throw ConfigurationProblem(setting: "peer.address", problem: "missing: the primary dials its secondary there (--peer-address)")
+            }
+            settings.peerAddress = peer
+            let licence = try require("server.licence-file", flag: "--licence-file")
+            guard FileManager.default.isReadableFile(atPath: licence) else {
+                throw ConfigurationProblem(setting: "server.licence-file", problem: "\(licence) is not a readable file")
+            }
+            settings.licenceFile = URL(fileURLWithPath: licence)
+        case .secondary:
+            guard let peer = try endpoint("listen.peer", flag: "--peer-listen") else {
+                throw ConfigurationProblem(setting: "listen.peer", problem: "missing: the secondary accepts its primary's link there (--peer-listen)")
+            }
+            settings.peerListen = peer
+        }
+        var timings = ServerSettings.Timings()
+        timings.peerHeartbeat = try milliseconds("timings.peer-heartbeat-ms", default: timings.peerHeartbeat, range: 10...10_000)
+        timings.peerMisses = try count("timings.peer-misses", default: timings.peerMisses, range: 2...100)
+        timings.clientHeartbeat = try milliseconds("timings.client-heartbeat-ms", default: timings.clientHeartbeat, range: 50...60_000)
+        timings.clientMisses = try count("timings.client-misses", default: timings.clientMisses, range: 2...100)
+        timings.tokenLifetime = .seconds(try count("timings.token-lifetime-s", default: 12 * 3600, range: 60...(30 * 86_400)))
+        timings.startupPeerWait = try milliseconds("timings.startup-peer-wait-ms", default: timings.startupPeerWait, range: 0...600_000)
+        timings.handoverTimeout = try milliseconds("timings.handover-timeout-ms", default: timings.handoverTimeout, range: 100...600_000)
+        timings.switchoverTimeout = try milliseconds("timings.switchover-timeout-ms", default: timings.switchoverTimeout, range: 100...600_000)
+        settings.timings = timings
+        settings.eventLoopThreads = try count("server.threads", default: System.coreCount, range: 1...256)
+        return settings
+    }
+
+    func validIdentifier(_ value: String, _ name: String) throws -> String {
+        do {
+            return try Licence.identifier(value, field: name)
+        } catch {
+            throw ConfigurationProblem(setting: name, problem: "'\(value)' must be 1 to 64 letters, digits, '.', '_' or '-'")
+        }
+    }
+
+    /// The cluster secret: a file readable by this user only, of at least 16 bytes; never a
+    /// command-line value (it would show in `ps`).
+    func readSecret(_ path: String) throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationProblem(setting: "server.cluster-secret-file", problem: "cannot read \(path)")
+        }
+        let bytes = Array(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).utf8)
+        guard bytes.count >= ClusterKeys.minimumSecretBytes else {
+            throw ConfigurationProblem(
+                setting: "server.cluster-secret-file", problem: "\(path) holds \(bytes.count) bytes; at least \(ClusterKeys.minimumSecretBytes) are needed")
+        }
+        if let attributes = try? FileManager.default.attributesOfItem(atPath: path), let mode = attributes[.posixPermissions] as? Int,
+            mode & 0o077 != 0
+        {
+            FileHandle.standardError.write(Data("vcom-server: warning: \(path) is readable by other users (mode \(String(mode, radix: 8))); use chmod 600\n".utf8))
+        }
+        return bytes
+    }
+}

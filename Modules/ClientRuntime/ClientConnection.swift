@@ -1,0 +1,202 @@
+import HealthMonitor
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Wire
+
+/// A client's connection to a VCOM pair over TCP: `ClientConnectionMachine` carried out on
+/// one event loop. Events come out as an `AsyncSequence` (`events`) or, for programs that run
+/// thousands of clients, through a callback.
+public final class ClientConnection: Sendable {
+    private struct Shell {
+        var machine: ClientConnectionMachine
+        var channel: Channel?
+        var attempt = 0
+        var timer: Scheduled<Void>?
+        var timerDeadline: MonotonicTime?
+    }
+
+    public let eventLoop: EventLoop
+    private let shell: NIOLoopBoundBox<Box>
+    private let published: NIOLockedValueBox<(phase: ClientConnectionMachine.Phase, server: Endpoint?, epoch: UInt64)>
+    private let onEvent: (@Sendable (ClientEvent) -> Void)?
+    private let stream: AsyncStream<ClientEvent>.Continuation?
+    /// Every event, in order (empty when a callback was given instead).
+    public let events: AsyncStream<ClientEvent>
+
+    private final class Box {
+        var shell: Shell
+        var random = SystemRandomNumberGenerator()
+        init(_ shell: Shell) { self.shell = shell }
+    }
+
+    /// - Parameter onEvent: called on the connection's event loop for every event; when given,
+    ///   `events` stays empty (a program running thousands of clients needs no stream each).
+    public init(
+        servers: [Endpoint], username: String, password: String, clientInstance: String,
+        configuration: ClientConnectionMachine.Configuration = .init(), eventLoop: EventLoop,
+        onEvent: (@Sendable (ClientEvent) -> Void)? = nil
+    ) {
+        self.eventLoop = eventLoop
+        let machine = ClientConnectionMachine(
+            servers: servers, username: username, password: password, clientInstance: clientInstance, configuration: configuration)
+        shell = NIOLoopBoundBox.makeBoxSendingValue(Box(Shell(machine: machine)), eventLoop: eventLoop)
+        published = NIOLockedValueBox((.idle, servers.first, 0))
+        self.onEvent = onEvent
+        if onEvent == nil {
+            let (stream, continuation) = AsyncStream<ClientEvent>.makeStream()
+            events = stream
+            self.stream = continuation
+        } else {
+            events = AsyncStream { $0.finish() }
+            stream = nil
+        }
+    }
+
+    /// The connection's phase, the server it is on (or trying), and the highest epoch seen.
+    public var state: (phase: ClientConnectionMachine.Phase, server: Endpoint?, epoch: UInt64) { published.withLockedValue { $0 } }
+    public var isLoggedIn: Bool { if case .loggedIn = state.phase { true } else { false } }
+
+    public func start() {
+        eventLoop.execute { self.feed(.start) }
+    }
+
+    /// Logs out (when logged in) and closes; no more reconnection.
+    public func stop() {
+        eventLoop.execute { self.feed(.stop) }
+    }
+
+    /// Presses or releases a talk or listen key (ignored unless logged in).
+    public func send(_ message: ClientMessage) {
+        eventLoop.execute {
+            guard self.shell.value.shell.machine.isLoggedIn else { return }
+            self.shell.value.shell.channel?.writeAndFlush(message, promise: nil)
+        }
+    }
+
+    /// The same, from the connection's own event loop (no hop: for traffic generators).
+    public func sendOnLoop(_ message: ClientMessage) {
+        eventLoop.preconditionInEventLoop()
+        guard shell.value.shell.machine.isLoggedIn else { return }
+        shell.value.shell.channel?.writeAndFlush(message, promise: nil)
+    }
+
+    // MARK: The shell
+
+    private func feed(_ event: ClientConnectionMachine.Event) {
+        let box = shell.value
+        let now = MonotonicTime(nanoseconds: Int64(NIODeadline.now().uptimeNanoseconds))
+        let actions = box.shell.machine.handle(event, at: now, random: &box.random)
+        for action in actions { perform(action) }
+        let machine = box.shell.machine
+        published.withLockedValue { $0 = (machine.phase, machine.server, machine.epoch) }
+        scheduleTimer(now: now)
+    }
+
+    private func perform(_ action: ClientConnectionMachine.Action) {
+        let box = shell.value
+        switch action {
+        case .connect(let endpoint, let attempt):
+            box.shell.attempt = attempt
+            connect(endpoint, attempt: attempt)
+        case .send(let message):
+            box.shell.channel?.writeAndFlush(message, promise: nil)
+        case .close:
+            let channel = box.shell.channel
+            box.shell.channel = nil
+            channel?.close(promise: nil)
+        case .emit(let event):
+            if let onEvent {
+                onEvent(event)
+            } else {
+                stream?.yield(event)
+                if case .stopped = event { stream?.finish() }
+            }
+        }
+    }
+
+    private func connect(_ endpoint: Endpoint, attempt: Int) {
+        let inbound = InboundHandler(connection: self, attempt: attempt)
+        ClientBootstrap(group: eventLoop)
+            .connectTimeout(.seconds(1))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addWireHandlers(for: ClientMessage.self, configuration: .client)
+                    try channel.pipeline.syncOperations.addHandler(inbound)
+                }
+            }
+            .connect(host: endpoint.host, port: Int(endpoint.port))
+            .hop(to: eventLoop)
+            .assumeIsolated()
+            .whenComplete { result in
+                let box = self.shell.value
+                switch result {
+                case .success(let channel):
+                    guard box.shell.attempt == attempt, !self.isStopped else {
+                        channel.close(promise: nil)
+                        return
+                    }
+                    box.shell.channel = channel
+                    self.feed(.connected(attempt: attempt))
+                case .failure(let error):
+                    self.feed(.connectFailed(attempt: attempt, reason: "\(error)"))
+                }
+            }
+    }
+
+    private var isStopped: Bool { shell.value.shell.machine.phase == .stopped }
+
+    fileprivate func received(_ message: ClientMessage, attempt: Int) {
+        guard shell.value.shell.attempt == attempt else { return }
+        feed(.received(message))
+    }
+
+    fileprivate func closed(attempt: Int) {
+        guard shell.value.shell.attempt == attempt, shell.value.shell.channel != nil else { return }
+        shell.value.shell.channel = nil
+        feed(.closed(reason: "the connection closed"))
+    }
+
+    private func scheduleTimer(now: MonotonicTime) {
+        let box = shell.value
+        guard let deadline = box.shell.machine.nextDeadline else {
+            box.shell.timer?.cancel()
+            box.shell.timer = nil
+            box.shell.timerDeadline = nil
+            return
+        }
+        if let current = box.shell.timerDeadline, current == deadline, box.shell.timer != nil { return }
+        box.shell.timer?.cancel()
+        box.shell.timerDeadline = deadline
+        let delay = max(.zero, deadline - now)
+        box.shell.timer = eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(delay.nanoseconds)) {
+            box.shell.timer = nil
+            box.shell.timerDeadline = nil
+            self.feed(.tick)
+        }
+    }
+
+    private final class InboundHandler: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ClientMessage
+        let connection: ClientConnection
+        let attempt: Int
+
+        init(connection: ClientConnection, attempt: Int) {
+            self.connection = connection
+            self.attempt = attempt
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            connection.received(unwrapInboundIn(data), attempt: attempt)
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            connection.closed(attempt: attempt)
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: Error) {
+            context.close(promise: nil)
+        }
+    }
+}

@@ -1,0 +1,254 @@
+import HealthMonitor
+import NIOCore
+import Wire
+
+/// What a client program hears from its connection.
+public enum ClientEvent: Equatable, Sendable {
+    case connecting(Endpoint)
+    case loggedIn(server: Endpoint, role: ServerRole, epoch: UInt64, sessionId: UInt64)
+    case refused(server: Endpoint, reason: RefusalReason, detail: String)
+    /// The session ended without the client asking (the server went away or went silent).
+    case lost(server: Endpoint, reason: String)
+    case redirected(from: Endpoint, to: Endpoint, reason: RedirectReason)
+    case media(MediaFrame)
+    /// The client gave up (bad credentials) or was stopped.
+    case stopped(reason: String)
+}
+
+/// A client's connection to a pair of servers, as a pure state machine: events and the time
+/// in, actions out; the NIO shell (`ClientConnection`) performs them.
+///
+/// It logs in to the first server, learns the other server's address at login, and on losing
+/// its server (a close, or heartbeats missing for `heartbeatInterval × misses`) tries the
+/// other at once, then alternates with jittered exponential backoff. It follows redirects,
+/// treats "not the active server" as "try the other one", logs in again with its session
+/// token, and never moves back by itself while a server serves it.
+public struct ClientConnectionMachine: Sendable {
+    public struct Configuration: Sendable, Equatable {
+        public var heartbeatInterval: Duration
+        public var heartbeatMisses: Int
+        /// The first retry after the immediate one; doubles up to `retryMaximum`.
+        public var retryBase: Duration
+        public var retryMaximum: Duration
+        /// Each delay is multiplied by a random factor in 1 ± this.
+        public var retryJitter: Double
+
+        public init(
+            heartbeatInterval: Duration = .seconds(1), heartbeatMisses: Int = 3, retryBase: Duration = .milliseconds(100),
+            retryMaximum: Duration = .seconds(2), retryJitter: Double = 0.2
+        ) {
+            self.heartbeatInterval = heartbeatInterval
+            self.heartbeatMisses = max(1, heartbeatMisses)
+            self.retryBase = retryBase
+            self.retryMaximum = retryMaximum
+            self.retryJitter = min(max(0, retryJitter), 0.9)
+        }
+
+        var timeout: Duration { heartbeatInterval * heartbeatMisses }
+    }
+
+    public enum Event: Sendable {
+        case start
+        /// The connection attempt numbered `attempt` succeeded.
+        case connected(attempt: Int)
+        case connectFailed(attempt: Int, reason: String)
+        case received(ClientMessage)
+        case closed(reason: String)
+        case tick
+        case stop
+    }
+
+    public enum Action: Equatable, Sendable {
+        case connect(Endpoint, attempt: Int)
+        case send(ClientMessage)
+        case close
+        case emit(ClientEvent)
+    }
+
+    public enum Phase: Equatable, Sendable {
+        case idle
+        case connecting(attempt: Int)
+        case greeting
+        case loggingIn
+        case loggedIn(sessionId: UInt64, epoch: UInt64)
+        case waiting(until: MonotonicTime)
+        case stopped
+    }
+
+    public let configuration: Configuration
+    public let username: String
+    let password: String
+    let clientInstance: String
+    /// The two servers: the configured one first, the other learned at login (or configured).
+    public private(set) var servers: [Endpoint?]
+    /// Which of `servers` the current (or next) attempt goes to.
+    public private(set) var current = 0
+    public private(set) var phase = Phase.idle
+    public private(set) var token: ByteBuffer?
+    /// The highest epoch a server logged this client in under.
+    public private(set) var epoch: UInt64 = 0
+    var attempt = 0
+    var failures = 0
+    var lastHeard = MonotonicTime.zero
+    var nextHeartbeat: MonotonicTime?
+    var heartbeatSequence: UInt32 = 0
+    var usingToken = false
+
+    public init(
+        servers: [Endpoint], username: String, password: String, clientInstance: String, configuration: Configuration = Configuration()
+    ) {
+        precondition(!servers.isEmpty, "a client needs at least one server address")
+        self.servers = [servers[0], servers.count > 1 ? servers[1] : nil]
+        self.username = username
+        self.password = password
+        self.clientInstance = clientInstance
+        self.configuration = configuration
+    }
+
+    public var server: Endpoint? { servers[current] }
+    public var isLoggedIn: Bool { if case .loggedIn = phase { true } else { false } }
+
+    /// When `.tick` must next be delivered.
+    public var nextDeadline: MonotonicTime? {
+        switch phase {
+        case .loggedIn: nextHeartbeat.earliest(lastHeard + configuration.timeout)
+        case .waiting(let until): until
+        case .greeting, .loggingIn: lastHeard + configuration.timeout
+        default: nil
+        }
+    }
+
+    public mutating func handle(_ event: Event, at now: MonotonicTime, random: inout some RandomNumberGenerator) -> [Action] {
+        switch (phase, event) {
+        case (.idle, .start):
+            return connect(at: now)
+        case (.stopped, .stop):
+            return []
+        case (_, .stop):
+            let wasLoggedIn = isLoggedIn
+            phase = .stopped
+            return (wasLoggedIn ? [.send(.logout)] : []) + [.close, .emit(.stopped(reason: "stopped by the program"))]
+        case (.connecting(let expected), .connected(let attempt)) where attempt == expected:
+            phase = .greeting
+            lastHeard = now
+            return [.send(.hello(Hello(nodeId: clientInstance, software: "vcom-client"))), .emit(.connecting(server!))]
+        case (.connecting(let expected), .connectFailed(let attempt, _)) where attempt == expected:
+            return retry(at: now, random: &random)
+        case (.greeting, .received(.hello)):
+            phase = .loggingIn
+            lastHeard = now
+            return [.send(.login(login()))]
+        case (.loggingIn, .received(.loginAccepted(let accepted))):
+            return loggedIn(accepted, at: now)
+        case (.loggingIn, .received(.loginRefused(let refused))):
+            return refusedLogin(refused, at: now, random: &random)
+        case (.loggedIn, .received(.heartbeat)):
+            lastHeard = now
+            return []
+        case (.loggedIn, .received(.media(let frame))):
+            lastHeard = now
+            return [.emit(.media(frame))]
+        case (.loggedIn, .received(.redirect(let redirect))), (.loggingIn, .received(.redirect(let redirect))):
+            let from = server!
+            let other = 1 - current
+            servers[other] = redirect.target
+            current = other
+            failures = 0
+            return [.close, .emit(.redirected(from: from, to: redirect.target, reason: redirect.reason))] + connect(at: now)
+        case (.loggedIn, .received(.goodbye(let goodbye))), (.greeting, .received(.goodbye(let goodbye))),
+            (.loggingIn, .received(.goodbye(let goodbye))):
+            return lost(at: now, reason: "the server said goodbye: \(goodbye.reason): \(goodbye.detail)", random: &random)
+        case (.loggedIn, .closed(let reason)), (.greeting, .closed(let reason)), (.loggingIn, .closed(let reason)):
+            return lost(at: now, reason: reason, random: &random)
+        case (.loggedIn, .tick):
+            if now >= lastHeard + configuration.timeout {
+                return [.close] + lost(at: now, reason: "no heartbeat from the server for \(configuration.timeout)", random: &random)
+            }
+            guard let due = nextHeartbeat, now >= due else { return [] }
+            heartbeatSequence &+= 1
+            nextHeartbeat = now + configuration.heartbeatInterval
+            return [.send(.heartbeat(Heartbeat(sequence: heartbeatSequence)))]
+        case (.greeting, .tick), (.loggingIn, .tick):
+            guard now >= lastHeard + configuration.timeout else { return [] }
+            return [.close] + lost(at: now, reason: "the server did not answer in time", random: &random)
+        case (.waiting(let until), .tick) where now >= until:
+            return connect(at: now)
+        default:
+            return []
+        }
+    }
+
+    private mutating func login() -> LoginRequest {
+        usingToken = token != nil
+        let credential: Credential = token.map { .sessionToken($0) } ?? .password(password)
+        return LoginRequest(username: username, credential: credential, clientInstance: clientInstance)
+    }
+
+    private mutating func connect(at now: MonotonicTime) -> [Action] {
+        guard let target = servers[current] else {
+            current = 0
+            return connect(at: now)
+        }
+        attempt += 1
+        phase = .connecting(attempt: attempt)
+        return [.connect(target, attempt: attempt)]
+    }
+
+    private mutating func loggedIn(_ accepted: LoginAccepted, at now: MonotonicTime) -> [Action] {
+        phase = .loggedIn(sessionId: accepted.sessionId, epoch: accepted.epoch)
+        token = accepted.sessionToken
+        epoch = max(epoch, accepted.epoch)
+        if let alternate = accepted.alternateServer { servers[1 - current] = alternate }
+        failures = 0
+        lastHeard = now
+        let interval = Duration.milliseconds(Int64(accepted.heartbeatIntervalMs))
+        nextHeartbeat = now + (accepted.heartbeatIntervalMs > 0 ? min(interval, configuration.heartbeatInterval) : configuration.heartbeatInterval)
+        return [.emit(.loggedIn(server: server!, role: accepted.serverRole, epoch: accepted.epoch, sessionId: accepted.sessionId))]
+    }
+
+    private mutating func refusedLogin(_ refused: LoginRefused, at now: MonotonicTime, random: inout some RandomNumberGenerator) -> [Action] {
+        let at = server!
+        var actions: [Action] = [.close, .emit(.refused(server: at, reason: refused.reason, detail: refused.detail))]
+        switch refused.reason {
+        case .notActiveServer:
+            if let alternate = refused.alternateServer { servers[1 - current] = alternate }
+            return actions + retry(at: now, random: &random)
+        case .tokenExpired, .badCredentials where usingToken:
+            // The token is no good here: the password still is.
+            token = nil
+            return actions + connect(at: now)
+        case .badCredentials, .accountDisabled, .notAuthorized:
+            phase = .stopped
+            actions.append(.emit(.stopped(reason: "login refused: \(refused.reason): \(refused.detail)")))
+            return actions
+        default:
+            // Licence limits and the like may clear: keep trying, slowly.
+            return actions + retry(at: now, random: &random)
+        }
+    }
+
+    private mutating func lost(at now: MonotonicTime, reason: String, random: inout some RandomNumberGenerator) -> [Action] {
+        let wasLoggedIn = isLoggedIn
+        let at = server!
+        nextHeartbeat = nil
+        var actions: [Action] = []
+        if wasLoggedIn {
+            actions.append(.emit(.lost(server: at, reason: reason)))
+            failures = 0
+        }
+        return actions + retry(at: now, random: &random)
+    }
+
+    /// The other server at once after a first failure, then alternating with backoff.
+    private mutating func retry(at now: MonotonicTime, random: inout some RandomNumberGenerator) -> [Action] {
+        failures += 1
+        if servers[1 - current] != nil { current = 1 - current }
+        if failures == 1 { return connect(at: now) }
+        let doublings = min(failures - 2, 16)
+        let base = min(configuration.retryBase * (1 << doublings), configuration.retryMaximum)
+        let factor = Double.random(in: (1 - configuration.retryJitter)...(1 + configuration.retryJitter), using: &random)
+        let delay = Duration.nanoseconds(Int64(Double(base.nanoseconds) * factor))
+        phase = .waiting(until: now + delay)
+        return []
+    }
+}

@@ -1,0 +1,156 @@
+import ConfigStore
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Wire
+
+/// The client port's logic shared by every session: login, keys, media relay. Thread-safe;
+/// each session calls it from its own event loop. What the control loop must know (a client
+/// joined, left, or was lost) is handed to it through `events`.
+final class ClientService: Sendable {
+    struct Events: Sendable {
+        var joined: @Sendable () -> Void
+        var left: @Sendable () -> Void
+        var lost: @Sendable () -> Void
+    }
+
+    let gate: AdmissionGate
+    let registry = SessionRegistry()
+    let router = MediaRouter()
+    let tokens: SessionTokens
+    let store: any ConfigurationStoring
+    /// scrypt runs here, never on an event loop: one verification costs about 56 ms.
+    let hashing: NIOThreadPool
+    let events: Events
+    let clock: any RuntimeClock
+    let metrics: RuntimeMetrics
+    let logger: Logger
+    let heartbeatInterval: Duration
+    let serverId: String
+
+    init(
+        gate: AdmissionGate, tokens: SessionTokens, store: any ConfigurationStoring, hashing: NIOThreadPool, events: Events,
+        clock: any RuntimeClock, metrics: RuntimeMetrics, logger: Logger, heartbeatInterval: Duration, serverId: String
+    ) {
+        self.gate = gate
+        self.tokens = tokens
+        self.store = store
+        self.hashing = hashing
+        self.events = events
+        self.clock = clock
+        self.metrics = metrics
+        self.logger = logger
+        self.heartbeatInterval = heartbeatInterval
+        self.serverId = serverId
+    }
+
+    enum LoginOutcome: Sendable {
+        case accepted(LoginAccepted, ClientSessionRef)
+        case refused(LoginRefused)
+    }
+
+    /// Checks a login: the server serves, the credential is good, the operator may log in,
+    /// the licence has a seat. The seat is taken only on success.
+    func login(_ request: LoginRequest, channel: Channel) -> EventLoopFuture<LoginOutcome> {
+        let loop = channel.eventLoop
+        let serving = gate.serving
+        guard serving.active else {
+            return loop.makeSucceededFuture(
+                refuse(.notActiveServer, "this server is not the active server; try the other server", serving: serving, alternate: true))
+        }
+        let configuration = store.configuration
+        let now = clock.wallNow
+        switch request.credential {
+        case .sessionToken(let token):
+            switch tokens.verify(token, at: now) {
+            case .failure(.expired):
+                return loop.makeSucceededFuture(refuse(.tokenExpired, "the session token expired; log in with the password", serving: serving))
+            case .failure:
+                return loop.makeSucceededFuture(refuse(.badCredentials, "the session token is not valid", serving: serving))
+            case .success(let claims):
+                guard let account = configuration.operator(claims.username), nameKey(account.username) == nameKey(request.username),
+                    SessionTokens.stamp(ofPasswordHash: account.passwordHash) == claims.credentialStamp
+                else {
+                    return loop.makeSucceededFuture(refuse(.badCredentials, "the session token is not valid any more", serving: serving))
+                }
+                return loop.makeSucceededFuture(admit(account, channel: channel))
+            }
+        case .password(let password):
+            let account = configuration.operator(request.username)
+            // An unknown user costs the same scrypt as a known one: timing tells nothing.
+            let stored = account?.passwordHash ?? Self.decoyHash
+            return hashing.runIfActive(eventLoop: loop) { PasswordHasher.verify(password, against: stored) }.map { matches in
+                guard let account, matches else { return self.refuse(.badCredentials, "wrong username or password", serving: serving) }
+                return self.admit(account, channel: channel)
+            }
+        }
+    }
+
+    /// A well-formed hash of a random password, for unknown users.
+    static let decoyHash = (try? PasswordHasher().hash(UUID().uuidString)) ?? ""
+
+    private func admit(_ account: Operator, channel: Channel) -> LoginOutcome {
+        guard account.enabled else {
+            return refuse(.accountDisabled, "operator '\(account.username)' is disabled", serving: gate.serving)
+        }
+        switch gate.admit(at: clock.wallNow) {
+        case .refused(let reason, let detail, let alternate, let epoch):
+            metrics.loginRefused(reason)
+            return .refused(LoginRefused(reason: reason, detail: detail, alternateServer: alternate, epoch: epoch))
+        case .admitted(let epoch, let warning):
+            if let warning { logger.warning("\(warning)") }
+            let session = ClientSessionRef(id: registry.makeId(), username: account.username, operatorId: account.id, channel: channel)
+            registry.add(session)
+            router.joined(session: session.id, operatorId: account.id, channel: channel)
+            metrics.loginAccepted()
+            events.joined()
+            let token = tokens.issue(username: account.username, passwordHash: account.passwordHash, epoch: epoch, at: clock.wallNow)
+            let serving = gate.serving
+            return .accepted(
+                LoginAccepted(
+                    sessionId: session.id, epoch: epoch, serverRole: serving.role, alternateServer: serving.alternate,
+                    sessionToken: token, heartbeatIntervalMs: UInt32(clamping: heartbeatInterval.milliseconds)),
+                session)
+        }
+    }
+
+    private func refuse(_ reason: RefusalReason, _ detail: String, serving: AdmissionGate.Serving, alternate: Bool = false) -> LoginOutcome {
+        metrics.loginRefused(reason)
+        return .refused(LoginRefused(reason: reason, detail: detail, alternateServer: alternate ? serving.alternate : nil, epoch: serving.epoch))
+    }
+
+    /// A session ended. `lost`: it dropped or went silent (the census counts it); otherwise it
+    /// left on purpose (logout, redirect, shutdown).
+    func ended(_ session: ClientSessionRef, lost: Bool) {
+        registry.remove(session.id)
+        router.left(session: session.id, operatorId: session.operatorId)
+        gate.release()
+        if lost { events.lost() } else { events.left() }
+    }
+
+    /// Whether the operator's panel has a key allowing this press (talk or listen to a party
+    /// line, talk to a user). A key the configuration does not give is ignored.
+    func allows(_ change: KeyChange, operatorId: UInt32) -> Bool {
+        guard change.pressed else { return true }
+        let configuration = store.configuration
+        guard let owner = configuration.operators.values.first(where: { $0.id == operatorId }) else { return false }
+        let keys = configuration.keys(of: owner.username)
+        switch change.target {
+        case .partyLine(let id):
+            guard let line = configuration.partyLines.values.first(where: { $0.id == id }) else { return false }
+            return keys.contains { key in
+                if case .partyLine(let name) = key.target, nameKey(name) == nameKey(line.name) {
+                    return change.action == .talk ? key.talk : key.listen
+                }
+                return false
+            }
+        case .user(let id):
+            guard change.action == .talk, let target = configuration.operators.values.first(where: { $0.id == id }) else { return false }
+            return keys.contains { key in
+                if case .operator(let name) = key.target { return key.talk && nameKey(name) == nameKey(target.username) }
+                return false
+            }
+        }
+    }
+}

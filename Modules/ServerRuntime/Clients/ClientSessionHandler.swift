@@ -1,0 +1,144 @@
+import Logging
+import NIOCore
+import Wire
+
+/// One client connection on the server: the hello, the login, heartbeats, keys and media,
+/// and the end of the session (a loss, or a deliberate departure). Lives on its channel's
+/// event loop; the shared logic is `ClientService`.
+final class ClientSessionHandler: ChannelDuplexHandler {
+    typealias InboundIn = ClientMessage
+    typealias OutboundIn = ClientMessage
+    typealias OutboundOut = ClientMessage
+
+    private enum State {
+        case awaitingHello
+        case awaitingLogin
+        case loggingIn
+        case loggedIn(ClientSessionRef)
+        case ended
+    }
+
+    private let service: ClientService
+    private var state = State.awaitingHello
+
+    init(service: ClientService) {
+        self.service = service
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let message = unwrapInboundIn(data)
+        switch (state, message) {
+        case (.awaitingHello, .hello(let hello)):
+            guard hello.negotiatedVersion() != nil else {
+                end(context, Goodbye(reason: .unsupportedVersion, detail: "this server speaks protocol versions \(WireProtocol.supportedVersions)"))
+                return
+            }
+            state = .awaitingLogin
+            context.writeAndFlush(wrapOutboundOut(.hello(Hello(nodeId: service.serverId, software: "vcom-server"))), promise: nil)
+        case (.awaitingLogin, .login(let request)):
+            state = .loggingIn
+            let channel = context.channel
+            service.login(request, channel: channel).hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
+                self.loginFinished(result, context: context)
+            }
+        case (.loggedIn, .heartbeat(let beat)):
+            context.writeAndFlush(wrapOutboundOut(.heartbeat(beat)), promise: nil)
+        case (.loggedIn(let session), .keyChange(let change)):
+            if service.allows(change, operatorId: session.operatorId) {
+                service.router.key(change, session: session.id, channel: context.channel)
+            }
+        case (.loggedIn(let session), .media(let frame)):
+            let out = ClientMessage.media(frame)
+            for channel in service.router.recipients(of: session.id) {
+                channel.writeAndFlush(out, promise: nil)
+            }
+        case (.loggedIn(let session), .logout):
+            finish(session, lost: false)
+            context.close(promise: nil)
+        case (_, .goodbye):
+            if case .loggedIn(let session) = state { finish(session, lost: true) }
+            context.close(promise: nil)
+        case (.loggingIn, _), (.ended, _):
+            break
+        case (.awaitingHello, _):
+            end(context, Goodbye(reason: .protocolError, detail: "the first frame must be a hello"))
+        default:
+            end(context, Goodbye(reason: .protocolError, detail: "unexpected \(message.messageType) at this point of the session"))
+        }
+    }
+
+    private func loginFinished(_ result: Result<ClientService.LoginOutcome, Error>, context: ChannelHandlerContext) {
+        guard case .loggingIn = state else {
+            // The connection went away during a slow check: give the seat back.
+            if case .success(.accepted(_, let session)) = result { service.ended(session, lost: false) }
+            return
+        }
+        switch result {
+        case .success(.accepted(let accepted, let session)):
+            state = .loggedIn(session)
+            context.writeAndFlush(wrapOutboundOut(.loginAccepted(accepted)), promise: nil)
+        case .success(.refused(let refused)):
+            // The client learns why, then goes elsewhere: the connection is not kept.
+            state = .ended
+            context.writeAndFlush(wrapOutboundOut(.loginRefused(refused))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        case .failure(let error):
+            state = .ended
+            service.logger.error("login check failed: \(error)")
+            context.close(promise: nil)
+        }
+    }
+
+    /// The runtime's commands (redirect, end) arrive as outbound user events.
+    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        guard let command = event as? SessionCommand else {
+            context.triggerUserOutboundEvent(event, promise: promise)
+            return
+        }
+        promise?.succeed()
+        if case .loggedIn(let session) = state { finish(session, lost: false) }
+        state = .ended
+        switch command {
+        case .depart(let redirect):
+            if let redirect {
+                context.writeAndFlush(wrapOutboundOut(.redirect(redirect))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            } else {
+                context.close(promise: nil)
+            }
+        case .end(let goodbye):
+            context.writeAndFlush(wrapOutboundOut(.goodbye(goodbye))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+
+    /// Silence for the client's heartbeat timeout: the session is lost.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            if case .loggedIn(let session) = state { finish(session, lost: true) }
+            state = .ended
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if case .loggedIn(let session) = state { finish(session, lost: true) }
+        state = .ended
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // Protocol errors were answered by WireErrorHandler; anything else ends the session.
+        context.close(promise: nil)
+    }
+
+    private func finish(_ session: ClientSessionRef, lost: Bool) {
+        guard case .loggedIn = state else { return }
+        state = .ended
+        service.ended(session, lost: lost)
+    }
+
+    private func end(_ context: ChannelHandlerContext, _ goodbye: Goodbye) {
+        state = .ended
+        context.writeAndFlush(wrapOutboundOut(.goodbye(goodbye))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+}

@@ -1,0 +1,156 @@
+import ActivationPolicy
+import ConfigStore
+import Foundation
+import HealthMonitor
+import Licensing
+import Logging
+import NIOCore
+import Wire
+
+/// Carrying out what the policy and the link monitor decide, in the order they decided it.
+extension Controller {
+    func perform(_ actions: [PolicyAction]) {
+        // The incident in the same list explains the state change that follows it.
+        var why: String?
+        for action in actions {
+            switch action {
+            case .persist(let state):
+                do {
+                    try stateStore.savePolicyState(state)
+                } catch {
+                    // Nothing that depends on this state may happen: the disk refused it.
+                    logger.critical("cannot persist the failover state (\(error)); the actions that depend on it are not carried out")
+                    return
+                }
+            case .activate(let epoch):
+                do {
+                    try store.setWriteEpoch(epoch)
+                } catch {
+                    logger.error("configuration writes stay closed: \(error)")
+                }
+                logger.notice(
+                    "ACTIVE: serving clients under epoch \(epoch)", metadata: ["why": "\(why ?? policy.activationIncident.map { "incident \($0)" } ?? "the rules (start-up or peer state)")"])
+                metrics.state(.active, epoch: epoch)
+            case .deactivate(let state):
+                try? store.setWriteEpoch(nil)
+                logger.notice("\(state): not serving", metadata: ["why": "\(why ?? "the rules (start-up or peer state)")"])
+                metrics.state(state, epoch: policy.epoch)
+            case .announce(let status):
+                sendPeer(.stateAnnouncement(status.announcement(configRevision: store.head.revision)))
+            case .requestPeerActivation(let request):
+                logger.notice("asking the peer to activate (\(request.reason), request \(request.requestId))")
+                sendPeer(.activationRequest(request))
+            case .reportClientCount(let report):
+                sendPeer(.clientCountReport(report))
+            case .redirectClients(let reason):
+                redirectAllClients(reason)
+            case .recordIncident(let incident):
+                why = "incident \(incident.id): \(incident.cause)"
+                logger.notice("incident \(incident.id): \(incident.cause)", metadata: ["epoch": "\(incident.epoch)", "clients": "\(incident.loggedInClients)"])
+                do {
+                    try incidents.record(incident, at: clock.wallNow)
+                } catch {
+                    logger.error("cannot store incident \(incident.id): \(error)")
+                }
+                switch incident.cause {
+                case .peerLinkLost, .clientLossHandover, .linkAndMajorityLost: metrics.failover()
+                default: break
+                }
+                refreshIncidentFigure()
+            case .acknowledgeIncident(let id):
+                logger.notice("incident \(id) acknowledged by the switchover")
+                try? incidents.acknowledge(id, at: clock.wallNow)
+                refreshIncidentFigure()
+            case .adminAccepted, .adminRefused:
+                adminReplies.append(action)
+            case .warning(let text):
+                logger.warning("\(text)")
+            }
+        }
+    }
+
+    func performMonitor(_ actions: [PeerLinkMonitor.Action]) {
+        for action in actions {
+            switch action {
+            case .sendHeartbeat:
+                heartbeatSequence &+= 1
+                sendPeer(.heartbeat(PeerHeartbeat(sequence: heartbeatSequence)))
+            case .closeConnection:
+                logger.warning("peer link silent for \(settings.timings.peerHeartbeat * settings.timings.peerMisses): closing it")
+                peer?.close(Goodbye(reason: .idleTimeout, detail: "nothing heard from the peer in time"))
+            case .report(let report):
+                switch report {
+                case .up, .restored: logger.notice("peer link \(report == .up ? "up" : "restored") with \(peerInfo?.nodeId ?? "the peer")")
+                case .lost(let cause): logger.warning("peer link lost (\(cause == .closed ? "connection closed" : "silent"))")
+                case .stable: logger.info("peer link stable")
+                case .suspect, .recovered: logger.debug("peer link \(report)")
+                }
+                metrics.peerLink(up: monitorSaysUp(report))
+                perform(policy.handle(.link(report), at: clock.now))
+            }
+        }
+    }
+
+    private func monitorSaysUp(_ report: PeerLinkMonitor.Report) -> Bool {
+        if case .lost = report { return false }
+        return true
+    }
+
+    func sendPeer(_ message: PeerMessage) {
+        peer?.send(message)
+    }
+
+    /// Tells every logged-in client to move to the other server (or, when its address is not
+    /// known, ends their sessions so they try it on their own).
+    func redirectAllClients(_ reason: RedirectReason) {
+        let sessions = clients.registry.all
+        logger.notice("redirecting \(sessions.count) clients to \(peerClientEndpoint?.description ?? "the other server") (\(reason))")
+        for session in sessions {
+            session.redirect(to: peerClientEndpoint, reason: reason, epoch: policy.epoch)
+        }
+        census.allLeft(at: clock.now)
+    }
+
+    /// The gate that logins read: this server's state, epoch, where the other server is, and
+    /// the seats the peer holds while it serves.
+    func publishServingState() {
+        let state = policy.state
+        let epoch = policy.epoch
+        let peerActive = peerInfo != nil && policy.peerStatus?.state == .active
+        let peerCount = peerActive ? policy.peerStatus?.loggedInClients ?? 0 : 0
+        let alternate = peerClientEndpoint
+        let enforcement = licence.enforcement
+        let floor = licenceClock.highWater
+        clients.gate.update {
+            $0.active = state == .active
+            $0.epoch = epoch
+            $0.alternate = alternate
+            $0.peerLoggedIn = peerCount
+            $0.licence = enforcement
+            $0.clockFloor = floor
+        }
+        metrics.state(state, epoch: epoch)
+        metrics.revision(store.head.revision)
+    }
+
+    /// A secondary may serve once it holds the primary's licence and has completed a first
+    /// configuration sync; a primary, once it holds a valid licence.
+    func updateActivationPermission() {
+        let refusal = licence.activationRefusal
+            ?? (synced ? nil : "it has not completed a first configuration sync with the primary, and would serve an empty configuration")
+        handle(.activationPermission(refusal: refusal))
+    }
+
+    func readLicenceClock() {
+        let reading = licenceClock.read(clock.wallNow)
+        if let warning = reading.warning { logger.warning("\(warning)") }
+        if let mark = reading.persist {
+            do { try clockFile.save(mark) } catch { logger.error("cannot save the licence clock's mark: \(error)") }
+        }
+    }
+
+    func refreshIncidentFigure() {
+        let open = (try? incidents.incidents().filter { $0.acknowledgedAt == nil }.count) ?? 0
+        metrics.incidents(open: open)
+    }
+}

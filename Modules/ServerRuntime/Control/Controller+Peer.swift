@@ -1,0 +1,134 @@
+import ActivationPolicy
+import Foundation
+import Licensing
+import Logging
+import NIOCore
+import NIOPosix
+import Wire
+
+/// The peer link: the primary dials with a jittered, bounded backoff; the secondary accepts;
+/// an authenticated connection feeds the link monitor and carries the policy's frames, the
+/// licence and replication.
+extension Controller {
+    func makePeerHandler(remote: String) -> PeerChannelHandler {
+        nextPeerConnectionId += 1
+        let handshake = PeerHandshake(role: settings.role, keys: keys, clientEndpoint: advertisedEndpoint)
+        return PeerChannelHandler(controller: self, handshake: handshake, id: nextPeerConnectionId, remote: remote)
+    }
+
+    // MARK: Dialling (the primary)
+
+    func dial() {
+        guard settings.role == .primary, let address = settings.peerAddress, peer == nil, !dialing, !shuttingDown else { return }
+        dialing = true
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        ClientBootstrap(group: loop)
+            .connectTimeout(.seconds(1))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = bound.value.makePeerHandler(remote: address.description)
+                    try channel.pipeline.syncOperations.addWireHandlers(for: PeerMessage.self, configuration: .peer)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+            .connect(host: address.host, port: Int(address.port))
+            .hop(to: loop)
+            .assumeIsolated()
+            .whenComplete { result in
+                let controller = bound.value
+                controller.dialing = false
+                if case .failure(let error) = result {
+                    controller.logger.debug("cannot reach the secondary at \(address): \(error)")
+                    controller.scheduleRedial()
+                }
+            }
+    }
+
+    /// Tries again after a delay that doubles up to 2 s, with ±20 % jitter so two primaries
+    /// restarted together do not dial in step.
+    func scheduleRedial() {
+        guard settings.role == .primary, !shuttingDown, redialTask == nil else { return }
+        let jitter = Double.random(in: 0.8...1.2)
+        let delay = Duration.nanoseconds(Int64(Double(redialDelay.nanoseconds) * jitter))
+        redialDelay = min(redialDelay * 2, .seconds(2))
+        redialTask = loop.assumeIsolated().scheduleTask(in: .nanoseconds(delay.nanoseconds)) { [self] in
+            redialTask = nil
+            dial()
+        }
+    }
+
+    // MARK: An authenticated connection
+
+    func peerEstablished(_ handler: PeerChannelHandler, peer: PeerHandshake.Peer) {
+        loop.preconditionInEventLoop()
+        if let old = self.peer, old !== handler {
+            logger.notice("a new peer connection replaces the old one")
+            old.close(Goodbye(reason: .superseded, detail: "a newer connection from the peer replaces this one"))
+            peerClosed(old)
+        }
+        self.peer = handler
+        peerInfo = peer
+        redialDelay = .milliseconds(50)
+        if let endpoint = peer.clientEndpoint, endpoint != peerClientEndpointLearned {
+            peerClientEndpointLearned = endpoint
+            try? stateStore.setFact("peer-client-endpoint", endpoint.description)
+        }
+        logger.info("peer link authenticated with \(peer.role) \(peer.nodeId) (epoch \(peer.epoch))")
+        performMonitor(monitor.connected(at: clock.now))
+        if case .own(let verified?) = licence {
+            sendPeer(.licence(LicenceTransfer(text: verified.text)))
+        }
+        afterEvent()
+    }
+
+    func peerClosed(_ handler: PeerChannelHandler) {
+        guard handler === peer else { return }
+        peer = nil
+        peerInfo = nil
+        performMonitor(monitor.disconnected(at: clock.now))
+        afterEvent()
+        scheduleRedial()
+    }
+
+    func peerFrame(_ message: PeerMessage, from handler: PeerChannelHandler) {
+        guard handler === peer else { return }
+        performMonitor(monitor.heard(at: clock.now))
+        if case .own = licence {} else { licence.primaryContact(at: clock.wallNow) }
+        switch message {
+        case .heartbeat:
+            break
+        case .stateAnnouncement(let announcement):
+            peerRevision = announcement.configRevision
+            perform(policy.handle(.peerState(PeerStatus(announcement)), at: clock.now))
+        case .activationRequest(let request):
+            perform(policy.handle(.peerActivationRequest(request), at: clock.now))
+        case .clientCountReport(let report):
+            perform(policy.handle(.peerClientCount(report), at: clock.now))
+        case .licence(let transfer):
+            licenceReceived(transfer)
+        case .licenceReceipt(let receipt):
+            if receipt.accepted {
+                logger.info("the secondary holds licence \(receipt.licenceId)")
+            } else {
+                logger.error("the secondary refused licence \(receipt.licenceId): \(receipt.detail)")
+            }
+        case .configChange, .configSnapshot, .configAck, .catchUpRequest, .configDivergence:
+            inbox.append(message)
+            processReplicationInbox()
+        case .goodbye(let goodbye):
+            logger.notice("the peer closes the link: \(goodbye.reason): \(goodbye.detail)")
+            handler.close(nil)
+        case .hello, .auth:
+            logger.warning("unexpected \(message.messageType) on an established peer link: closing it")
+            handler.close(Goodbye(reason: .protocolError, detail: "\(message.messageType) after the handshake"))
+        }
+        afterEvent()
+    }
+
+    private func licenceReceived(_ transfer: LicenceTransfer) {
+        let receipt = licence.receive(transfer.text, at: clock.wallNow, files: LicenceFileStore(directory: settings.dataDirectory), logger: logger)
+        sendPeer(.licenceReceipt(receipt))
+        updateActivationPermission()
+    }
+}

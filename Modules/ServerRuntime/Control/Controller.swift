@@ -1,0 +1,220 @@
+import ActivationPolicy
+import ConfigStore
+import Dispatch
+import Foundation
+import HealthMonitor
+import Licensing
+import Logging
+import NIOCore
+import NIOPosix
+import Wire
+
+/// The one owner of the decision state: the policy, the link monitor, the census, the
+/// replication machines, the peer connection. It lives on one event loop (the control loop)
+/// and nothing else touches its state; everything reaches it as an event with a time, and
+/// everything it decides leaves as an action performed here, in order. Follow any event to its
+/// effect in this file and its extensions.
+///
+/// The policy's `.persist` is written to SQLite synchronously, before the actions after it:
+/// a state change is rare and its fsync takes a few milliseconds, cheaper than a queue of
+/// deferred effects. Slow work (applying replicated records, reading the log, scrypt) runs
+/// off this loop and comes back as an event.
+final class Controller {
+    let settings: ServerSettings
+    let loop: EventLoop
+    let logger: Logger
+    let clock: any RuntimeClock
+    let metrics: RuntimeMetrics
+    var policy: any FailoverDeciding
+    var monitor: any PeerLinkWatching
+    var census: any ClientLossWatching
+    let store: any ConfigurationStoring
+    let stateStore: StateStore
+    let incidents: any IncidentRecording
+    let keys: ClusterKeys
+    var clients: ClientService!
+
+    // The peer.
+    var peer: PeerChannelHandler?
+    var peerInfo: PeerHandshake.Peer?
+    var nextPeerConnectionId = 0
+    var heartbeatSequence: UInt64 = 0
+    var dialing = false
+    var redialDelay: Duration = .milliseconds(50)
+    var redialTask: Scheduled<Void>?
+
+    // Replication.
+    enum ReplicationRole: Equatable { case none, leader, follower }
+    var replicationRole = ReplicationRole.none
+    var leader = ReplicationLeader()
+    var follower = ReplicationFollower()
+    /// Replication frames from the peer, handled one at a time: a frame waits while the
+    /// store applies the previous one off the loop.
+    var inbox: [PeerMessage] = []
+    var diskBusy = false
+    let disk = DispatchQueue(label: "vcom.config-store")
+    /// The revision the peer last announced (the leader's, when following).
+    var peerRevision: UInt64 = 0
+    /// A fresh secondary that never completed a first sync must not serve an empty
+    /// configuration; one that did keeps serving its last copy.
+    var synced: Bool
+
+    // The licence.
+    var licence: LicenceState
+    var licenceClock: LicenceClock
+    let clockFile: LicenceClockFile
+
+    // Timing.
+    var timer: Scheduled<Void>?
+    var timerDeadline: MonotonicTime?
+    var adminReplies: [PolicyAction] = []
+    var shuttingDown = false
+    var stateWaiters: [(ServerState, EventLoopPromise<Void>)] = []
+
+    init(
+        settings: ServerSettings, loop: EventLoop, logger: Logger, clock: any RuntimeClock, metrics: RuntimeMetrics,
+        policy: any FailoverDeciding, monitor: any PeerLinkWatching, census: any ClientLossWatching, store: any ConfigurationStoring,
+        stateStore: StateStore, incidents: any IncidentRecording, licence: LicenceState
+    ) throws {
+        self.settings = settings
+        self.loop = loop
+        self.logger = logger
+        self.clock = clock
+        self.metrics = metrics
+        self.policy = policy
+        self.monitor = monitor
+        self.census = census
+        self.store = store
+        self.stateStore = stateStore
+        self.incidents = incidents
+        self.licence = licence
+        keys = ClusterKeys(secret: settings.clusterSecret)
+        clockFile = LicenceClockFile(directory: settings.dataDirectory)
+        licenceClock = LicenceClock(highWater: clockFile.load())
+        let syncedFact = try stateStore.fact("synced")
+        synced = settings.role == .primary || syncedFact == "yes"
+        if let endpoint = try stateStore.fact("peer-client-endpoint"), let parsed = Endpoint(parsing: endpoint) {
+            peerClientEndpointLearned = parsed
+        }
+    }
+
+    /// What this server tells its peer about where its clients connect (set once bound).
+    var advertisedEndpoint: Endpoint?
+    /// Where the peer's clients connect, as the peer last said (kept across restarts).
+    var peerClientEndpointLearned: Endpoint?
+    var peerClientEndpoint: Endpoint? { settings.peerClientEndpoint ?? peerClientEndpointLearned }
+
+    // MARK: Start
+
+    func start() {
+        loop.preconditionInEventLoop()
+        readLicenceClock()
+        updateActivationPermission()
+        handle(.start)
+        if settings.role == .primary { dial() }
+        logger.info(
+            "started as \(settings.role) \(settings.serverId): \(policy.state), epoch \(policy.epoch), configuration revision \(store.head.revision)")
+    }
+
+    // MARK: Events
+
+    /// Feeds the policy an event now and performs what it decides.
+    func handle(_ event: PolicyEvent) {
+        loop.preconditionInEventLoop()
+        perform(policy.handle(event, at: clock.now))
+        afterEvent()
+    }
+
+    /// What follows every event: replication follows who serves, the gate and the figures
+    /// follow the state, the timer follows the earliest deadline.
+    func afterEvent() {
+        updateReplicationRole()
+        publishServingState()
+        scheduleTimer()
+        let state = policy.state
+        stateWaiters.removeAll { waiter in
+            guard waiter.0 == state else { return false }
+            waiter.1.succeed()
+            return true
+        }
+    }
+
+    func clientJoined() {
+        census.clientJoined(at: clock.now)
+        clientCountChanged()
+    }
+
+    func clientLeft() {
+        census.clientLeft(at: clock.now)
+        clientCountChanged()
+    }
+
+    func clientLost() {
+        let reports = census.clientLost(at: clock.now)
+        for report in reports {
+            logger.warning("client census: \(report)")
+            perform(policy.handle(.census(report), at: clock.now))
+        }
+        clientCountChanged()
+    }
+
+    private func clientCountChanged() {
+        let count = clients.registry.count
+        metrics.clients(count)
+        handle(.loggedInClients(count))
+    }
+
+    // MARK: The timer
+
+    func scheduleTimer() {
+        let now = clock.now
+        var deadline = policy.nextDeadline.earliest(monitor.nextDeadline).earliest(census.nextDeadline)
+        if let wall = leader.nextDeadlineMs {
+            let remaining = Int64(wall) - Int64(wallMs())
+            deadline = deadline.earliest(now + .milliseconds(max(0, remaining)))
+        }
+        // The licence clock's mark is read once a minute at least.
+        deadline = deadline.earliest(now + .seconds(60))
+        guard let deadline else { return }
+        if let current = timerDeadline, current <= deadline, timer != nil { return }
+        timer?.cancel()
+        timerDeadline = deadline
+        let delay = max(.zero, deadline - now)
+        timer = loop.assumeIsolated().scheduleTask(in: .nanoseconds(delay.nanoseconds)) { [self] in
+            timer = nil
+            timerDeadline = nil
+            tick()
+        }
+    }
+
+    func tick() {
+        let now = clock.now
+        census.tick(at: now)
+        performMonitor(monitor.tick(at: now))
+        performLeader(leader.tick(at: wallMs()))
+        readLicenceClock()
+        handle(.tick)
+    }
+
+    func wallMs() -> UInt64 { UInt64(max(0, clock.wallNow.timeIntervalSince1970 * 1000)) }
+
+    /// Waits until the policy is in `state` (for shutdown and tests), on this loop.
+    func waitForState(_ state: ServerState) -> EventLoopFuture<Void> {
+        if policy.state == state { return loop.makeSucceededVoidFuture() }
+        let promise = loop.makePromise(of: Void.self)
+        stateWaiters.append((state, promise))
+        return promise.futureResult
+    }
+}
+
+extension Endpoint {
+    /// "host:port" or "[v6]:port".
+    public init?(parsing text: String) {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard let colon = trimmed.lastIndex(of: ":"), let port = UInt16(trimmed[trimmed.index(after: colon)...]) else { return nil }
+        var host = String(trimmed[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        self.init(host: host, port: port)
+    }
+}

@@ -1,0 +1,96 @@
+import Logging
+import NIOCore
+import Wire
+
+/// One peer-link connection, on the control loop: the handshake first (`PeerHandshake`),
+/// then every frame goes to the controller. A connection that has not proved itself within
+/// five seconds is closed, so garbage on the peer port costs nothing.
+final class PeerChannelHandler: ChannelInboundHandler {
+    typealias InboundIn = PeerMessage
+    typealias OutboundOut = PeerMessage
+
+    private let controller: Controller
+    private var handshake: PeerHandshake
+    private(set) var established = false
+    private var context: ChannelHandlerContext?
+    let id: Int
+    let remote: String
+
+    init(controller: Controller, handshake: PeerHandshake, id: Int, remote: String) {
+        self.controller = controller
+        self.handshake = handshake
+        self.id = id
+        self.remote = remote
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.writeAndFlush(wrapOutboundOut(handshake.hello(nodeId: controller.settings.serverId, epoch: controller.policy.epoch)), promise: nil)
+        context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(5)) { [weak self] in
+            guard let self, !self.established else { return }
+            self.fail(PeerHandshake.Failure(reason: .authenticationFailed, detail: "no proof of the cluster secret within 5 s"))
+        }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let message = unwrapInboundIn(data)
+        guard established else {
+            do {
+                let (reply, peer) = try handshake.received(message)
+                if let reply { context.writeAndFlush(wrapOutboundOut(reply), promise: nil) }
+                if let peer {
+                    established = true
+                    controller.peerEstablished(self, peer: peer)
+                }
+            } catch {
+                fail(error)
+            }
+            return
+        }
+        controller.peerFrame(message, from: self)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        controller.peerClosed(self)
+        self.context = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        controller.logger.warning("peer link error from \(remote): \(error)")
+        context.close(promise: nil)
+    }
+
+    /// Sends a frame (flushed at once unless `flush` is false).
+    func send(_ message: PeerMessage, flush: Bool = true) {
+        guard let context else { return }
+        if flush {
+            context.writeAndFlush(wrapOutboundOut(message), promise: nil)
+        } else {
+            context.write(wrapOutboundOut(message), promise: nil)
+        }
+    }
+
+    func flush() { context?.flush() }
+
+    var channel: Channel? { context?.channel }
+
+    func close(_ goodbye: Goodbye?) {
+        guard let context else { return }
+        if let goodbye {
+            context.writeAndFlush(wrapOutboundOut(.goodbye(goodbye))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    private func fail(_ failure: PeerHandshake.Failure) {
+        controller.logger.warning(
+            "peer link from \(remote) refused: \(failure.detail)", metadata: ["reason": "\(failure.reason)"])
+        close(Goodbye(reason: failure.reason, detail: failure.detail))
+    }
+}

@@ -1,0 +1,111 @@
+import ActivationPolicy
+import ConfigStore
+import Foundation
+import HealthMonitor
+import Licensing
+import NIOCore
+import Wire
+
+// The runtime reaches each module through a small protocol of its own, so a test can give it
+// a double for one module while the others run for real. The modules' own types conform.
+
+/// The configuration store: what the runtime writes, applies and replicates.
+public protocol ConfigurationStoring: ReplicationLog, Sendable {
+    var configuration: SystemConfiguration { get }
+    func setWriteEpoch(_ epoch: UInt64?) throws(ConfigError)
+    @discardableResult func write(_ changes: [ConfigChange], at now: Date) throws(ConfigError) -> [ChangeRecord]
+    @discardableResult func apply(_ records: [ChangeRecord]) throws(ConfigError) -> UInt64
+    func snapshot() -> StoreSnapshot
+    func installSnapshot(_ snapshot: StoreSnapshot, journalAfter: UInt64?, at now: Date) throws(ConfigError)
+    func replicatedChanges(after revision: UInt64, limit: Int) throws(ConfigError) -> [ReplicatedChange]
+}
+
+extension ConfigStore: ConfigurationStoring {}
+
+/// The decision of who serves (rows 1 to 6).
+public protocol FailoverDeciding: Sendable {
+    mutating func handle(_ event: PolicyEvent, at now: MonotonicTime) -> [PolicyAction]
+    var nextDeadline: MonotonicTime? { get }
+    var state: ServerState { get }
+    var epoch: UInt64 { get }
+    var status: PeerStatus { get }
+    var activationIncident: String? { get }
+    var isLinkUp: Bool { get }
+    var peerStatus: PeerStatus? { get }
+    var canActivate: Bool { get }
+}
+
+extension ActivationPolicy: FailoverDeciding {}
+
+/// Liveness of the peer link.
+public protocol PeerLinkWatching: Sendable {
+    mutating func connected(at now: MonotonicTime) -> [PeerLinkMonitor.Action]
+    mutating func heard(at now: MonotonicTime) -> [PeerLinkMonitor.Action]
+    mutating func disconnected(at now: MonotonicTime) -> [PeerLinkMonitor.Action]
+    mutating func tick(at now: MonotonicTime) -> [PeerLinkMonitor.Action]
+    var nextDeadline: MonotonicTime? { get }
+}
+
+extension PeerLinkMonitor: PeerLinkWatching {}
+
+/// Correlated client losses.
+public protocol ClientLossWatching: Sendable {
+    mutating func clientJoined(at now: MonotonicTime)
+    mutating func clientLeft(at now: MonotonicTime)
+    mutating func clientLost(at now: MonotonicTime) -> [ClientCensus.Report]
+    mutating func allLeft(at now: MonotonicTime)
+    mutating func tick(at now: MonotonicTime)
+    var nextDeadline: MonotonicTime? { get }
+}
+
+extension ClientCensus: ClientLossWatching {}
+
+/// Incidents as operators read them: stored with wall-clock times, listed, acknowledged.
+public protocol IncidentRecording: Sendable {
+    func record(_ incident: Incident, at wall: Date) throws
+    func acknowledge(_ id: String, at wall: Date) throws
+    func incidents() throws -> [StoredIncident]
+}
+
+/// The server's time: monotonic for decisions, wall-clock for records and licences.
+public protocol RuntimeClock: Sendable {
+    var now: MonotonicTime { get }
+    var wallNow: Date { get }
+}
+
+public struct SystemClock: RuntimeClock {
+    public init() {}
+    public var now: MonotonicTime { MonotonicTime(nanoseconds: Int64(NIODeadline.now().uptimeNanoseconds)) }
+    public var wallNow: Date { Date() }
+}
+
+/// An incident as stored: the policy's record plus when, in wall-clock time.
+public struct StoredIncident: Equatable, Sendable, Codable {
+    public var id: String
+    public var cause: String
+    public var role: String
+    public var epoch: UInt64
+    public var decidedAt: Date
+    public var linkLostMsBefore: Int64?
+    public var clientLossMsBefore: Int64?
+    public var loggedInClients: Int
+    public var clientsLost: Int?
+    public var clientPopulation: Int?
+    public var peer: String?
+    public var acknowledgedAt: Date?
+
+    public init(_ incident: Incident, at wall: Date) {
+        id = incident.id
+        cause = incident.cause.description
+        role = incident.role.description
+        epoch = incident.epoch
+        decidedAt = wall
+        linkLostMsBefore = incident.linkLostAt.map { (incident.decidedAt - $0).milliseconds }
+        clientLossMsBefore = incident.clientLossAt.map { (incident.decidedAt - $0).milliseconds }
+        loggedInClients = incident.loggedInClients
+        clientsLost = incident.clientsLost
+        clientPopulation = incident.clientPopulation
+        peer = incident.peer?.description
+        acknowledgedAt = nil
+    }
+}

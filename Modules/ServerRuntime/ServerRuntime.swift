@@ -1,0 +1,303 @@
+import ActivationPolicy
+import ConfigStore
+import Foundation
+import HealthMonitor
+import Licensing
+import Logging
+import NIOCore
+import NIOPosix
+import Wire
+
+/// One VCOM server, primary or secondary of a pair: the modules composed into a running
+/// process. Tests start it in-process; `vcom-server` starts it from a configuration file.
+///
+/// `start` binds the ports and starts the control loop; `shutdown` hands over (when it may),
+/// ends the sessions and releases everything. Every other method asks the control loop.
+public final class ServerRuntime: Sendable {
+    /// Modules to use instead of the defaults (the seams a test substitutes).
+    public struct Modules: Sendable {
+        public var store: (any ConfigurationStoring)?
+        public var incidents: (any IncidentRecording)?
+        public var clock: (any RuntimeClock)?
+        public var policy: (any FailoverDeciding)?
+        public var monitor: (any PeerLinkWatching)?
+        public var census: (any ClientLossWatching)?
+
+        public init(
+            store: (any ConfigurationStoring)? = nil, incidents: (any IncidentRecording)? = nil, clock: (any RuntimeClock)? = nil,
+            policy: (any FailoverDeciding)? = nil, monitor: (any PeerLinkWatching)? = nil, census: (any ClientLossWatching)? = nil
+        ) {
+            self.store = store
+            self.incidents = incidents
+            self.clock = clock
+            self.policy = policy
+            self.monitor = monitor
+            self.census = census
+        }
+    }
+
+    public enum StartError: Error, CustomStringConvertible {
+        case dataDirectory(String)
+        case licence(String)
+        case storage(String)
+        case bind(String, String)
+
+        public var description: String {
+            switch self {
+            case .dataDirectory(let detail): "data directory: \(detail)"
+            case .licence(let detail): "licence: \(detail)"
+            case .storage(let detail): "storage: \(detail)"
+            case .bind(let what, let detail): "cannot listen on the \(what) address: \(detail)"
+            }
+        }
+    }
+
+    let group: MultiThreadedEventLoopGroup
+    let hashing: NIOThreadPool
+    let controller: NIOLoopBound<Controller>
+    let loop: EventLoop
+    let channels: [Channel]
+    /// Where the listeners are bound (port 0 in the settings becomes the real port here).
+    public let clientAddress: Endpoint
+    public let peerAddress: Endpoint?
+    public let metricsAddress: Endpoint?
+    public let settings: ServerSettings
+    public let store: any ConfigurationStoring
+
+    public static func start(settings: ServerSettings, logger baseLogger: Logger, modules: Modules = Modules()) async throws -> ServerRuntime {
+        var logger = baseLogger
+        logger[metadataKey: "server"] = "\(settings.serverId)"
+        do {
+            try FileManager.default.createDirectory(at: settings.dataDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw StartError.dataDirectory("cannot create \(settings.dataDirectory.path): \(error.localizedDescription)")
+        }
+        let store: any ConfigurationStoring
+        let stateStore: StateStore
+        do {
+            store = try modules.store ?? ConfigStore(path: settings.dataDirectory.appendingPathComponent("config.sqlite").path)
+            stateStore = try StateStore(path: settings.dataDirectory.appendingPathComponent("state.sqlite").path)
+        } catch {
+            throw StartError.storage("\(error)")
+        }
+        let licence = try Self.loadLicence(settings, logger: logger)
+        let persisted: PersistentState
+        do {
+            persisted = try stateStore.loadPolicyState() ?? PersistentState()
+        } catch {
+            throw StartError.storage("the failover state cannot be read: \(error)")
+        }
+        let policy = modules.policy ?? ActivationPolicy(role: settings.role, configuration: settings.policyConfiguration, persisted: persisted)
+        let metrics = RuntimeMetrics(role: settings.role)
+        let clock = modules.clock ?? SystemClock()
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.eventLoopThreads)
+        let hashing = NIOThreadPool(numberOfThreads: 2)
+        hashing.start()
+        let loop = group.next()
+        do {
+            let bound = try await loop.submit {
+                NIOLoopBound(
+                    try Controller(
+                        settings: settings, loop: loop, logger: logger, clock: clock, metrics: metrics, policy: policy,
+                        monitor: modules.monitor ?? PeerLinkMonitor(configuration: settings.linkConfiguration),
+                        census: modules.census ?? ClientCensus(configuration: settings.censusConfiguration), store: store,
+                        stateStore: stateStore, incidents: modules.incidents ?? stateStore, licence: licence),
+                    eventLoop: loop)
+            }.get()
+            let gate = AdmissionGate(role: settings.role, licence: licence.enforcement)
+            let events = ClientService.Events(
+                joined: { loop.execute { bound.value.clientJoined() } },
+                left: { loop.execute { bound.value.clientLeft() } },
+                lost: { loop.execute { bound.value.clientLost() } })
+            let service = ClientService(
+                gate: gate, tokens: SessionTokens(keys: ClusterKeys(secret: settings.clusterSecret), lifetime: settings.timings.tokenLifetime),
+                store: store, hashing: hashing, events: events, clock: clock, metrics: metrics, logger: logger,
+                heartbeatInterval: settings.timings.clientHeartbeat, serverId: settings.serverId)
+            try await loop.submit { bound.value.clients = service }.get()
+
+            var channels: [Channel] = []
+            let client = try await Self.bindClients(settings, group: group, service: service)
+            channels.append(client)
+            let clientAddress = Endpoint(host: settings.clientListen.host, port: UInt16(client.localAddress?.port ?? 0))
+            var peerAddress: Endpoint?
+            if settings.role == .secondary, let listen = settings.peerListen {
+                let peer = try await Self.bindPeer(listen, loop: loop, controller: bound)
+                channels.append(peer)
+                peerAddress = Endpoint(host: listen.host, port: UInt16(peer.localAddress?.port ?? 0))
+            }
+            var metricsAddress: Endpoint?
+            if let listen = settings.metricsListen {
+                do {
+                    let http = try await MetricsServer.start(on: (listen.host, Int(listen.port)), group: group, metrics: metrics)
+                    channels.append(http)
+                    metricsAddress = Endpoint(host: listen.host, port: UInt16(http.localAddress?.port ?? 0))
+                } catch {
+                    throw StartError.bind("metrics", "\(listen): \(error)")
+                }
+            }
+            let advertised = settings.advertisedClientEndpoint.map { Endpoint(host: $0.host, port: $0.port == 0 ? clientAddress.port : $0.port) }
+                ?? clientAddress
+            try await loop.submit {
+                bound.value.advertisedEndpoint = advertised
+                bound.value.start()
+            }.get()
+            return ServerRuntime(
+                group: group, hashing: hashing, controller: bound, loop: loop, channels: channels, clientAddress: clientAddress,
+                peerAddress: peerAddress, metricsAddress: metricsAddress, settings: settings, store: store)
+        } catch {
+            try? await group.shutdownGracefully()
+            try? await hashing.shutdownGracefully()
+            throw error
+        }
+    }
+
+    private init(
+        group: MultiThreadedEventLoopGroup, hashing: NIOThreadPool, controller: NIOLoopBound<Controller>, loop: EventLoop,
+        channels: [Channel], clientAddress: Endpoint, peerAddress: Endpoint?, metricsAddress: Endpoint?, settings: ServerSettings,
+        store: any ConfigurationStoring
+    ) {
+        self.group = group
+        self.hashing = hashing
+        self.controller = controller
+        self.loop = loop
+        self.channels = channels
+        self.clientAddress = clientAddress
+        self.peerAddress = peerAddress
+        self.metricsAddress = metricsAddress
+        self.settings = settings
+        self.store = store
+    }
+
+    static func loadLicence(_ settings: ServerSettings, logger: Logger) throws -> LicenceState {
+        let verifier = LicenceVerifier(trustedKeys: settings.vendorKeys)
+        switch settings.role {
+        case .primary:
+            guard let file = settings.licenceFile else { throw StartError.licence("the primary needs a licence file") }
+            let text: String
+            do {
+                text = try String(contentsOf: file, encoding: .utf8)
+            } catch {
+                throw StartError.licence("cannot read \(file.path): \(error.localizedDescription)")
+            }
+            do {
+                let verified = try verifier.verify(text, boundTo: settings.serverId)
+                if let warning = LicenceEnforcement(licence: verified).expiryWarning(at: Date()) { logger.warning("\(warning)") }
+                return .own(verified)
+            } catch {
+                throw StartError.licence("\(file.path): \(error)")
+            }
+        case .secondary:
+            var shared = SharedLicence(verifier: verifier, primaryId: settings.primaryId)
+            let files = LicenceFileStore(directory: settings.dataDirectory)
+            do {
+                if let stored = try files.load() {
+                    try shared.restore(stored)
+                    logger.info("licence \(shared.current?.licence.licenceId ?? "") restored from the data directory")
+                }
+            } catch {
+                logger.error("the stored licence is refused (\(error)); waiting for the primary to share its licence")
+            }
+            return .shared(shared)
+        }
+    }
+
+    static func bindClients(_ settings: ServerSettings, group: EventLoopGroup, service: ClientService) async throws -> Channel {
+        let timeout = settings.timings.clientHeartbeat * settings.timings.clientMisses
+        do {
+            return try await ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 4096)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let operations = channel.pipeline.syncOperations
+                        try operations.addHandler(IdleStateHandler(readTimeout: .nanoseconds(timeout.nanoseconds)))
+                        try operations.addWireHandlers(for: ClientMessage.self, configuration: .client)
+                        try operations.addHandler(ClientSessionHandler(service: service))
+                    }
+                }
+                .bind(host: settings.clientListen.host, port: Int(settings.clientListen.port)).get()
+        } catch {
+            throw StartError.bind("client", "\(settings.clientListen): \(error)")
+        }
+    }
+
+    static func bindPeer(_ listen: Endpoint, loop: EventLoop, controller: NIOLoopBound<Controller>) async throws -> Channel {
+        do {
+            return try await ServerBootstrap(group: loop)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let remote = channel.remoteAddress.map { "\($0)" } ?? "an unknown address"
+                        try channel.pipeline.syncOperations.addWireHandlers(
+                            for: PeerMessage.self, configuration: .peer,
+                            onError: { error in loop.execute { controller.value.logger.warning("peer port: \(remote) sent bad input: \(error)") } })
+                        try channel.pipeline.syncOperations.addHandler(controller.value.makePeerHandler(remote: remote))
+                    }
+                }
+                .bind(host: listen.host, port: Int(listen.port)).get()
+        } catch {
+            throw StartError.bind("peer", "\(listen): \(error)")
+        }
+    }
+
+    // MARK: Asking the control loop
+
+    public func status() async -> RuntimeStatus {
+        try! await loop.submit { self.controller.value.status() }.get()
+    }
+
+    /// Moves service to the peer (on the active server); a switch back after a failover must
+    /// name the incident this server holds.
+    public func switchover(acknowledging incident: String?) async -> AdminOutcome {
+        (try? await loop.submit { self.controller.value.admin(.switchover(acknowledging: incident)) }.get()) ?? .refused("shutting down")
+    }
+
+    public func forceActivation(reason: String) async -> AdminOutcome {
+        (try? await loop.submit { self.controller.value.admin(.forceActivation(reason: reason)) }.get()) ?? .refused("shutting down")
+    }
+
+    /// Writes configuration changes on the active server and streams them to the peer.
+    public func write(_ changes: [ConfigChange]) async throws -> [ChangeRecord] {
+        try await loop.flatSubmit { self.controller.value.write(changes) }.get()
+    }
+
+    public func incidents() async throws -> [StoredIncident] {
+        try await loop.submit { try self.controller.value.incidents.incidents() }.get()
+    }
+
+    /// The Prometheus exposition of this server's figures.
+    public func metricsText() async -> String {
+        (try? await loop.submit { self.controller.value.metrics.exposition() }.get()) ?? ""
+    }
+
+    /// Waits until this server is in `state` (bounded by `timeout`); true when it got there.
+    public func waitForState(_ state: ServerState, timeout: Duration) async -> Bool {
+        let loop = self.loop
+        let reached = loop.flatSubmit { self.controller.value.waitForState(state).map { true } }
+        let expired = loop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) { false }
+        return (try? await reached.or(expired.futureResult).get()) ?? false
+    }
+
+    /// Hands over when it may, ends the sessions, closes the ports and stops the loops.
+    public func shutdown() async {
+        _ = try? await loop.flatSubmit { self.controller.value.beginShutdown() }.get()
+        for channel in channels { try? await channel.close() }
+        // Let the goodbyes and redirects reach the wire before the loops stop.
+        try? await Task.sleep(for: .milliseconds(50))
+        try? await group.shutdownGracefully()
+        try? await hashing.shutdownGracefully()
+    }
+}
+
+extension EventLoopFuture {
+    /// The first of two futures to complete.
+    func or(_ other: EventLoopFuture<Value>) -> EventLoopFuture<Value> {
+        let promise = eventLoop.makePromise(of: Value.self)
+        cascade(to: promise)
+        other.hop(to: eventLoop).cascade(to: promise)
+        return promise.futureResult
+    }
+}

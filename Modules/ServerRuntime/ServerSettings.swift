@@ -1,0 +1,94 @@
+import NIOCore
+import ActivationPolicy
+import Foundation
+import HealthMonitor
+import Licensing
+import Wire
+
+/// Everything one server needs to run, already validated (the app reads it from the
+/// configuration file and flags: docs/configuration.md).
+public struct ServerSettings: Sendable {
+    public var role: ServerRole
+    /// This server's id; on the primary, the id its licence is bound to.
+    public var serverId: String
+    /// The primary of the pair (the licence binding). On the primary, `serverId`.
+    public var primaryId: String
+    /// Where clients connect (port 0: any free port, read back from `ServerRuntime`).
+    public var clientListen: Endpoint
+    /// Where the secondary accepts the primary's peer link.
+    public var peerListen: Endpoint?
+    /// Where the primary dials its secondary.
+    public var peerAddress: Endpoint?
+    /// Where `/metrics` is served over HTTP (nil: not served).
+    public var metricsListen: Endpoint?
+    /// What clients are told to use to reach this server (default: the client listen
+    /// address, with the bound port). Sent to the peer, which gives it to its clients.
+    public var advertisedClientEndpoint: Endpoint?
+    /// What this server tells its clients about the other server, overriding what the peer
+    /// advertises.
+    public var peerClientEndpoint: Endpoint?
+    public var dataDirectory: URL
+    /// The primary's licence file.
+    public var licenceFile: URL?
+    public var vendorKeys: [VendorPublicKey]
+    /// The pair's shared secret; keys for peer authentication and session tokens are derived
+    /// from it (HKDF), it never crosses the wire.
+    public var clusterSecret: [UInt8]
+    public var timings: Timings
+    public var eventLoopThreads: Int
+
+    public struct Timings: Sendable, Equatable {
+        public var peerHeartbeat: Duration = .milliseconds(100)
+        public var peerMisses = 3
+        public var clientHeartbeat: Duration = .seconds(1)
+        public var clientMisses = 3
+        public var tokenLifetime: Duration = .seconds(12 * 3600)
+        public var startupPeerWait: Duration = .seconds(1)
+        public var handoverTimeout: Duration = .seconds(5)
+        public var switchoverTimeout: Duration = .seconds(5)
+        /// The client census window: at least the clients' own timeout plus one heartbeat.
+        public var censusWindow: Duration { clientHeartbeat * (clientMisses + 1) }
+
+        public init() {}
+    }
+
+    public init(
+        role: ServerRole, serverId: String, primaryId: String, clientListen: Endpoint, peerListen: Endpoint? = nil,
+        peerAddress: Endpoint? = nil, metricsListen: Endpoint? = nil, dataDirectory: URL, licenceFile: URL? = nil,
+        vendorKeys: [VendorPublicKey], clusterSecret: [UInt8], timings: Timings = Timings(),
+        eventLoopThreads: Int = System.coreCount
+    ) {
+        self.role = role
+        self.serverId = serverId
+        self.primaryId = primaryId
+        self.clientListen = clientListen
+        self.peerListen = peerListen
+        self.peerAddress = peerAddress
+        self.metricsListen = metricsListen
+        self.dataDirectory = dataDirectory
+        self.licenceFile = licenceFile
+        self.vendorKeys = vendorKeys
+        self.clusterSecret = clusterSecret
+        self.timings = timings
+        self.eventLoopThreads = max(1, eventLoopThreads)
+    }
+
+    var policyConfiguration: ActivationPolicy.Configuration {
+        var configuration = ActivationPolicy.Configuration()
+        configuration.startupPeerWait = timings.startupPeerWait
+        configuration.handoverTimeout = timings.handoverTimeout
+        configuration.switchoverTimeout = timings.switchoverTimeout
+        configuration.clientLossLead = timings.peerHeartbeat * timings.peerMisses
+        configuration.deactivationSettle = timings.peerHeartbeat * 2
+        configuration.lossCorrelationWindow = timings.censusWindow + .seconds(1)
+        return configuration
+    }
+
+    var linkConfiguration: PeerLinkMonitor.Configuration {
+        PeerLinkMonitor.Configuration(heartbeatInterval: timings.peerHeartbeat, missesBeforeLost: timings.peerMisses)
+    }
+
+    var censusConfiguration: ClientCensus.Configuration {
+        ClientCensus.Configuration(window: timings.censusWindow)
+    }
+}

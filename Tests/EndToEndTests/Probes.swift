@@ -1,0 +1,108 @@
+import ClientRuntime
+import Foundation
+import NIOCore
+import NIOPosix
+import Testing
+import Wire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads a server's `/metrics` with a plain blocking HTTP GET on loopback.
+func scrapeMetrics(_ endpoint: Endpoint) -> [String: Double] {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return [:] }
+    defer { close(fd) }
+    var timeout = timeval(tv_sec: 2, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = endpoint.port.bigEndian
+    inet_pton(AF_INET, endpoint.host, &address.sin_addr)
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { return [:] }
+    let request = Array("GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8)
+    _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+    var response = [UInt8]()
+    var chunk = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if count <= 0 { break }
+        response += chunk[0..<count]
+    }
+    var values: [String: Double] = [:]
+    let text = String(decoding: response, as: UTF8.self)
+    for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+        let parts = line.split(separator: " ")
+        if parts.count >= 2, let value = Double(parts[parts.count - 1]) { values[String(parts[0])] = value }
+    }
+    return values
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+func eventually(_ timeout: Duration = .seconds(15), _ condition: () async -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(25))
+    }
+    return await condition()
+}
+
+extension ServerProcess {
+    func metric(_ name: String) -> Double? { metricsEndpoint.flatMap { scrapeMetrics($0)[name] } }
+    var isActive: Bool { metric("vcom_state{state=\"active\"}") == 1 }
+    var isAwaitingAuthorization: Bool { metric("vcom_state{state=\"awaiting_authorization\"}") == 1 }
+    var isStandby: Bool { metric("vcom_state{state=\"standby\"}") == 1 }
+    var loggedInClients: Int { Int(metric("vcom_clients_logged_in") ?? -1) }
+    var configRevision: Int { Int(metric("vcom_config_revision") ?? -1) }
+}
+
+/// A client through the client library, recording every event it hears.
+final class TestClient: @unchecked Sendable {
+    let connection: ClientConnection
+    private let lock = NSLock()
+    private var heard: [ClientEvent] = []
+
+    init(servers: [Endpoint], username: String, password: String = PairFiles.password, heartbeatMs: Int64 = 500) {
+        let box = EventBox()
+        connection = ClientConnection(
+            servers: servers, username: username, password: password, clientInstance: "e2e-\(username)",
+            configuration: .init(heartbeatInterval: .milliseconds(heartbeatMs), retryBase: .milliseconds(50), retryMaximum: .milliseconds(500)),
+            eventLoop: TestPair.group.next(), onEvent: { box.append($0) })
+        box.owner = self
+        connection.start()
+    }
+
+    final class EventBox: @unchecked Sendable {
+        weak var owner: TestClient?
+        func append(_ event: ClientEvent) { owner?.record(event) }
+    }
+
+    func record(_ event: ClientEvent) {
+        lock.lock()
+        heard.append(event)
+        lock.unlock()
+    }
+
+    var events: [ClientEvent] {
+        lock.lock()
+        defer { lock.unlock() }
+        return heard
+    }
+
+    /// The server it is logged in to, if any.
+    var loggedInTo: Endpoint? {
+        guard connection.isLoggedIn else { return nil }
+        return connection.state.server
+    }
+
+    func waitLoggedIn(to endpoint: Endpoint, timeout: Duration = .seconds(20)) async -> Bool {
+        await eventually(timeout) { self.loggedInTo == endpoint }
+    }
+
+    func stop() { connection.stop() }
+}
