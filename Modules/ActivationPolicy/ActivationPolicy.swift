@@ -117,7 +117,7 @@ public struct ActivationPolicy: Sendable {
     /// takes over again if the link is lost. A primary that stands by after a start-up has
     /// not been told anything, and goes to awaiting authorization when it finds the
     /// secondary serving (row 5).
-    var standbyByPlan = false
+    public internal(set) var standbyByPlan = false
     var splitToSettle = false
     var settle: Settle?
     var lastSettleRound: UInt32 = 0

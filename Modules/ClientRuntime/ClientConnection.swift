@@ -18,7 +18,7 @@ public final class ClientConnection: Sendable {
 
     public let eventLoop: EventLoop
     private let shell: NIOLoopBoundBox<Box>
-    private let published: NIOLockedValueBox<(phase: ClientConnectionMachine.Phase, server: Endpoint?, epoch: UInt64)>
+    private let published: NIOLockedValueBox<(phase: ClientConnectionMachine.Phase, server: Endpoint?, epoch: UInt64, token: ByteBuffer?)>
     private let onEvent: (@Sendable (ClientEvent) -> Void)?
     private let stream: AsyncStream<ClientEvent>.Continuation?
     /// Every event, in order (empty when a callback was given instead).
@@ -41,7 +41,7 @@ public final class ClientConnection: Sendable {
         let machine = ClientConnectionMachine(
             servers: servers, username: username, password: password, clientInstance: clientInstance, configuration: configuration)
         shell = NIOLoopBoundBox.makeBoxSendingValue(Box(Shell(machine: machine)), eventLoop: eventLoop)
-        published = NIOLockedValueBox((.idle, servers.first, 0))
+        published = NIOLockedValueBox((.idle, servers.first, 0, nil))
         self.onEvent = onEvent
         if onEvent == nil {
             let (stream, continuation) = AsyncStream<ClientEvent>.makeStream()
@@ -54,7 +54,11 @@ public final class ClientConnection: Sendable {
     }
 
     /// The connection's phase, the server it is on (or trying), and the highest epoch seen.
-    public var state: (phase: ClientConnectionMachine.Phase, server: Endpoint?, epoch: UInt64) { published.withLockedValue { $0 } }
+    public var state: (phase: ClientConnectionMachine.Phase, server: Endpoint?, epoch: UInt64) {
+        published.withLockedValue { ($0.phase, $0.server, $0.epoch) }
+    }
+    /// The session token from the last login (what a re-login presents).
+    public var token: ByteBuffer? { published.withLockedValue { $0.token } }
     public var isLoggedIn: Bool { if case .loggedIn = state.phase { true } else { false } }
 
     public func start() {
@@ -89,7 +93,7 @@ public final class ClientConnection: Sendable {
         let actions = box.shell.machine.handle(event, at: now, random: &box.random)
         for action in actions { perform(action) }
         let machine = box.shell.machine
-        published.withLockedValue { $0 = (machine.phase, machine.server, machine.epoch) }
+        published.withLockedValue { $0 = (machine.phase, machine.server, machine.epoch, machine.token) }
         scheduleTimer(now: now)
     }
 

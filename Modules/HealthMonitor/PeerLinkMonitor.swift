@@ -98,9 +98,14 @@ public struct PeerLinkMonitor: Sendable {
         return actions
     }
 
-    /// Any frame arrived from the peer.
+    /// Any frame arrived from the peer. A frame read after the loss deadline passed (this
+    /// process was frozen, and read what had waited in its socket) finds the link already
+    /// lost: it was sent long ago, and the peer may have acted on the silence since.
     public mutating func heard(at now: MonotonicTime) -> [Action] {
-        guard case .connected(_, let suspect, let stableAt) = phase else { return [] }
+        guard case .connected(let lastHeard, let suspect, let stableAt) = phase else { return [] }
+        if now >= lastHeard + configuration.lossTimeout {
+            return declareLost(.timeout, at: now) + [.closeConnection]
+        }
         phase = .connected(lastHeard: now, suspect: false, stableAt: stableAt)
         return suspect ? [.report(.recovered)] + tick(at: now) : tick(at: now)
     }

@@ -4,6 +4,7 @@ import Foundation
 import HealthMonitor
 import Licensing
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Wire
@@ -63,6 +64,8 @@ public final class ServerRuntime: Sendable {
     public let metricsAddress: Endpoint?
     public let settings: ServerSettings
     public let store: any ConfigurationStoring
+    /// Set once stopped: the loops are gone, and every call answers at once.
+    private let stopped = NIOLockedValueBox(false)
 
     public static func start(settings: ServerSettings, logger baseLogger: Logger, modules: Modules = Modules()) async throws -> ServerRuntime {
         var logger = baseLogger
@@ -243,20 +246,34 @@ public final class ServerRuntime: Sendable {
         }
     }
 
+    /// True for the first caller only.
+    private func markStopped() -> Bool {
+        stopped.withLockedValue { value in
+            defer { value = true }
+            return !value
+        }
+    }
+
+    private var isStopped: Bool { stopped.withLockedValue { $0 } }
+
     // MARK: Asking the control loop
 
-    public func status() async -> RuntimeStatus {
-        try! await loop.submit { self.controller.value.status() }.get()
+    /// This server's state (nil once it was stopped).
+    public func status() async -> RuntimeStatus? {
+        guard !isStopped else { return nil }
+        return try? await loop.submit { self.controller.value.status() }.get()
     }
 
     /// Moves service to the peer (on the active server); a switch back after a failover must
     /// name the incident this server holds.
     public func switchover(acknowledging incident: String?) async -> AdminOutcome {
-        (try? await loop.submit { self.controller.value.admin(.switchover(acknowledging: incident)) }.get()) ?? .refused("shutting down")
+        guard !isStopped else { return .refused("the server is stopped") }
+        return (try? await loop.submit { self.controller.value.admin(.switchover(acknowledging: incident)) }.get()) ?? .refused("shutting down")
     }
 
     public func forceActivation(reason: String) async -> AdminOutcome {
-        (try? await loop.submit { self.controller.value.admin(.forceActivation(reason: reason)) }.get()) ?? .refused("shutting down")
+        guard !isStopped else { return .refused("the server is stopped") }
+        return (try? await loop.submit { self.controller.value.admin(.forceActivation(reason: reason)) }.get()) ?? .refused("shutting down")
     }
 
     /// Writes configuration changes on the active server and streams them to the peer.
@@ -275,14 +292,25 @@ public final class ServerRuntime: Sendable {
 
     /// Waits until this server is in `state` (bounded by `timeout`); true when it got there.
     public func waitForState(_ state: ServerState, timeout: Duration) async -> Bool {
+        guard !isStopped else { return false }
         let loop = self.loop
         let reached = loop.flatSubmit { self.controller.value.waitForState(state).map { true } }
         let expired = loop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) { false }
         return (try? await reached.or(expired.futureResult).get()) ?? false
     }
 
+    /// Stops at once, as a kill -9 would: no handover, no goodbye, nothing more persisted.
+    /// For tests that need a crash in-process; the data directory stays as it was.
+    public func stopAbruptly() async {
+        guard markStopped() else { return }
+        _ = try? await loop.submit { self.controller.value.shuttingDown = true; self.controller.value.timer?.cancel() }.get()
+        try? await group.shutdownGracefully()
+        try? await hashing.shutdownGracefully()
+    }
+
     /// Hands over when it may, ends the sessions, closes the ports and stops the loops.
     public func shutdown() async {
+        guard markStopped() else { return }
         _ = try? await loop.flatSubmit { self.controller.value.beginShutdown() }.get()
         for channel in channels { try? await channel.close() }
         // Let the goodbyes and redirects reach the wire before the loops stop.

@@ -114,3 +114,15 @@ import Testing
         #expect(reports(monitor.tick(at: ms(1500))) == [])
     }
 }
+
+@Suite struct FrozenProcessTests {
+    /// A process frozen past the loss deadline reads, on waking, frames sent before the
+    /// freeze: the link counts as lost first, so nothing acts on them.
+    @Test func aFrameReadAfterTheLossDeadlineFindsTheLinkLost() {
+        var monitor = PeerLinkMonitor()
+        _ = monitor.connected(at: .milliseconds(0))
+        _ = monitor.heard(at: .milliseconds(250))
+        #expect(monitor.heard(at: .milliseconds(1_800)) == [.report(.lost(.timeout)), .closeConnection])
+        #expect(!monitor.isConnected)
+    }
+}

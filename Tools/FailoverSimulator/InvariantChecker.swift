@@ -66,8 +66,13 @@ final class InvariantChecker {
         let secondary = pair.servers[1]
         if secondary.running && secondary.policy.state == .active && !(primary.running && primary.policy.state == .active) {
             // The secondary serves and the primary does not: whatever brought this about, the
-            // primary may serve again only with an authorization.
+            // primary may serve again only with an authorization...
             if !secondaryServesByPlan { primaryFailedOver = true }
+        }
+        if primary.running && primary.policy.state == .standby && primary.policy.standbyByPlan {
+            // ...unless it handed service over itself, by plan: then it stands by like a
+            // standby, and takes over again if the secondary goes.
+            primaryFailedOver = false
         }
         if secondary.running && !secondary.isPaused && secondary.policy.state != .active && primary.running {
             // The secondary stood down (a trial abandoned, a split lost): nothing to authorize.

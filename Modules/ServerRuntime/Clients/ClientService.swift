@@ -74,7 +74,7 @@ final class ClientService: Sendable {
                 else {
                     return loop.makeSucceededFuture(refuse(.badCredentials, "the session token is not valid any more", serving: serving))
                 }
-                return loop.makeSucceededFuture(admit(account, channel: channel))
+                return loop.makeSucceededFuture(admit(account, channel: channel, withToken: true))
             }
         case .password(let password):
             let account = configuration.operator(request.username)
@@ -82,7 +82,7 @@ final class ClientService: Sendable {
             let stored = account?.passwordHash ?? Self.decoyHash
             return hashing.runIfActive(eventLoop: loop) { PasswordHasher.verify(password, against: stored) }.map { matches in
                 guard let account, matches else { return self.refuse(.badCredentials, "wrong username or password", serving: serving) }
-                return self.admit(account, channel: channel)
+                return self.admit(account, channel: channel, withToken: false)
             }
         }
     }
@@ -90,7 +90,7 @@ final class ClientService: Sendable {
     /// A well-formed hash of a random password, for unknown users.
     static let decoyHash = (try? PasswordHasher().hash(UUID().uuidString)) ?? ""
 
-    private func admit(_ account: Operator, channel: Channel) -> LoginOutcome {
+    private func admit(_ account: Operator, channel: Channel, withToken: Bool) -> LoginOutcome {
         guard account.enabled else {
             return refuse(.accountDisabled, "operator '\(account.username)' is disabled", serving: gate.serving)
         }
@@ -103,7 +103,7 @@ final class ClientService: Sendable {
             let session = ClientSessionRef(id: registry.makeId(), username: account.username, operatorId: account.id, channel: channel)
             registry.add(session)
             router.joined(session: session.id, operatorId: account.id, channel: channel)
-            metrics.loginAccepted()
+            metrics.loginAccepted(withToken: withToken)
             events.joined()
             let token = tokens.issue(username: account.username, passwordHash: account.passwordHash, epoch: epoch, at: clock.wallNow)
             let serving = gate.serving

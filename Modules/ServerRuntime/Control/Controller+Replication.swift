@@ -34,6 +34,8 @@ extension Controller {
         }
         inbox.removeAll { if case .configChange = $0 { true } else if case .configSnapshot = $0 { true } else { false } }
         replicationRole = role
+        // What the peer holds is unknown until it says so in the new roles.
+        perform(policy.handle(.peerReplicationLag(nil), at: clock.now))
         logger.info("configuration replication: \(role == .leader ? "leading" : role == .follower ? "following" : "idle")")
         switch role {
         case .leader: performLeader(leader.linkUp())
@@ -78,6 +80,7 @@ extension Controller {
                 guard becomeLeaderIfServing() else { continue }
                 do {
                     performLeader(try leader.catchUpRequested(request, log: store, at: wallMs()))
+                    reportLag()
                 } catch {
                     logger.error("catch-up request: \(error)")
                 }
@@ -143,6 +146,7 @@ extension Controller {
                         let controller = bound.value
                         controller.logger.info("configuration snapshot at revision \(snapshot.revision) sent to the peer")
                         controller.performLeader(controller.leader.snapshotSent(revision: snapshot.revision, leaderRevision: store.head.revision, at: controller.wallMs()))
+                        controller.reportLag()
                     }
                 }
             case .sendDivergence(let probe):

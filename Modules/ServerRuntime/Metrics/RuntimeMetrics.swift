@@ -12,7 +12,8 @@ final class RuntimeMetrics: Sendable {
     private let stateGauges: [ServerState: CoreMetrics.Gauge]
     private let peerLinkUp: CoreMetrics.Gauge
     private let clientsLoggedIn: CoreMetrics.Gauge
-    private let logins: CoreMetrics.Counter
+    private let passwordLogins: CoreMetrics.Counter
+    private let tokenLogins: CoreMetrics.Counter
     private let replicationLagRevisions: CoreMetrics.Gauge
     private let replicationLagMs: CoreMetrics.Gauge
     private let failovers: CoreMetrics.Counter
@@ -32,7 +33,8 @@ final class RuntimeMetrics: Sendable {
         stateGauges = gauges
         peerLinkUp = CoreMetrics.Gauge(label: "vcom_peer_link_up", factory: factory)
         clientsLoggedIn = CoreMetrics.Gauge(label: "vcom_clients_logged_in", factory: factory)
-        logins = CoreMetrics.Counter(label: "vcom_logins_total", dimensions: [("result", "accepted")], factory: factory)
+        passwordLogins = CoreMetrics.Counter(label: "vcom_logins_total", dimensions: [("credential", "password")], factory: factory)
+        tokenLogins = CoreMetrics.Counter(label: "vcom_logins_total", dimensions: [("credential", "token")], factory: factory)
         replicationLagRevisions = CoreMetrics.Gauge(label: "vcom_replication_lag_revisions", factory: factory)
         replicationLagMs = CoreMetrics.Gauge(label: "vcom_replication_lag_ms", factory: factory)
         failovers = CoreMetrics.Counter(label: "vcom_failovers_total", factory: factory)
@@ -55,7 +57,7 @@ final class RuntimeMetrics: Sendable {
 
     func peerLink(up: Bool) { peerLinkUp.record(up ? 1 : 0) }
     func clients(_ count: Int) { clientsLoggedIn.record(count) }
-    func loginAccepted() { logins.increment() }
+    func loginAccepted(withToken: Bool) { (withToken ? tokenLogins : passwordLogins).increment() }
 
     func loginRefused(_ reason: RefusalReason) {
         CoreMetrics.Counter(label: "vcom_login_refusals_total", dimensions: [("reason", reason.description.replacingOccurrences(of: " ", with: "_"))], factory: factory)
