@@ -50,10 +50,9 @@ bench-replication: deps
 	@cd Tools/Benchmarks && swift build --scratch-path ../../.build-bench -c release --product replication-bench 2>&1 | tail -1
 	@.build-bench/release/replication-bench
 
+# A primary, a secondary and simulated clients on loopback: a failover (CLIENTS=, TALKERS=).
 demo: deps
-	@echo "demo: not available yet. It needs the server runtime (peer link, client sessions, admin port)," >&2
-	@echo "demo: which no issue has built so far; this build has the Wire protocol and the module skeleton." >&2
-	@exit 2
+	@Tools/demo/demo.sh
 
 clean:
-	rm -rf .build .build-fuzz .build-bench
+	rm -rf .build .build-fuzz .build-bench run

@@ -39,6 +39,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // MARK: Modules
@@ -102,7 +103,12 @@ let package = Package(
         ),
         .executableTarget(
             name: "vcom-client-sim",
-            dependencies: ["Wire", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "Wire", "ClientRuntime", "HealthMonitor",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
             path: "Apps/vcom-client-sim"
         ),
 

@@ -10,6 +10,14 @@ struct VcomServer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vcom-server",
         abstract: "A VCOM intercom server: the primary or the secondary of a failover pair.",
+        subcommands: [Run.self, Bootstrap.self, HashPassword.self],
+        defaultSubcommand: Run.self
+    )
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Runs the server (the default command).",
         discussion: """
             Settings come from the configuration file (--config, TOML) and the flags below, \
             which override it; docs/configuration.md has a complete example pair. The cluster \

@@ -1,0 +1,106 @@
+import ClientRuntime
+import HealthMonitor
+import Wire
+
+/// What one simulated panel measures, fed its connection's events and media with the time:
+/// how long its first login took, every outage (from losing its session to logged in again,
+/// and where), and, once a fault is marked, how long after it the panel was back and the
+/// longest silence on its party line while a talker kept talking.
+struct ClientMeter: Sendable {
+    struct Outage: Equatable, Sendable {
+        var start: MonotonicTime
+        var end: MonotonicTime
+        var server: Endpoint
+    }
+
+    let startedAt: MonotonicTime
+    var firstLogin: Duration?
+    var server: Endpoint?
+    var outageStart: MonotonicTime?
+    var outages: [Outage] = []
+    var refusals = 0
+    var stopped: String?
+
+    /// The fault's moment, once marked, and whether the panel was logged in then.
+    var mark: MonotonicTime?
+    var loggedInAtMark = false
+    /// From the mark to logged in again, for a panel that lost its session after the mark.
+    var backAfterMark: Duration?
+    var lostAfterMark = false
+    /// Media: the last frame heard, and the silences longer than a few frames (kept with
+    /// their times, since the mark may be applied after them).
+    var lastMedia: MonotonicTime?
+    var heardBeforeMark = false
+    var gaps: [(from: MonotonicTime, to: MonotonicTime)] = []
+
+    init(startedAt: MonotonicTime) {
+        self.startedAt = startedAt
+    }
+
+    var isLoggedIn: Bool { server != nil }
+    var inOutage: Bool { outageStart != nil }
+
+    mutating func record(_ event: ClientEvent, at now: MonotonicTime) {
+        switch event {
+        case .loggedIn(let at, _, _, _):
+            server = at
+            if firstLogin == nil { firstLogin = now - startedAt }
+            if let start = outageStart {
+                outages.append(Outage(start: start, end: now, server: at))
+                outageStart = nil
+                if let mark, lostAfterMark, backAfterMark == nil { backAfterMark = now - mark }
+            }
+        case .lost, .redirected:
+            if server != nil, outageStart == nil { outageStart = now }
+            if let mark, now >= mark, server != nil { lostAfterMark = true }
+            server = nil
+        case .refused:
+            refusals += 1
+        case .stopped(let reason):
+            stopped = reason
+            server = nil
+        case .connecting, .media:
+            break
+        }
+    }
+
+    mutating func media(at now: MonotonicTime) {
+        if let last = lastMedia, now - last > .milliseconds(60) {
+            gaps.append((last, now))
+            if gaps.count > 64 { gaps.removeFirst() }
+        }
+        lastMedia = now
+    }
+
+    /// The longest silence that ends after the mark, counting one still going on at `end`,
+    /// for a listener that was hearing its line when the fault came.
+    func mediaGap(until end: MonotonicTime) -> Duration? {
+        guard let mark, heardBeforeMark, let last = lastMedia else { return nil }
+        var longest = end - last
+        for gap in gaps where gap.to > mark { longest = max(longest, gap.to - gap.from) }
+        return longest
+    }
+
+    /// Marks the fault at `time`, which may be a little in the past (the mark reaches each
+    /// client's event loop after the fault): what happened since is read from the record.
+    mutating func markFault(at time: MonotonicTime) {
+        mark = time
+        let covering = outages.first { $0.start < time && $0.end > time }
+        let startedOutside = firstLogin.map { startedAt + $0 <= time } ?? false
+        loggedInAtMark = startedOutside && covering == nil && !(outageStart.map { $0 < time } ?? false)
+        if let after = outages.first(where: { $0.start >= time }) {
+            lostAfterMark = true
+            backAfterMark = after.end - time
+        } else if let start = outageStart, start >= time {
+            lostAfterMark = true
+        }
+        // Hearing the line when the fault came: a frame shortly before it, or a silence that
+        // spans it.
+        heardBeforeMark = gaps.contains { $0.from <= time && $0.to > time && time - $0.from < .milliseconds(200) }
+            || lastMedia.map { time - $0 < .milliseconds(200) && time >= $0 } ?? false
+            || gaps.contains { $0.from < time && $0.to > time }
+    }
+
+    /// Logged in at the fault and not logged in at the end.
+    var neverBack: Bool { loggedInAtMark && server == nil }
+}

@@ -1,0 +1,241 @@
+import ClientRuntime
+import Foundation
+import HealthMonitor
+import Histogram
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Wire
+
+/// The simulated panels, their traffic and their figures.
+final class SimulationRun: @unchecked Sendable {
+    struct Settings {
+        var servers: [Endpoint]
+        var clients: Int
+        var talkers: Int
+        var userPrefix: String
+        var password: String
+        var operatorsPerLine: Int
+        var frameBytes: Int
+        var heartbeat: Duration
+    }
+
+    struct Counts: Sendable {
+        var loggedIn = 0
+        var on: [Endpoint: Int] = [:]
+        var inOutage = 0
+        var logins = 0
+        var refusals = 0
+        var started = 0
+    }
+
+    /// One simulated panel. Its meter and media counter are touched on its event loop only.
+    final class Panel: @unchecked Sendable {
+        let index: Int
+        let lineId: UInt32
+        let talker: Bool
+        let loop: EventLoop
+        var connection: ClientConnection!
+        var meter: ClientMeter
+        var sequence: UInt32 = 0
+
+        init(index: Int, lineId: UInt32, talker: Bool, loop: EventLoop, startedAt: MonotonicTime) {
+            self.index = index
+            self.lineId = lineId
+            self.talker = talker
+            self.loop = loop
+            meter = ClientMeter(startedAt: startedAt)
+        }
+    }
+
+    let settings: Settings
+    let group: MultiThreadedEventLoopGroup
+    private(set) var panels: [Panel] = []
+    private let counters = NIOLockedValueBox(Counts())
+    private let marked = NIOLockedValueBox(false)
+    private var talkTasks: [RepeatedTask] = []
+    private let audio: ByteBuffer
+
+    init(settings: Settings, group: MultiThreadedEventLoopGroup) {
+        self.settings = settings
+        self.group = group
+        audio = ByteBuffer(repeating: 0x55, count: settings.frameBytes)
+    }
+
+    static func now() -> MonotonicTime { MonotonicTime(nanoseconds: Int64(NIODeadline.now().uptimeNanoseconds)) }
+
+    func counts() -> Counts { counters.withLockedValue { $0 } }
+    var isMarked: Bool { marked.withLockedValue { $0 } }
+
+    /// Starts the panels at `ramp` per second; talkers are the first panel of each line, then
+    /// the second, and so on, until there are enough.
+    func start(ramp: Double, progress: @escaping () -> Void) async {
+        let lines = (settings.clients + settings.operatorsPerLine - 1) / settings.operatorsPerLine
+        var talkerIndexes = Set<Int>()
+        var round = 0
+        while talkerIndexes.count < settings.talkers {
+            for line in 0..<lines where talkerIndexes.count < settings.talkers {
+                let index = line * settings.operatorsPerLine + round
+                if index < settings.clients { talkerIndexes.insert(index) }
+            }
+            round += 1
+        }
+        panels = (0..<settings.clients).map { index in
+            Panel(
+                index: index, lineId: UInt32(index / settings.operatorsPerLine + 1), talker: talkerIndexes.contains(index), loop: group.next(),
+                startedAt: Self.now())
+        }
+        for loop in group.makeIterator() {
+            let mine = panels.filter { $0.talker && $0.loop === loop }
+            guard !mine.isEmpty else { continue }
+            talkTasks.append(loop.scheduleRepeatedTask(initialDelay: .milliseconds(20), delay: .milliseconds(20)) { _ in self.talk(mine) })
+        }
+        let batch = max(1, Int(ramp / 100))
+        for start in stride(from: 0, to: panels.count, by: batch) {
+            for panel in panels[start..<min(start + batch, panels.count)] { launch(panel) }
+            counters.withLockedValue { $0.started = min(start + batch, panels.count) }
+            if start + batch < panels.count { try? await Task.sleep(for: .milliseconds(10)) }
+        }
+    }
+
+    private func launch(_ panel: Panel) {
+        panel.meter = ClientMeter(startedAt: Self.now())
+        panel.connection = ClientConnection(
+            servers: settings.servers, username: "\(settings.userPrefix)\(panel.index)", password: settings.password,
+            clientInstance: "sim-\(panel.index)",
+            configuration: .init(heartbeatInterval: settings.heartbeat), eventLoop: panel.loop,
+            onEvent: { [unowned self] event in self.handle(event, panel: panel) })
+        panel.connection.start()
+    }
+
+    /// On the panel's event loop.
+    private func handle(_ event: ClientEvent, panel: Panel) {
+        let now = Self.now()
+        if case .media = event {
+            panel.meter.media(at: now)
+            return
+        }
+        let before = panel.meter
+        panel.meter.record(event, at: now)
+        let after = panel.meter
+        counters.withLockedValue { counts in
+            if let server = before.server, after.server != server {
+                counts.on[server, default: 0] -= 1
+                counts.loggedIn -= 1
+            }
+            if let server = after.server, before.server != server {
+                counts.on[server, default: 0] += 1
+                counts.loggedIn += 1
+                counts.logins += 1
+            }
+            if !before.inOutage && after.inOutage { counts.inOutage += 1 }
+            if before.inOutage && !after.inOutage { counts.inOutage -= 1 }
+            if after.refusals > before.refusals { counts.refusals += 1 }
+        }
+        if case .loggedIn = event {
+            // A new session knows nothing of the old one's keys: press them again.
+            panel.connection.sendOnLoop(.keyChange(KeyChange(action: .listen, target: .partyLine(panel.lineId), pressed: true)))
+            if panel.talker {
+                panel.connection.sendOnLoop(.keyChange(KeyChange(action: .talk, target: .partyLine(panel.lineId), pressed: true)))
+            }
+        }
+    }
+
+    /// Every 20 ms: one frame from every talker of this event loop.
+    private func talk(_ talkers: [Panel]) {
+        for panel in talkers where panel.connection?.isLoggedIn == true {
+            panel.sequence &+= 1
+            panel.connection.sendOnLoop(
+                .media(MediaFrame(streamId: UInt32(panel.index), sequence: panel.sequence, timestamp: panel.sequence &* 960, audio: audio)))
+        }
+    }
+
+    /// The fault's moment, for every panel.
+    func markFault(at time: MonotonicTime) async {
+        marked.withLockedValue { $0 = true }
+        await forEachLoop { panels in for panel in panels { panel.meter.markFault(at: time) } }
+    }
+
+    private func forEachLoop(_ body: @escaping @Sendable ([Panel]) -> Void) async {
+        for loop in group.makeIterator() {
+            let mine = panels.filter { $0.loop === loop }
+            try? await loop.submit { body(mine) }.get()
+        }
+    }
+
+    func stop() async {
+        for task in talkTasks { task.cancel() }
+        for panel in panels { panel.connection?.stop() }
+        try? await Task.sleep(for: .milliseconds(200))
+    }
+
+    func summary() async -> Summary {
+        let meters = NIOLockedValueBox([(Panel, ClientMeter)]())
+        await forEachLoop { panels in
+            let copies = panels.map { ($0, $0.meter) }
+            meters.withLockedValue { $0 += copies }
+        }
+        return Summary(meters: meters.withLockedValue { $0.map { ($0.0.talker, $0.0.lineId, $0.1) } }, talkingLines: Set(panels.filter(\.talker).map(\.lineId)), end: Self.now())
+    }
+}
+
+/// The run's figures.
+struct Summary {
+    struct Figures: Equatable {
+        var count: Int
+        var p50: Double
+        var p90: Double
+        var p99: Double
+        var max: Double
+
+        init(_ milliseconds: [Double]) {
+            count = milliseconds.count
+            var histogram = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
+            for value in milliseconds { _ = histogram.record(UInt64(Swift.max(0, value * 1000))) }  // microseconds
+            let empty = milliseconds.isEmpty
+            let recorded = histogram
+            func at(_ percentile: Double) -> Double { empty ? 0 : Double(recorded.valueAtPercentile(percentile)) / 1000 }
+            p50 = at(50)
+            p90 = at(90)
+            p99 = at(99)
+            max = empty ? 0 : Double(recorded.max) / 1000
+        }
+
+        var json: [String: Any] { ["count": count, "p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "max_ms": max] }
+    }
+
+    var clients: Int
+    var everLoggedIn: Int
+    var notLoggedInAtEnd: Int
+    var neverBack: Int
+    var marked: Bool
+    var login: Figures
+    var outages: Figures
+    var relogin: Figures
+    var mediaGap: Figures
+    var onAtEnd: [String: Int]
+    var refusals: Int
+
+    init(meters: [(talker: Bool, line: UInt32, meter: ClientMeter)], talkingLines: Set<UInt32>, end: MonotonicTime) {
+        clients = meters.count
+        everLoggedIn = meters.filter { $0.meter.firstLogin != nil }.count
+        notLoggedInAtEnd = meters.filter { !$0.meter.isLoggedIn }.count
+        neverBack = meters.filter { $0.meter.neverBack }.count
+        marked = meters.contains { $0.meter.mark != nil }
+        login = Figures(meters.compactMap { $0.meter.firstLogin.map(Self.ms) })
+        outages = Figures(meters.flatMap { $0.meter.outages.map { Self.ms($0.end - $0.start) } })
+        relogin = Figures(meters.compactMap { $0.meter.backAfterMark.map(Self.ms) })
+        // Listeners on a line whose talker kept talking: the longest silence after the fault.
+        mediaGap = Figures(
+            meters.compactMap { entry in
+                guard talkingLines.contains(entry.line) else { return nil }
+                return entry.meter.mediaGap(until: end).map(Self.ms)
+            })
+        var on: [String: Int] = [:]
+        for entry in meters { if let server = entry.meter.server { on[server.description, default: 0] += 1 } }
+        onAtEnd = on
+        refusals = meters.map(\.meter.refusals).reduce(0, +)
+    }
+
+    static func ms(_ duration: Duration) -> Double { Double(duration.nanoseconds) / 1_000_000 }
+}
