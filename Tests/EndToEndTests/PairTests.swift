@@ -60,4 +60,22 @@ import Glibc
         #expect(await late.waitLoggedIn(to: secondaryEndpoint), "the primary refuses logins; the client goes to the secondary")
         #expect(late.events.contains { if case .refused(_, .notActiveServer, _) = $0 { true } else { false } })
     }
+
+    @Test func sigtermOnTheServingPrimary_handsItsClientsToTheSecondaryAndExitsZero() async throws {
+        let pair = try TestPair()
+        defer { pair.stop() }
+        try await pair.start()
+        #expect(await eventually { pair.primary.isActive && pair.secondary.isStandby })
+        let clients = (0..<3).map { TestClient(servers: [pair.primary.clientEndpoint], username: "op\($0)") }
+        defer { clients.forEach { $0.stop() } }
+        for client in clients { #expect(await client.waitLoggedIn(to: pair.primary.clientEndpoint)) }
+
+        pair.primary.kill(SIGTERM)
+        #expect(await pair.primary.waitForExit() == 0, "a graceful shutdown exits 0\n\(pair.logs)")
+        #expect(await eventually { pair.secondary.isActive }, "\(pair.logs)")
+        for client in clients {
+            #expect(await client.waitLoggedIn(to: pair.secondary.clientEndpoint), "\(client.events)\n\(pair.logs)")
+            #expect(client.events.contains { if case .redirected = $0 { true } else { false } }, "told to move, not cut off: \(client.events)")
+        }
+    }
 }

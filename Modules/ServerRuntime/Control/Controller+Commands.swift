@@ -64,6 +64,7 @@ extension Controller {
         let bound = NIOLoopBound(self, eventLoop: loop)
         return handover.hop(to: loop).map {
             let controller = bound.value
+            controller.halted = true
             let sessions = controller.clients.registry.all
             if controller.policy.peerStatus?.state == .active, let target = controller.peerClientEndpoint {
                 for session in sessions { session.redirect(to: target, reason: .switchover, epoch: controller.policy.epoch) }

@@ -86,7 +86,7 @@ extension Controller {
                 case .suspect, .recovered: logger.debug("peer link \(report)")
                 }
                 metrics.peerLink(up: monitorSaysUp(report))
-                perform(policy.handle(.link(report), at: clock.now))
+                decide(.link(report))
             }
         }
     }

@@ -100,11 +100,11 @@ extension Controller {
             break
         case .stateAnnouncement(let announcement):
             peerRevision = announcement.configRevision
-            perform(policy.handle(.peerState(PeerStatus(announcement)), at: clock.now))
+            decide(.peerState(PeerStatus(announcement)))
         case .activationRequest(let request):
-            perform(policy.handle(.peerActivationRequest(request), at: clock.now))
+            decide(.peerActivationRequest(request))
         case .clientCountReport(let report):
-            perform(policy.handle(.peerClientCount(report), at: clock.now))
+            decide(.peerClientCount(report))
         case .licence(let transfer):
             licenceReceived(transfer)
         case .licenceReceipt(let receipt):

@@ -35,7 +35,7 @@ extension Controller {
         inbox.removeAll { if case .configChange = $0 { true } else if case .configSnapshot = $0 { true } else { false } }
         replicationRole = role
         // What the peer holds is unknown until it says so in the new roles.
-        perform(policy.handle(.peerReplicationLag(nil), at: clock.now))
+        decide(.peerReplicationLag(nil))
         logger.info("configuration replication: \(role == .leader ? "leading" : role == .follower ? "following" : "idle")")
         switch role {
         case .leader: performLeader(leader.linkUp())
@@ -162,7 +162,7 @@ extension Controller {
     func reportLag() {
         let lag = leader.lag(leaderRevision: store.head.revision)
         metrics.replicationLag(revisions: lag, milliseconds: leader.lagMilliseconds(now: wallMs()))
-        perform(policy.handle(.peerReplicationLag(lag), at: clock.now))
+        decide(.peerReplicationLag(lag))
     }
 
     /// Writes configuration changes (this server must be active) and streams them to the peer.

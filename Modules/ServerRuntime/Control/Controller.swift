@@ -69,6 +69,8 @@ final class Controller {
     var timerDeadline: MonotonicTime?
     var adminReplies: [PolicyAction] = []
     var shuttingDown = false
+    /// The shutdown ended the sessions and closed the link: no event is decided any more.
+    var halted = false
     var stateWaiters: [(ServerState, EventLoopPromise<Void>)] = []
 
     init(
@@ -121,8 +123,17 @@ final class Controller {
     /// Feeds the policy an event now and performs what it decides.
     func handle(_ event: PolicyEvent) {
         loop.preconditionInEventLoop()
-        perform(policy.handle(event, at: clock.now))
+        guard !halted else { return }
+        decide(event)
         afterEvent()
+    }
+
+    /// Feeds the policy one event and performs its actions. Once the shutdown has ended the
+    /// sessions and closed the link, nothing more is decided: the link's loss is the
+    /// shutdown's own doing, not a failure to act on.
+    func decide(_ event: PolicyEvent) {
+        guard !halted else { return }
+        perform(policy.handle(event, at: clock.now))
     }
 
     /// What follows every event: replication follows who serves, the gate and the figures
@@ -131,12 +142,13 @@ final class Controller {
         updateReplicationRole()
         publishServingState()
         scheduleTimer()
+        // Waiters resume on a fresh turn of the loop: one of them (the shutdown) closes the
+        // peer link, whose handler would otherwise re-enter this controller mid-update.
         let state = policy.state
-        stateWaiters.removeAll { waiter in
-            guard waiter.0 == state else { return false }
-            waiter.1.succeed()
-            return true
-        }
+        let ready = stateWaiters.filter { $0.0 == state }
+        guard !ready.isEmpty else { return }
+        stateWaiters.removeAll { $0.0 == state }
+        loop.execute { for waiter in ready { waiter.1.succeed() } }
     }
 
     func clientJoined() {
@@ -153,7 +165,7 @@ final class Controller {
         let reports = census.clientLost(at: clock.now)
         for report in reports {
             logger.warning("client census: \(report)")
-            perform(policy.handle(.census(report), at: clock.now))
+            decide(.census(report))
         }
         clientCountChanged()
     }
@@ -188,6 +200,7 @@ final class Controller {
     }
 
     func tick() {
+        guard !halted else { return }
         let now = clock.now
         census.tick(at: now)
         performMonitor(monitor.tick(at: now))
