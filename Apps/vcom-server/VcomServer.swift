@@ -51,8 +51,14 @@ struct Run: AsyncParsableCommand {
     var peerClientAddress: String?
     @Option(help: "Peer heartbeat interval in ms (timings.peer-heartbeat-ms, default 100).") var peerHeartbeatMs: Int?
     @Option(help: "Client heartbeat interval in ms (timings.client-heartbeat-ms, default 1000).") var clientHeartbeatMs: Int?
-    @Option(help: "How long a starting primary waits for its secondary, in ms (timings.startup-peer-wait-ms, default 1000).")
+    @Option(help: "Silent peer heartbeats before the link counts as lost (timings.peer-misses, default 3).") var peerMisses: Int?
+    @Option(help: "Missed client heartbeats before either side gives up (timings.client-misses, default 3).") var clientMisses: Int?
+    @Option(help: "Session token lifetime in seconds (timings.token-lifetime-s, default 43200).") var tokenLifetimeS: Int?
+    @Option(help: "How long a starting server waits to hear its peer, in ms (timings.startup-peer-wait-ms, default 1000).")
     var startupPeerWaitMs: Int?
+    @Option(help: "How long a handover waits for the peer, in ms (timings.handover-timeout-ms, default 5000).") var handoverTimeoutMs: Int?
+    @Option(help: "How long an authorized switchover waits for the peer, in ms (timings.switchover-timeout-ms, default 5000).")
+    var switchoverTimeoutMs: Int?
     @Option(help: "Event loop threads (server.threads, default: the number of cores).") var threads: Int?
     @Option(help: "Also write the ready line to this file.") var readyFile: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
@@ -98,6 +104,10 @@ struct Run: AsyncParsableCommand {
             ("peer.client-address", peerClientAddress), ("timings.peer-heartbeat-ms", peerHeartbeatMs.map(String.init)),
             ("timings.client-heartbeat-ms", clientHeartbeatMs.map(String.init)),
             ("timings.startup-peer-wait-ms", startupPeerWaitMs.map(String.init)), ("server.threads", threads.map(String.init)),
+            ("timings.peer-misses", peerMisses.map(String.init)), ("timings.client-misses", clientMisses.map(String.init)),
+            ("timings.token-lifetime-s", tokenLifetimeS.map(String.init)),
+            ("timings.handover-timeout-ms", handoverTimeoutMs.map(String.init)),
+            ("timings.switchover-timeout-ms", switchoverTimeoutMs.map(String.init)),
         ]
         for (name, value) in overrides {
             if let value { configuration.values[name] = value }
