@@ -8,7 +8,7 @@ SCHEDULES ?= 10000
 TEST_SCHEDULES ?= 500
 
 .DEFAULT_GOAL := build
-.PHONY: deps build server admin client-sim license-tool test simulate fuzz bench-wire bench-replication demo clean
+.PHONY: deps build server admin client-sim license-tool test simulate fuzz bench-wire bench-replication bench-failover bench-capacity demo clean
 
 deps:
 	@Tools/scripts/ensure-deps.sh
@@ -49,6 +49,10 @@ bench-replication: deps
 	@echo "bench-replication: building (release; the first build takes a few minutes)..."
 	@cd Tools/Benchmarks && swift build --scratch-path ../../.build-bench -c release --product replication-bench 2>&1 | tail -1
 	@.build-bench/release/replication-bench
+
+# What a failover costs the clients: CLIENTS= (10000), TALKERS= (200), MODE=kill|silent|both.
+bench-failover: deps
+	@CLIENTS=$(or $(CLIENTS),10000) MODE=$(or $(MODE),kill) Tools/bench/bench-failover.sh
 
 # A primary, a secondary and simulated clients on loopback: a failover (CLIENTS=, TALKERS=).
 demo: deps

@@ -204,6 +204,13 @@ struct Summary {
         var json: [String: Any] { ["count": count, "p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "max_ms": max] }
     }
 
+    /// The figures a benchmark compares run to run, as `key=value` pairs.
+    var keyValues: String {
+        func ms(_ value: Double) -> String { String(format: "%.0f", value) }
+        return "clients=\(clients) relogin_p50_ms=\(ms(relogin.p50)) relogin_p99_ms=\(ms(relogin.p99)) relogin_max_ms=\(ms(relogin.max)) "
+            + "media_gap_p99_ms=\(ms(mediaGap.p99)) never_back=\(max(neverBack, notLoggedInAtEnd))"
+    }
+
     var clients: Int
     var everLoggedIn: Int
     var notLoggedInAtEnd: Int

@@ -46,6 +46,8 @@ struct VcomClientSim: AsyncParsableCommand {
     @Option(help: "Mark the fault this many seconds after every client logged in (instead of SIGUSR1).") var markAfter: Double?
     @Option(help: "After the mark, stop as soon as every client is logged in to this host:port.") var untilAllOn: String?
     @Flag(help: "Print JSON: a progress object per second and the summary.") var json = false
+    @Option(help: "End with one line 'LABEL clients=N relogin_p50_ms=... never_back=N' (what make bench-failover prints).")
+    var figuresLine: String?
 
     mutating func validate() throws {
         guard (1...200_000).contains(clients) else { throw ValidationError("--clients must be 1 to 200000") }
@@ -107,6 +109,7 @@ struct VcomClientSim: AsyncParsableCommand {
         await run.stop()
         try? await group.shutdownGracefully()
         output.summary(summary)
+        if let figuresLine { print("\(figuresLine) \(summary.keyValues)") }
         if summary.everLoggedIn == 0 {
             output.note("nobody could log in: check --servers, the accounts (--user-prefix, --password) and that a server is active")
             throw ExitCode(1)

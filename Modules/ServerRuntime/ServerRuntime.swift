@@ -53,7 +53,12 @@ public final class ServerRuntime: Sendable {
         }
     }
 
+    /// Client sessions, the metrics endpoint.
     let group: MultiThreadedEventLoopGroup
+    /// One thread of its own for the control loop and the peer link: a burst of 10,000 logins
+    /// on the client loops must not delay a peer heartbeat past the loss deadline (it did,
+    /// when the control loop also carried client sessions: the pair split under load).
+    let controlGroup: MultiThreadedEventLoopGroup
     let hashing: NIOThreadPool
     let controller: NIOLoopBound<Controller>
     let loop: EventLoop
@@ -95,9 +100,10 @@ public final class ServerRuntime: Sendable {
         let clock = modules.clock ?? SystemClock()
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.eventLoopThreads)
+        let controlGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let hashing = NIOThreadPool(numberOfThreads: 2)
         hashing.start()
-        let loop = group.next()
+        let loop = controlGroup.next()
         do {
             let bound = try await loop.submit {
                 NIOLoopBound(
@@ -109,9 +115,28 @@ public final class ServerRuntime: Sendable {
                     eventLoop: loop)
             }.get()
             let gate = AdmissionGate(role: settings.role, licence: licence.enforcement)
+            // Joins and departures reach the control loop in batches: after a failover 10,000
+            // logins arrive within a second, and one policy update per loop turn is enough.
+            let batch = NIOLockedValueBox((joined: 0, left: 0, scheduled: false))
+            @Sendable func count(joined: Int, left: Int) {
+                let schedule = batch.withLockedValue { value in
+                    value.joined += joined
+                    value.left += left
+                    defer { value.scheduled = true }
+                    return !value.scheduled
+                }
+                guard schedule else { return }
+                loop.execute {
+                    let (joined, left) = batch.withLockedValue { value in
+                        defer { value = (0, 0, false) }
+                        return (value.joined, value.left)
+                    }
+                    bound.value.clientsChanged(joined: joined, left: left)
+                }
+            }
             let events = ClientService.Events(
-                joined: { loop.execute { bound.value.clientJoined() } },
-                left: { loop.execute { bound.value.clientLeft() } },
+                joined: { count(joined: 1, left: 0) },
+                left: { count(joined: 0, left: 1) },
                 lost: { loop.execute { bound.value.clientLost() } })
             let service = ClientService(
                 gate: gate, tokens: SessionTokens(keys: ClusterKeys(secret: settings.clusterSecret), lifetime: settings.timings.tokenLifetime),
@@ -146,21 +171,25 @@ public final class ServerRuntime: Sendable {
                 bound.value.start()
             }.get()
             return ServerRuntime(
-                group: group, hashing: hashing, controller: bound, loop: loop, channels: channels, clientAddress: clientAddress,
+                group: group, controlGroup: controlGroup, hashing: hashing, controller: bound, loop: loop, channels: channels,
+                clientAddress: clientAddress,
                 peerAddress: peerAddress, metricsAddress: metricsAddress, settings: settings, store: store)
         } catch {
             try? await group.shutdownGracefully()
+            try? await controlGroup.shutdownGracefully()
             try? await hashing.shutdownGracefully()
             throw error
         }
     }
 
     private init(
-        group: MultiThreadedEventLoopGroup, hashing: NIOThreadPool, controller: NIOLoopBound<Controller>, loop: EventLoop,
+        group: MultiThreadedEventLoopGroup, controlGroup: MultiThreadedEventLoopGroup, hashing: NIOThreadPool,
+        controller: NIOLoopBound<Controller>, loop: EventLoop,
         channels: [Channel], clientAddress: Endpoint, peerAddress: Endpoint?, metricsAddress: Endpoint?, settings: ServerSettings,
         store: any ConfigurationStoring
     ) {
         self.group = group
+        self.controlGroup = controlGroup
         self.hashing = hashing
         self.controller = controller
         self.loop = loop
@@ -305,6 +334,7 @@ public final class ServerRuntime: Sendable {
         guard markStopped() else { return }
         _ = try? await loop.submit { self.controller.value.shuttingDown = true; self.controller.value.timer?.cancel() }.get()
         try? await group.shutdownGracefully()
+        try? await controlGroup.shutdownGracefully()
         try? await hashing.shutdownGracefully()
     }
 
@@ -316,6 +346,7 @@ public final class ServerRuntime: Sendable {
         // Let the goodbyes and redirects reach the wire before the loops stop.
         try? await Task.sleep(for: .milliseconds(50))
         try? await group.shutdownGracefully()
+        try? await controlGroup.shutdownGracefully()
         try? await hashing.shutdownGracefully()
     }
 }

@@ -1,6 +1,7 @@
 import ConfigStore
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Wire
@@ -81,12 +82,8 @@ final class ClientService: Sendable {
             let account = configuration.operator(request.username)
             // An unknown user costs the same scrypt as a known one: timing tells nothing.
             let stored = account?.passwordHash ?? Self.decoyHash
-            if let account, verified.contains(password, against: stored, at: now) {
-                return loop.makeSucceededFuture(admit(account, channel: channel, withToken: false))
-            }
-            return hashing.runIfActive(eventLoop: loop) { PasswordHasher.verify(password, against: stored) }.map { matches in
+            return verified.verify(password, against: stored, at: now, pool: hashing, on: loop).map { matches in
                 guard let account, matches else { return self.refuse(.badCredentials, "wrong username or password", serving: serving) }
-                self.verified.remember(password, against: stored, at: now)
                 return self.admit(account, channel: channel, withToken: false)
             }
         }
@@ -104,7 +101,7 @@ final class ClientService: Sendable {
             metrics.loginRefused(reason)
             return .refused(LoginRefused(reason: reason, detail: detail, alternateServer: alternate, epoch: epoch))
         case .admitted(let epoch, let warning):
-            if let warning { logger.warning("\(warning)") }
+            if let warning { warnOnce(warning) }
             let session = ClientSessionRef(id: registry.makeId(), username: account.username, operatorId: account.id, channel: channel)
             registry.add(session)
             router.joined(session: session.id, operatorId: account.id, channel: channel)
@@ -118,6 +115,20 @@ final class ClientService: Sendable {
                     sessionToken: token, heartbeatIntervalMs: UInt32(clamping: heartbeatInterval.milliseconds)),
                 session)
         }
+    }
+
+    private let lastWarning = NIOLockedValueBox<(text: String, at: Date)?>(nil)
+
+    /// The licence's expiry warning reaches every login reply, but the log once an hour: a
+    /// line per login would be 10,000 lines in the seconds after a failover.
+    private func warnOnce(_ warning: String) {
+        let now = clock.wallNow
+        let due = lastWarning.withLockedValue { last in
+            guard last == nil || last!.text != warning || now.timeIntervalSince(last!.at) >= 3600 else { return false }
+            last = (warning, now)
+            return true
+        }
+        if due { logger.warning("\(warning)") }
     }
 
     private func refuse(_ reason: RefusalReason, _ detail: String, serving: AdmissionGate.Serving, alternate: Bool = false) -> LoginOutcome {
@@ -135,26 +146,25 @@ final class ClientService: Sendable {
     }
 
     /// Whether the operator's panel has a key allowing this press (talk or listen to a party
-    /// line, talk to a user). A key the configuration does not give is ignored.
-    func allows(_ change: KeyChange, operatorId: UInt32) -> Bool {
+    /// line, talk to a user). A key the configuration does not give is ignored. Walks the
+    /// operator's own keys (at most 64) and looks each target up by name: no scan of the
+    /// configuration, whose tables are keyed by name (10,000 panels pressing their listen key
+    /// after a failover must not each walk 10,000 operators).
+    func allows(_ change: KeyChange, username: String) -> Bool {
         guard change.pressed else { return true }
         let configuration = store.configuration
-        guard let owner = configuration.operators.values.first(where: { $0.id == operatorId }) else { return false }
-        let keys = configuration.keys(of: owner.username)
+        let keys = configuration.keys(of: username)
         switch change.target {
         case .partyLine(let id):
-            guard let line = configuration.partyLines.values.first(where: { $0.id == id }) else { return false }
             return keys.contains { key in
-                if case .partyLine(let name) = key.target, nameKey(name) == nameKey(line.name) {
-                    return change.action == .talk ? key.talk : key.listen
-                }
-                return false
+                guard case .partyLine(let name) = key.target, change.action == .talk ? key.talk : key.listen else { return false }
+                return configuration.partyLine(name)?.id == id
             }
         case .user(let id):
-            guard change.action == .talk, let target = configuration.operators.values.first(where: { $0.id == id }) else { return false }
+            guard change.action == .talk else { return false }
             return keys.contains { key in
-                if case .operator(let name) = key.target { return key.talk && nameKey(name) == nameKey(target.username) }
-                return false
+                guard case .operator(let name) = key.target, key.talk else { return false }
+                return configuration.operator(name)?.id == id
             }
         }
     }

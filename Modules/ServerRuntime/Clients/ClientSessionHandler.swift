@@ -44,7 +44,7 @@ final class ClientSessionHandler: ChannelDuplexHandler {
         case (.loggedIn, .heartbeat(let beat)):
             context.writeAndFlush(wrapOutboundOut(.heartbeat(beat)), promise: nil)
         case (.loggedIn(let session), .keyChange(let change)):
-            if service.allows(change, operatorId: session.operatorId) {
+            if service.allows(change, username: session.username) {
                 service.router.key(change, session: session.id, channel: context.channel)
             }
         case (.loggedIn(let session), .media(let frame)):

@@ -1,6 +1,9 @@
+import ConfigStore
 import Crypto
 import Foundation
 import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
 
 /// Passwords this process has already verified against a stored hash, for a while: a login
 /// with the same password against the same stored hash skips scrypt.
@@ -49,5 +52,33 @@ final class VerifiedPasswords: Sendable {
             if entries.count >= capacity { entries.removeAll() }
             entries[key] = now.addingTimeInterval(lifetime)
         }
+    }
+
+    private let inFlight = NIOLockedValueBox([[UInt8]: EventLoopFuture<Bool>]())
+
+    /// Whether `password` matches `stored`: from memory when it matched before, otherwise by
+    /// one scrypt on `pool`, shared by every login asking the same question meanwhile. Without
+    /// that, 2,000 panels logging in at once with one password all missed the memory (the
+    /// first scrypt had not finished) and queued 2,000 scrypts: a minute of two saturated
+    /// cores, during which heartbeats went unanswered.
+    func verify(
+        _ password: String, against stored: String, at now: Date, pool: NIOThreadPool, on loop: EventLoop,
+        check: @escaping @Sendable (String, String) -> Bool = { PasswordHasher.verify($0, against: $1) }
+    ) -> EventLoopFuture<Bool> {
+        if contains(password, against: stored, at: now) { return loop.makeSucceededFuture(true) }
+        let key = key(password, stored)
+        let (promise, running) = inFlight.withLockedValue { running -> (EventLoopPromise<Bool>?, EventLoopFuture<Bool>?) in
+            if let future = running[key] { return (nil, future) }
+            let promise = loop.makePromise(of: Bool.self)
+            running[key] = promise.futureResult
+            return (promise, nil)
+        }
+        guard let promise else { return running!.hop(to: loop) }
+        pool.runIfActive(eventLoop: loop) { check(password, stored) }.whenComplete { result in
+            if case .success(true) = result { self.remember(password, against: stored, at: now) }
+            self.inFlight.withLockedValue { $0[key] = nil }
+            promise.completeWith(result)
+        }
+        return promise.futureResult
     }
 }

@@ -151,13 +151,11 @@ final class Controller {
         loop.execute { for waiter in ready { waiter.1.succeed() } }
     }
 
-    func clientJoined() {
-        census.clientJoined(at: clock.now)
-        clientCountChanged()
-    }
-
-    func clientLeft() {
-        census.clientLeft(at: clock.now)
+    /// Sessions that started or ended on purpose since the last batch.
+    func clientsChanged(joined: Int, left: Int) {
+        let now = clock.now
+        for _ in 0..<joined { census.clientJoined(at: now) }
+        for _ in 0..<left { census.clientLeft(at: now) }
         clientCountChanged()
     }
 

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# make bench-failover: what a failover costs the clients, measured from the fault.
+# A primary and a secondary on loopback (release builds), CLIENTS simulated clients logged in
+# to the primary with TALKERS of them talking, a steady state, then the fault:
+#   MODE=kill    kill -9 of the primary (the kernel closes its sockets)
+#   MODE=silent  SIGSTOP of the primary (nothing is closed: heartbeats must notice)
+#   MODE=both    one after the other, one summary line each
+# and a bounded wait until every client is logged in to the secondary. Each mode ends with
+#   bench-failover mode=M clients=N relogin_p50_ms=... relogin_p99_ms=... relogin_max_ms=...
+#     media_gap_p99_ms=... never_back=N secondary_active_ms=...
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+CLIENTS=${CLIENTS:-10000}
+TALKERS=${TALKERS:-200}
+MODE=${MODE:-kill}
+STEADY=${STEADY:-3}
+TIMEOUT=${TIMEOUT:-60}
+BIN=.build/release
+BASE="run/bench-failover-$(date +%Y%m%d-%H%M%S)"
+
+case "$MODE" in kill | silent) MODES=("$MODE") ;; both) MODES=(kill silent) ;;
+*) echo "bench-failover: MODE must be kill, silent or both (not '$MODE')" >&2; exit 64 ;; esac
+
+source Tools/scripts/pair-lib.sh
+trap pair_cleanup EXIT
+trap 'echo; echo "bench-failover: interrupted"; exit 130' INT TERM
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" -lt $((CLIENTS + 1000)) ]; then
+    echo "bench-failover: $CLIENTS clients need $((CLIENTS + 1000)) file descriptors, the limit is $(ulimit -n)" >&2
+    exit 1
+fi
+
+echo "bench-failover: building vcom-server, vcom-client-sim and vcom-license (release; a cold build takes a few minutes)..."
+for product in vcom-server vcom-client-sim vcom-license; do
+    swift build -c release --product "$product" 2>&1 | tail -1
+done
+
+LINES=()
+for mode in "${MODES[@]}"; do
+    RUN="$BASE/$mode"
+    PIDS=()
+    SECONDARY_PEER_PORT=0
+    pair_files "$CLIENTS"
+    pair_common
+    pair_start_secondary
+    pair_start_primary
+    pair_wait_state "$PRIMARY_METRICS" active 30 || { echo "bench-failover: the primary never served; see $RUN/primary.log" >&2; exit 1; }
+    echo "bench-failover [$mode]: pair up (primary $PRIMARY, secondary $SECONDARY); logging in $CLIENTS clients, $TALKERS talking"
+
+    "$BIN/vcom-client-sim" --servers "$PRIMARY,$SECONDARY" --clients "$CLIENTS" --talkers "$TALKERS" --duration 600 \
+        --until-all-on "$SECONDARY" --figures-line "bench-failover mode=$mode" >"$RUN/clients.out" 2>"$RUN/clients.log" &
+    SIM=$!
+    PIDS+=("$SIM")
+    deadline=$((SECONDS + 120))
+    until grep -q "logged in $CLIENTS/$CLIENTS " "$RUN/clients.out" 2>/dev/null; do
+        if [ $SECONDS -gt $deadline ] || ! kill -0 "$SIM" 2>/dev/null; then
+            echo "bench-failover: the clients did not all log in within 120 s:" >&2
+            tail -n 3 "$RUN/clients.out" "$RUN/clients.log" >&2
+            exit 1
+        fi
+        sleep 0.2
+    done
+    echo "bench-failover [$mode]: $(tail -1 "$RUN/clients.out")"
+    sleep "$STEADY"
+
+    fault=$(now_ms)
+    kill -USR1 "$SIM"  # the clients measure from this moment
+    if [ "$mode" = kill ]; then kill -9 "$PRIMARY_PID"; else kill -STOP "$PRIMARY_PID"; fi
+    echo "bench-failover [$mode]: $([ "$mode" = kill ] && echo "kill -9" || echo "SIGSTOP") of the primary"
+    active_ms=timeout
+    if pair_wait_state "$SECONDARY_METRICS" active 30; then active_ms=$(($(now_ms) - fault)); fi
+    echo "bench-failover [$mode]: the secondary serves after ${active_ms} ms"
+
+    deadline=$((SECONDS + TIMEOUT))
+    while kill -0 "$SIM" 2>/dev/null && [ $SECONDS -le $deadline ]; do sleep 0.2; done
+    if kill -0 "$SIM" 2>/dev/null; then
+        echo "bench-failover [$mode]: not every client was back after $TIMEOUT s; ending the run" >&2
+        kill -INT "$SIM"
+        for _ in $(seq 1 50); do kill -0 "$SIM" 2>/dev/null || break; sleep 0.1; done
+    fi
+    wait "$SIM" 2>/dev/null || true
+    grep -v "^bench-failover" "$RUN/clients.out" | grep -v "^t=" | sed 's/^/    /' || true
+    figures=$(grep "^bench-failover mode=" "$RUN/clients.out" | tail -1)
+    [ -n "$figures" ] || figures="bench-failover mode=$mode clients=$CLIENTS never_back=$CLIENTS"
+    LINES+=("$figures secondary_active_ms=$active_ms")
+    pair_cleanup
+done
+
+echo "bench-failover: logs and data in $BASE"
+for line in "${LINES[@]}"; do echo "$line"; done

@@ -1,0 +1,98 @@
+# Shared by make demo and the failover benchmarks: make a development pair's files, start
+# and watch its servers on loopback. Source it after setting BIN (the binaries) and RUN (a
+# fresh directory for keys, data and logs). Every process started here is recorded in PIDS;
+# pair_cleanup kills exactly those.
+
+PIDS=()
+
+pair_cleanup() {
+    for pid in "${PIDS[@]:-}"; do
+        [ -n "$pid" ] || continue
+        kill -CONT "$pid" 2>/dev/null || true  # a stopped process cannot die of SIGKILL until woken
+        kill -9 "$pid" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+}
+
+# pair_files CLIENTS: a vendor key, a licence for CLIENTS seats bound to vcom-primary, a cluster
+# secret and CLIENTS demo operators (op0...) in the primary's data directory.
+pair_files() {
+    mkdir -p "$RUN"
+    "$BIN/vcom-license" keygen --out-dir "$RUN" --name vendor >/dev/null
+    "$BIN/vcom-license" issue --key "$RUN/vendor.key" --id LIC-DEMO --licensee "VCOM demo" --server-id vcom-primary \
+        --max-clients "$(($1 + 100))" --features failover --days 30 --out "$RUN/licence.txt" 2>/dev/null
+    head -c 32 /dev/urandom | base64 > "$RUN/cluster.secret"
+    chmod 600 "$RUN/cluster.secret"
+    "$BIN/vcom-server" bootstrap --data-dir "$RUN/primary" --demo-operators "$1" ${ADMIN_USER:+--admin "$ADMIN_USER"} >/dev/null
+}
+
+# pair_ready FILE FIELD: waits (30 s at most) for a ready file and prints one of its fields.
+pair_ready() {
+    for _ in $(seq 1 600); do
+        if [ -s "$1" ]; then sed -n "s/.*\"$2\":\"\([^\"]*\)\".*/\1/p" "$1"; return 0; fi
+        sleep 0.05
+    done
+    echo "a server did not start; see $RUN/*.log" >&2
+    return 1
+}
+
+# pair_metric HOST:PORT NAME: one value from a server's /metrics.
+pair_metric() {
+    local host=${1%:*} port=${1##*:} value
+    exec 3<>"/dev/tcp/$host/$port" || return 1
+    printf 'GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
+    value=$(grep -F "$2 " <&3 | grep -v '^#' | awk '{v=$NF; sub(/\.0$/, "", v); print v}' | head -1)
+    exec 3>&-
+    echo "$value"
+}
+
+# pair_state METRICS: active, standby or "awaiting authorization".
+pair_state() {
+    for s in active standby awaiting_authorization; do
+        [ "$(pair_metric "$1" "vcom_state{state=\"$s\"}" 2>/dev/null)" = "1" ] && { echo "${s//_/ }"; return; }
+    done
+    echo unknown
+}
+
+PAIR_COMMON=()
+pair_common() {
+    PAIR_COMMON=(--cluster-secret-file "$RUN/cluster.secret" --vendor-key-file "$RUN/vendor.pub" --metrics-listen 127.0.0.1:0 "$@")
+}
+
+# pair_start_secondary [CLIENT_PORT]: sets SECONDARY (client address), SECONDARY_PEER, SECONDARY_METRICS.
+pair_start_secondary() {
+    rm -f "$RUN/secondary.ready"
+    "$BIN/vcom-server" --role secondary --id vcom-secondary --primary-id vcom-primary --data-dir "$RUN/secondary" \
+        --client-listen "127.0.0.1:${1:-0}" --peer-listen "127.0.0.1:${SECONDARY_PEER_PORT:-0}" "${PAIR_COMMON[@]}" \
+        --ready-file "$RUN/secondary.ready" 2>>"$RUN/secondary.log" >/dev/null &
+    SECONDARY_PID=$!
+    PIDS+=("$SECONDARY_PID")
+    SECONDARY_PEER=$(pair_ready "$RUN/secondary.ready" peer)
+    SECONDARY_PEER_PORT=${SECONDARY_PEER##*:}
+    SECONDARY=$(pair_ready "$RUN/secondary.ready" client)
+    SECONDARY_METRICS=$(pair_ready "$RUN/secondary.ready" metrics)
+}
+
+# pair_start_primary [CLIENT_PORT]: sets PRIMARY, PRIMARY_PID, PRIMARY_METRICS.
+pair_start_primary() {
+    rm -f "$RUN/primary.ready"
+    "$BIN/vcom-server" --role primary --id vcom-primary --data-dir "$RUN/primary" --licence-file "$RUN/licence.txt" \
+        --client-listen "127.0.0.1:${1:-0}" --peer-address "$SECONDARY_PEER" "${PAIR_COMMON[@]}" \
+        --ready-file "$RUN/primary.ready" 2>>"$RUN/primary.log" >/dev/null &
+    PRIMARY_PID=$!
+    PIDS+=("$PRIMARY_PID")
+    PRIMARY=$(pair_ready "$RUN/primary.ready" client)
+    PRIMARY_METRICS=$(pair_ready "$RUN/primary.ready" metrics)
+}
+
+# pair_wait_state METRICS STATE SECONDS: polls every 10 ms; true once the state is reached.
+pair_wait_state() {
+    local deadline=$((SECONDS + $3))
+    while [ $SECONDS -le $deadline ]; do
+        [ "$(pair_state "$1")" = "$2" ] && return 0
+        sleep 0.01
+    done
+    return 1
+}
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
