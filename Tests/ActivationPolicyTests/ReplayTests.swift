@@ -34,4 +34,15 @@ import Testing
             #expect(try replay(seed: seed, deterministicHashing: false) == reference)
         }
     }
+
+    /// The five schedules that failed the first 100,000-schedule run of the reviewed rules
+    /// (a standby-by-plan primary counted as stalled by the checker; a frozen primary's burst
+    /// of stale heartbeats on waking counted as a live link): each must pass now.
+    @Test(arguments: [25664, 43580, 46258, 76122, 77354] as [UInt64])
+    func aScheduleThatOnceFailedPasses(seed: UInt64) throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.simulator.path), "\(Self.simulator.path) is not built")
+        let trace = try replay(seed: seed, deterministicHashing: true)
+        #expect(trace.contains("simulate schedules=1 "), "\(trace.suffix(500))")
+        #expect(trace.contains(" violations=0 "), "\(trace.suffix(2000))")
+    }
 }
