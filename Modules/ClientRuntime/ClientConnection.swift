@@ -90,10 +90,15 @@ public final class ClientConnection: Sendable {
     private func feed(_ event: ClientConnectionMachine.Event) {
         let box = shell.value
         let now = MonotonicTime(nanoseconds: Int64(NIODeadline.now().uptimeNanoseconds))
+        let before = (box.shell.machine.phase, box.shell.machine.epoch)
         let actions = box.shell.machine.handle(event, at: now, random: &box.random)
         for action in actions { perform(action) }
         let machine = box.shell.machine
-        published.withLockedValue { $0 = (machine.phase, machine.server, machine.epoch, machine.token) }
+        // A media frame or a heartbeat changes neither (the server and token change only with
+        // the phase): no lock taken for them, 50 times a second per listener.
+        if machine.phase != before.0 || machine.epoch != before.1 {
+            published.withLockedValue { $0 = (machine.phase, machine.server, machine.epoch, machine.token) }
+        }
         scheduleTimer(now: now)
     }
 
@@ -170,7 +175,9 @@ public final class ClientConnection: Sendable {
             box.shell.timerDeadline = nil
             return
         }
-        if let current = box.shell.timerDeadline, current == deadline, box.shell.timer != nil { return }
+        // A later deadline keeps the timer: it fires early, and the tick asks again. Every frame
+        // heard moves the silence deadline; rescheduling on each cost more than the frame.
+        if let current = box.shell.timerDeadline, current <= deadline, box.shell.timer != nil { return }
         box.shell.timer?.cancel()
         box.shell.timerDeadline = deadline
         let delay = max(.zero, deadline - now)
