@@ -241,6 +241,9 @@ public final class ServerRuntime: Sendable {
                 .serverChannelOption(.backlog, value: 4096)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                // A listener that stops reading loses media above 64 KiB queued (about 600
+                // frames, 12 s of one talker), rather than growing the server without bound.
+                .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let operations = channel.pipeline.syncOperations

@@ -19,6 +19,7 @@ final class ClientService: Sendable {
     let gate: AdmissionGate
     let registry = SessionRegistry()
     let router = MediaRouter()
+    let mediaCodec = FrameCodec<ClientMessage>(configuration: .client)
     let tokens: SessionTokens
     let verified = VerifiedPasswords()
     let store: any ConfigurationStoring
@@ -54,8 +55,8 @@ final class ClientService: Sendable {
 
     /// Checks a login: the server serves, the credential is good, the operator may log in,
     /// the licence has a seat. The seat is taken only on success.
-    func login(_ request: LoginRequest, channel: Channel) -> EventLoopFuture<LoginOutcome> {
-        let loop = channel.eventLoop
+    func login(_ request: LoginRequest, outlet: MediaOutlet) -> EventLoopFuture<LoginOutcome> {
+        let loop = outlet.channel.eventLoop
         let serving = gate.serving
         guard serving.active else {
             return loop.makeSucceededFuture(
@@ -76,7 +77,7 @@ final class ClientService: Sendable {
                 else {
                     return loop.makeSucceededFuture(refuse(.badCredentials, "the session token is not valid any more", serving: serving))
                 }
-                return loop.makeSucceededFuture(admit(account, channel: channel, withToken: true))
+                return loop.makeSucceededFuture(admit(account, outlet: outlet, withToken: true))
             }
         case .password(let password):
             let account = configuration.operator(request.username)
@@ -84,7 +85,7 @@ final class ClientService: Sendable {
             let stored = account?.passwordHash ?? Self.decoyHash
             return verified.verify(password, against: stored, at: now, pool: hashing, on: loop).map { matches in
                 guard let account, matches else { return self.refuse(.badCredentials, "wrong username or password", serving: serving) }
-                return self.admit(account, channel: channel, withToken: false)
+                return self.admit(account, outlet: outlet, withToken: false)
             }
         }
     }
@@ -92,7 +93,7 @@ final class ClientService: Sendable {
     /// A well-formed hash of a random password, for unknown users.
     static let decoyHash = (try? PasswordHasher().hash(UUID().uuidString)) ?? ""
 
-    private func admit(_ account: Operator, channel: Channel, withToken: Bool) -> LoginOutcome {
+    private func admit(_ account: Operator, outlet: MediaOutlet, withToken: Bool) -> LoginOutcome {
         guard account.enabled else {
             return refuse(.accountDisabled, "operator '\(account.username)' is disabled", serving: gate.serving)
         }
@@ -102,9 +103,9 @@ final class ClientService: Sendable {
             return .refused(LoginRefused(reason: reason, detail: detail, alternateServer: alternate, epoch: epoch))
         case .admitted(let epoch, let warning):
             if let warning { warnOnce(warning) }
-            let session = ClientSessionRef(id: registry.makeId(), username: account.username, operatorId: account.id, channel: channel)
+            let session = ClientSessionRef(id: registry.makeId(), username: account.username, operatorId: account.id, channel: outlet.channel)
             registry.add(session)
-            router.joined(session: session.id, operatorId: account.id, channel: channel)
+            router.joined(session: session.id, operatorId: account.id, outlet: outlet)
             metrics.loginAccepted(withToken: withToken)
             events.joined()
             let token = tokens.issue(username: account.username, passwordHash: account.passwordHash, epoch: epoch, at: clock.wallNow)

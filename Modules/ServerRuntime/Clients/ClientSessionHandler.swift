@@ -20,9 +20,14 @@ final class ClientSessionHandler: ChannelDuplexHandler {
 
     private let service: ClientService
     private var state = State.awaitingHello
+    private var outlet: MediaOutlet?
 
     init(service: ClientService) {
         self.service = service
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        outlet = MediaOutlet(channel: context.channel)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -36,22 +41,32 @@ final class ClientSessionHandler: ChannelDuplexHandler {
             state = .awaitingLogin
             context.writeAndFlush(wrapOutboundOut(.hello(Hello(nodeId: service.serverId, software: "vcom-server"))), promise: nil)
         case (.awaitingLogin, .login(let request)):
+            guard let outlet else {
+                end(context, Goodbye(reason: .shuttingDown, detail: "this session cannot be served (no frame encoder)"))
+                return
+            }
             state = .loggingIn
-            let channel = context.channel
-            service.login(request, channel: channel).hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
+            service.login(request, outlet: outlet).hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
                 self.loginFinished(result, context: context)
             }
         case (.loggedIn, .heartbeat(let beat)):
             context.writeAndFlush(wrapOutboundOut(.heartbeat(beat)), promise: nil)
         case (.loggedIn(let session), .keyChange(let change)):
-            if service.allows(change, username: session.username) {
-                service.router.key(change, session: session.id, channel: context.channel)
+            if let outlet, service.allows(change, username: session.username) {
+                service.router.key(change, session: session.id, outlet: outlet)
             }
         case (.loggedIn(let session), .media(let frame)):
-            let out = ClientMessage.media(frame)
-            for channel in service.router.recipients(of: session.id) {
-                channel.writeAndFlush(out, promise: nil)
+            let outlets = service.router.recipients(of: session.id)
+            guard !outlets.isEmpty else { return }
+            // Framed once for all its listeners.
+            var bytes = context.channel.allocator.buffer(capacity: FrameHeader.size + frame.audio.readableBytes + 16)
+            do {
+                try service.mediaCodec.encode(.media(frame), into: &bytes)
+            } catch {
+                end(context, Goodbye(error: error))
+                return
             }
+            MediaRouter.send(bytes, to: outlets, from: context.eventLoop)
         case (.loggedIn(let session), .logout):
             finish(session, lost: false)
             context.close(promise: nil)
