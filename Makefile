@@ -50,9 +50,13 @@ bench-replication: deps
 	@cd Tools/Benchmarks && swift build --scratch-path ../../.build-bench -c release --product replication-bench 2>&1 | tail -1
 	@.build-bench/release/replication-bench
 
-# What a failover costs the clients: CLIENTS= (10000), TALKERS= (200), MODE=kill|silent|both.
+# What a failover costs the clients: CLIENTS= (10000), TALKERS= (50), MODE=kill|silent|both.
 bench-failover: deps
 	@CLIENTS=$(or $(CLIENTS),10000) MODE=$(or $(MODE),kill) Tools/bench/bench-failover.sh
+
+# One serving server's cost per idle logged-in client: CLIENTS= (10000).
+bench-capacity: deps
+	@CLIENTS=$(or $(CLIENTS),10000) Tools/bench/bench-capacity.sh
 
 # A primary, a secondary and simulated clients on loopback: a failover (CLIENTS=, TALKERS=).
 demo: deps

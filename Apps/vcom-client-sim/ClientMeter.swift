@@ -101,6 +101,14 @@ struct ClientMeter: Sendable {
             || gaps.contains { $0.from < time && $0.to > time }
     }
 
+    /// From the mark to this panel noticing it had lost its server (its first outage after
+    /// the mark): what detection costs, apart from the way back.
+    var lossNoticedAfterMark: Duration? {
+        guard let mark else { return nil }
+        if let outage = outages.first(where: { $0.start >= mark }) { return outage.start - mark }
+        return outageStart.flatMap { $0 >= mark ? $0 - mark : nil }
+    }
+
     /// Logged in at the fault and not logged in at the end.
     var neverBack: Bool { loggedInAtMark && server == nil }
 }

@@ -34,6 +34,7 @@ final class Output: @unchecked Sendable {
             FileHandle.standardOutput.write(Data(("\r\u{1B}[2K" + line).utf8))
         } else {
             print(line)
+            fflush(nil)  // into a file or a pipe too: the benchmarks read the progress live
         }
     }
 
@@ -43,6 +44,7 @@ final class Output: @unchecked Sendable {
         } else {
             if live { FileHandle.standardOutput.write(Data("\n".utf8)) }
             print("vcom-client-sim: \(text)")
+            fflush(nil)
         }
     }
 
@@ -51,7 +53,7 @@ final class Output: @unchecked Sendable {
             emit([
                 "type": "summary", "clients": summary.clients, "ever_logged_in": summary.everLoggedIn, "never_back": summary.neverBack,
                 "not_logged_in_at_end": summary.notLoggedInAtEnd, "fault_marked": summary.marked, "login": summary.login.json,
-                "outages": summary.outages.json, "relogin": summary.relogin.json, "media_gap": summary.mediaGap.json,
+                "outages": summary.outages.json, "relogin": summary.relogin.json, "loss_noticed": summary.lossNoticed.json, "media_gap": summary.mediaGap.json,
                 "on_at_end": summary.onAtEnd, "refusals": summary.refusals,
             ])
             return
@@ -64,6 +66,7 @@ final class Output: @unchecked Sendable {
         print(row("first login", summary.login))
         print(row("outages", summary.outages))
         if summary.marked {
+            print(row("loss noticed", summary.lossNoticed))
             print(row("back after the fault", summary.relogin))
             print(row("media gap (listeners)", summary.mediaGap))
             print("  never came back after the fault: \(summary.neverBack)")

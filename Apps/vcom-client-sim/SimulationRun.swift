@@ -134,10 +134,9 @@ final class SimulationRun: @unchecked Sendable {
         }
         if case .loggedIn = event {
             // A new session knows nothing of the old one's keys: press them again.
-            panel.connection.sendOnLoop(.keyChange(KeyChange(action: .listen, target: .partyLine(panel.lineId), pressed: true)))
-            if panel.talker {
-                panel.connection.sendOnLoop(.keyChange(KeyChange(action: .talk, target: .partyLine(panel.lineId), pressed: true)))
-            }
+            var keys: [ClientMessage] = [.keyChange(KeyChange(action: .listen, target: .partyLine(panel.lineId), pressed: true))]
+            if panel.talker { keys.append(.keyChange(KeyChange(action: .talk, target: .partyLine(panel.lineId), pressed: true))) }
+            panel.connection.sendOnLoop(keys)
         }
     }
 
@@ -219,6 +218,7 @@ struct Summary {
     var login: Figures
     var outages: Figures
     var relogin: Figures
+    var lossNoticed: Figures
     var mediaGap: Figures
     var onAtEnd: [String: Int]
     var refusals: Int
@@ -232,6 +232,7 @@ struct Summary {
         login = Figures(meters.compactMap { $0.meter.firstLogin.map(Self.ms) })
         outages = Figures(meters.flatMap { $0.meter.outages.map { Self.ms($0.end - $0.start) } })
         relogin = Figures(meters.compactMap { $0.meter.backAfterMark.map(Self.ms) })
+        lossNoticed = Figures(meters.compactMap { $0.meter.lossNoticedAfterMark.map(Self.ms) })
         // Listeners on a line whose talker kept talking: the longest silence after the fault.
         mediaGap = Figures(
             meters.compactMap { entry in

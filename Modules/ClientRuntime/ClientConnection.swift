@@ -80,9 +80,15 @@ public final class ClientConnection: Sendable {
 
     /// The same, from the connection's own event loop (no hop: for traffic generators).
     public func sendOnLoop(_ message: ClientMessage) {
+        sendOnLoop([message])
+    }
+
+    /// Several messages, flushed together.
+    public func sendOnLoop(_ messages: [ClientMessage]) {
         eventLoop.preconditionInEventLoop()
-        guard shell.value.shell.machine.isLoggedIn else { return }
-        shell.value.shell.channel?.writeAndFlush(message, promise: nil)
+        guard shell.value.shell.machine.isLoggedIn, let channel = shell.value.shell.channel else { return }
+        for message in messages { channel.write(message, promise: nil) }
+        channel.flush()
     }
 
     // MARK: The shell
@@ -92,7 +98,22 @@ public final class ClientConnection: Sendable {
         let now = MonotonicTime(nanoseconds: Int64(NIODeadline.now().uptimeNanoseconds))
         let before = (box.shell.machine.phase, box.shell.machine.epoch)
         let actions = box.shell.machine.handle(event, at: now, random: &box.random)
-        for action in actions { perform(action) }
+        // Messages are written as they come and flushed together: one system call for a
+        // hello and its login.
+        var unflushed = false
+        for action in actions {
+            if case .send(let message) = action {
+                box.shell.channel?.write(message, promise: nil)
+                unflushed = true
+                continue
+            }
+            if unflushed {
+                box.shell.channel?.flush()
+                unflushed = false
+            }
+            perform(action)
+        }
+        if unflushed { box.shell.channel?.flush() }
         let machine = box.shell.machine
         // A media frame or a heartbeat changes neither (the server and token change only with
         // the phase): no lock taken for them, 50 times a second per listener.
@@ -126,7 +147,7 @@ public final class ClientConnection: Sendable {
 
     private func connect(_ endpoint: Endpoint, attempt: Int) {
         let inbound = InboundHandler(connection: self, attempt: attempt)
-        ClientBootstrap(group: eventLoop)
+        let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.seconds(1))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
@@ -135,7 +156,16 @@ public final class ClientConnection: Sendable {
                     try channel.pipeline.syncOperations.addHandler(inbound)
                 }
             }
-            .connect(host: endpoint.host, port: Int(endpoint.port))
+        // An address given as an IP literal (what a pair is usually configured with) skips
+        // name resolution and happy eyeballs: after a failover every client reconnects at once,
+        // and a getaddrinfo per client was a tenth of the reconnect's cost.
+        let connected =
+            if let address = try? SocketAddress(ipAddress: endpoint.host, port: Int(endpoint.port)) {
+                bootstrap.connect(to: address)
+            } else {
+                bootstrap.connect(host: endpoint.host, port: Int(endpoint.port))
+            }
+        connected
             .hop(to: eventLoop)
             .assumeIsolated()
             .whenComplete { result in

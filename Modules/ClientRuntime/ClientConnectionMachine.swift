@@ -131,13 +131,15 @@ public struct ClientConnectionMachine: Sendable {
         case (.connecting(let expected), .connected(let attempt)) where attempt == expected:
             phase = .greeting
             lastHeard = now
-            return [.send(.hello(Hello(nodeId: clientInstance, software: "vcom-client"))), .emit(.connecting(server!))]
+            // The login goes right behind the hello, not after the server's: one round trip
+            // less per client, and after a failover every client of the pair makes it at once.
+            return [.send(.hello(Hello(nodeId: clientInstance, software: "vcom-client"))), .send(.login(login())), .emit(.connecting(server!))]
         case (.connecting(let expected), .connectFailed(let attempt, _)) where attempt == expected:
             return retry(at: now, random: &random)
         case (.greeting, .received(.hello)):
             phase = .loggingIn
             lastHeard = now
-            return [.send(.login(login()))]
+            return []
         case (.loggingIn, .received(.loginAccepted(let accepted))):
             return loggedIn(accepted, at: now)
         case (.loggingIn, .received(.loginRefused(let refused))):

@@ -141,7 +141,10 @@ public final class ServerRuntime: Sendable {
             let service = ClientService(
                 gate: gate, tokens: SessionTokens(keys: ClusterKeys(secret: settings.clusterSecret), lifetime: settings.timings.tokenLifetime),
                 store: store, hashing: hashing, events: events, clock: clock, metrics: metrics, logger: logger,
-                heartbeatInterval: settings.timings.clientHeartbeat, serverId: settings.serverId)
+                heartbeatInterval: settings.timings.clientHeartbeat, serverId: settings.serverId,
+                // Twice the peer timeout: the takeover's own detection, and as long again for
+                // its activation to be decided and published.
+                loginHold: settings.timings.peerHeartbeat * settings.timings.peerMisses * 2)
             try await loop.submit { bound.value.clients = service }.get()
 
             var channels: [Channel] = []
@@ -239,6 +242,11 @@ public final class ServerRuntime: Sendable {
         do {
             return try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 4096)
+                // After a failover every client of the pair connects within milliseconds: an
+                // accept queue that overflows drops SYNs, and each dropped client waits out the
+                // kernel's 1 s SYN retransmission. Drain the queue by hundreds per wake-up
+                // (NIO's default is 4).
+                .serverChannelOption(.maxMessagesPerRead, value: 256)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 // A listener that stops reading loses media above 64 KiB queued (about 600

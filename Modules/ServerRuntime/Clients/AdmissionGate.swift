@@ -19,6 +19,10 @@ final class AdmissionGate: Sendable {
         var licence: LicenceEnforcement
         /// Licences are judged at no earlier time than this (the clock's high-water mark).
         var clockFloor = Date.distantPast
+        /// A standby that lost its peer and may activate: it is about to serve or to stay
+        /// standby by the policy's rules within the peer timeout, so a login is held, not sent
+        /// away to a dead server and a backoff.
+        var takingOver = false
     }
 
     enum Admission: Equatable, Sendable {

@@ -31,11 +31,19 @@ final class ClientService: Sendable {
     let logger: Logger
     let heartbeatInterval: Duration
     let serverId: String
+    /// How long a login waits on a standby that is taking over (see `AdmissionGate.Serving`).
+    let loginHold: Duration
+    /// Logins waiting for the takeover; at most `maxHeld`, the rest are refused as before.
+    private let held = NIOLockedValueBox<[UInt64: EventLoopPromise<Void>]>([:])
+    private let nextHold = NIOLockedValueBox<UInt64>(0)
+    static let maxHeld = 50_000
 
     init(
         gate: AdmissionGate, tokens: SessionTokens, store: any ConfigurationStoring, hashing: NIOThreadPool, events: Events,
-        clock: any RuntimeClock, metrics: RuntimeMetrics, logger: Logger, heartbeatInterval: Duration, serverId: String
+        clock: any RuntimeClock, metrics: RuntimeMetrics, logger: Logger, heartbeatInterval: Duration, serverId: String,
+        loginHold: Duration = .zero
     ) {
+        self.loginHold = loginHold
         self.gate = gate
         self.tokens = tokens
         self.store = store
@@ -55,9 +63,12 @@ final class ClientService: Sendable {
 
     /// Checks a login: the server serves, the credential is good, the operator may log in,
     /// the licence has a seat. The seat is taken only on success.
-    func login(_ request: LoginRequest, outlet: MediaOutlet) -> EventLoopFuture<LoginOutcome> {
+    func login(_ request: LoginRequest, outlet: MediaOutlet, held: Bool = false) -> EventLoopFuture<LoginOutcome> {
         let loop = outlet.channel.eventLoop
         let serving = gate.serving
+        if !serving.active, serving.takingOver, !held, let wait = hold(on: loop) {
+            return wait.flatMap { self.login(request, outlet: outlet, held: true) }
+        }
         guard serving.active else {
             return loop.makeSucceededFuture(
                 refuse(.notActiveServer, "this server is not the active server; try the other server", serving: serving, alternate: true))
@@ -88,6 +99,39 @@ final class ClientService: Sendable {
                 return self.admit(account, outlet: outlet, withToken: false)
             }
         }
+    }
+
+    /// Waits (at most `loginHold`) for the control loop to publish a new serving state. The
+    /// clients of a server that just died arrive here within milliseconds, before the peer
+    /// timeout has made this server active; refused, each would retry with backoff and come
+    /// back hundreds of milliseconds after the activation. Nil when holding is off or full.
+    private func hold(on loop: EventLoop) -> EventLoopFuture<Void>? {
+        guard loginHold > .zero else { return nil }
+        let promise = loop.makePromise(of: Void.self)
+        let id = nextHold.withLockedValue { $0 &+= 1; return $0 }
+        let added = held.withLockedValue { held -> Bool in
+            guard held.count < Self.maxHeld else { return false }
+            held[id] = promise
+            return true
+        }
+        guard added else { return nil }
+        loop.scheduleTask(in: .nanoseconds(loginHold.nanoseconds)) {
+            // Whoever takes the promise out of the table completes it, exactly once.
+            if let promise = self.held.withLockedValue({ $0.removeValue(forKey: id) }) { promise.succeed() }
+        }
+        return promise.futureResult
+    }
+
+    /// The control loop published a new state: held logins go on (admitted if this server
+    /// serves now, refused otherwise) unless it is still taking over.
+    func servingChanged() {
+        let serving = gate.serving
+        guard serving.active || !serving.takingOver else { return }
+        let waiting = held.withLockedValue { held in
+            defer { held.removeAll() }
+            return Array(held.values)
+        }
+        for promise in waiting { promise.succeed() }
     }
 
     /// A well-formed hash of a random password, for unknown users.

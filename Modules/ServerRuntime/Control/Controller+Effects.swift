@@ -121,6 +121,7 @@ extension Controller {
         let alternate = peerClientEndpoint
         let enforcement = licence.enforcement
         let floor = licenceClock.highWater
+        let takingOver = state == .standby && policy.canActivate && (peer == nil || !policy.isLinkUp)
         clients.gate.update {
             $0.active = state == .active
             $0.epoch = epoch
@@ -128,7 +129,9 @@ extension Controller {
             $0.peerLoggedIn = peerCount
             $0.licence = enforcement
             $0.clockFloor = floor
+            $0.takingOver = takingOver
         }
+        clients.servingChanged()
         metrics.state(state, epoch: epoch)
         metrics.revision(store.head.revision)
     }

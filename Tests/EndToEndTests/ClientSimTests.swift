@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+import Wire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// vcom-client-sim's figures: checked against a scripted server whose outage is known, and on
+/// a real pair through a kill (issue 11's proof). Timings here are lower bounds the script
+/// guarantees, not speeds.
+@Suite(.serialized) struct ClientSimTests {
+    @Test func aKnownOutageIsReportedAsOne_fromTheLossToTheLoginOnTheOtherServer() async throws {
+        let first = try await ScriptedServer(mode: .accepting)
+        let second = try await ScriptedServer(mode: .refusing)
+        first.set(.accepting, alternate: second.endpoint)
+        second.set(.refusing, alternate: first.endpoint)
+        let sim = try SimProcess(arguments: [
+            "--servers", "\(first.endpoint),\(second.endpoint)", "--clients", "3", "--talkers", "1", "--duration", "30",
+            "--until-all-on", "\(second.endpoint)",
+        ])
+        #expect(await eventually { sim.loggedIn(to: "\(first.endpoint)") == 3 }, "\(sim.objects)")
+        try await Task.sleep(for: .milliseconds(500))  // media flowing before the fault
+
+        sim.signal(SIGUSR1)  // the fault's moment, then the fault
+        try await Task.sleep(for: .milliseconds(200))
+        let down = ContinuousClock.now
+        await first.goDown()
+        // The second server turns clients away for 700 ms, then takes them.
+        try await Task.sleep(for: .milliseconds(700))
+        #expect(sim.loggedIn(to: "\(second.endpoint)") == 0)
+        second.set(.accepting, alternate: first.endpoint)
+        let status = await sim.waitForExit(timeout: .seconds(20))
+        let elapsed = ContinuousClock.now - down
+        await second.goDown()
+
+        #expect(status == 0, "\(sim.objects)")
+        let summary = try #require(sim.summary, "\(sim.objects)")
+        #expect(summary["never_back"] as? Int == 0)
+        #expect((summary["on_at_end"] as? [String: Any])?["\(second.endpoint)"] as? Int == 3)
+        // Every client had exactly one outage, at least as long as the second server refused,
+        // and no longer than the whole wait here.
+        #expect(figure(summary, "outages", "count") == 3)
+        let outageMin = try #require(figure(summary, "outages", "p50_ms"))
+        let outageMax = try #require(figure(summary, "outages", "max_ms"))
+        #expect(outageMin >= 690, "outage p50 \(outageMin) ms")
+        #expect(outageMax <= Double(elapsed.components.seconds * 1000) + 50, "outage max \(outageMax) ms")
+        // Measured from the mark, 200 ms before the fault.
+        #expect(figure(summary, "relogin", "count") == 3)
+        #expect(try #require(figure(summary, "relogin", "p50_ms")) >= outageMin + 190)
+        // Listeners heard the scripted talker before and after: the gap spans the outage.
+        #expect(figure(summary, "media_gap", "count") == 3)
+        #expect(try #require(figure(summary, "media_gap", "p50_ms")) >= 690)
+    }
+
+    @Test func clientsThatNeverComeBackFailTheRunAndAreCounted() async throws {
+        let only = try await ScriptedServer(mode: .accepting)
+        let sim = try SimProcess(arguments: ["--servers", "\(only.endpoint)", "--clients", "2", "--talkers", "0", "--duration", "3"])
+        #expect(await eventually { sim.loggedIn(to: "\(only.endpoint)") == 2 }, "\(sim.objects)")
+        sim.signal(SIGUSR1)
+        try await Task.sleep(for: .milliseconds(100))
+        await only.goDown()
+        let status = await sim.waitForExit(timeout: .seconds(15))
+        #expect(status == 1, "nobody came back: the run fails")
+        let summary = try #require(sim.summary)
+        #expect(summary["never_back"] as? Int == 2)
+        #expect(summary["not_logged_in_at_end"] as? Int == 2)
+        #expect(sim.objects.contains { ($0["text"] as? String)?.contains("2 clients were not logged in at the end") == true })
+    }
+
+    /// A few hundred clients through a kill -9 of the primary, on real servers: all of them
+    /// back, on the secondary, talking.
+    @Test func aFewHundredClientsThroughAKill_allBackOnTheSecondary() async throws {
+        let clients = 200
+        let pair = try TestPair(operators: clients)
+        defer { pair.stop() }
+        try await pair.start()
+        #expect(await eventually { pair.primary.isActive && pair.secondary.isStandby }, "\(pair.logs)")
+        #expect(await eventually { pair.secondary.configRevision == pair.primary.configRevision })
+        let primary = "\(pair.primary.clientEndpoint)"
+        let secondary = "\(pair.secondary.clientEndpoint)"
+        let sim = try SimProcess(arguments: [
+            "--servers", "\(primary),\(secondary)", "--clients", "\(clients)", "--talkers", "1", "--operators-per-line", "1000",
+            "--password", PairFiles.password, "--duration", "60", "--until-all-on", secondary,
+        ])
+        #expect(await eventually(.seconds(60)) { sim.loggedIn(to: primary) == clients }, "\(sim.lastProgress ?? [:])\n\(pair.logs)")
+        sim.signal(SIGUSR1)
+        try await Task.sleep(for: .milliseconds(50))
+        pair.primary.kill(SIGKILL)
+        let status = await sim.waitForExit(timeout: .seconds(60))
+        #expect(status == 0, "\(sim.objects.suffix(3))\n\(pair.logs)")
+        let summary = try #require(sim.summary)
+        #expect(summary["never_back"] as? Int == 0)
+        #expect((summary["on_at_end"] as? [String: Any])?[secondary] as? Int == clients)
+        #expect(figure(summary, "relogin", "count") == Double(clients))
+        #expect(figure(summary, "media_gap", "count") ?? 0 > 0, "listeners heard the talker across the failover")
+    }
+}
