@@ -162,7 +162,7 @@ let package = Package(
             dependencies: ["ServerRuntime", "ClientRuntime", "ConfigStore", "Licensing", .product(name: "NIOEmbedded", package: "swift-nio")],
             path: "Tests/ServerRuntimeTests"),
         .testTarget(
-            name: "ClientRuntimeTests", dependencies: ["ClientRuntime", "HealthMonitor", "Wire", .product(name: "NIOCore", package: "swift-nio")],
+            name: "ClientRuntimeTests", dependencies: ["ClientRuntime", "HealthMonitor", "Wire", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             path: "Tests/ClientRuntimeTests"),
         // Real vcom-server processes on loopback, driven through the client library.
         .testTarget(

@@ -54,6 +54,8 @@ final class SimulationRun: @unchecked Sendable {
     private let counters = NIOLockedValueBox(Counts())
     private let marked = NIOLockedValueBox(false)
     private var talkTasks: [RepeatedTask] = []
+    /// One coarse clock per event loop for all its panels (see `ClientTimers`).
+    private var timers: [ObjectIdentifier: ClientTimers] = [:]
     private let audio: ByteBuffer
 
     init(settings: Settings, group: MultiThreadedEventLoopGroup) {
@@ -86,6 +88,7 @@ final class SimulationRun: @unchecked Sendable {
                 startedAt: Self.now())
         }
         for loop in group.makeIterator() {
+            timers[ObjectIdentifier(loop)] = ClientTimers(eventLoop: loop)
             let mine = panels.filter { $0.talker && $0.loop === loop }
             guard !mine.isEmpty else { continue }
             talkTasks.append(loop.scheduleRepeatedTask(initialDelay: .milliseconds(20), delay: .milliseconds(20)) { _ in self.talk(mine) })
@@ -103,7 +106,7 @@ final class SimulationRun: @unchecked Sendable {
         panel.connection = ClientConnection(
             servers: settings.servers, username: "\(settings.userPrefix)\(panel.index)", password: settings.password,
             clientInstance: "sim-\(panel.index)",
-            configuration: .init(heartbeatInterval: settings.heartbeat), eventLoop: panel.loop,
+            configuration: .init(heartbeatInterval: settings.heartbeat), eventLoop: panel.loop, timers: timers[ObjectIdentifier(panel.loop)],
             onEvent: { [unowned self] event in self.handle(event, panel: panel) })
         panel.connection.start()
     }
@@ -166,6 +169,7 @@ final class SimulationRun: @unchecked Sendable {
         for task in talkTasks { task.cancel() }
         for panel in panels { panel.connection?.stop() }
         try? await Task.sleep(for: .milliseconds(200))
+        for clock in timers.values { clock.cancel() }
     }
 
     func summary() async -> Summary {

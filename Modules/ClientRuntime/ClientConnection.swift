@@ -12,6 +12,9 @@ public final class ClientConnection: Sendable {
         var machine: ClientConnectionMachine
         var channel: Channel?
         var attempt = 0
+        /// The watch connection to the other server, and its attempt number.
+        var watchChannel: Channel?
+        var watchAttempt = -1
         var timer: Scheduled<Void>?
         var timerDeadline: MonotonicTime?
     }
@@ -21,6 +24,7 @@ public final class ClientConnection: Sendable {
     private let published: NIOLockedValueBox<(phase: ClientConnectionMachine.Phase, server: Endpoint?, epoch: UInt64, token: ByteBuffer?)>
     private let onEvent: (@Sendable (ClientEvent) -> Void)?
     private let stream: AsyncStream<ClientEvent>.Continuation?
+    private let timers: ClientTimers?
     /// Every event, in order (empty when a callback was given instead).
     public let events: AsyncStream<ClientEvent>
 
@@ -32,12 +36,16 @@ public final class ClientConnection: Sendable {
 
     /// - Parameter onEvent: called on the connection's event loop for every event; when given,
     ///   `events` stays empty (a program running thousands of clients needs no stream each).
+    /// - Parameter timers: a clock shared with the other connections of `eventLoop` (see
+    ///   `ClientTimers`); without one, the connection keeps a timer of its own.
     public init(
         servers: [Endpoint], username: String, password: String, clientInstance: String,
         configuration: ClientConnectionMachine.Configuration = .init(), eventLoop: EventLoop,
-        onEvent: (@Sendable (ClientEvent) -> Void)? = nil
+        timers: ClientTimers? = nil, onEvent: (@Sendable (ClientEvent) -> Void)? = nil
     ) {
+        precondition(timers == nil || timers!.eventLoop === eventLoop, "the shared timers must run on the connection's loop")
         self.eventLoop = eventLoop
+        self.timers = timers
         let machine = ClientConnectionMachine(
             servers: servers, username: username, password: password, clientInstance: clientInstance, configuration: configuration)
         shell = NIOLoopBoundBox.makeBoxSendingValue(Box(Shell(machine: machine)), eventLoop: eventLoop)
@@ -101,19 +109,32 @@ public final class ClientConnection: Sendable {
         // Messages are written as they come and flushed together: one system call for a
         // hello and its login.
         var unflushed = false
+        var watchUnflushed = false
         for action in actions {
-            if case .send(let message) = action {
+            switch action {
+            case .send(let message):
                 box.shell.channel?.write(message, promise: nil)
                 unflushed = true
                 continue
+            case .sendWatch(let message):
+                box.shell.watchChannel?.write(message, promise: nil)
+                watchUnflushed = true
+                continue
+            default:
+                break
             }
             if unflushed {
                 box.shell.channel?.flush()
                 unflushed = false
             }
+            if watchUnflushed {
+                box.shell.watchChannel?.flush()
+                watchUnflushed = false
+            }
             perform(action)
         }
         if unflushed { box.shell.channel?.flush() }
+        if watchUnflushed { box.shell.watchChannel?.flush() }
         let machine = box.shell.machine
         // A media frame or a heartbeat changes neither (the server and token change only with
         // the phase): no lock taken for them, 50 times a second per listener.
@@ -135,6 +156,21 @@ public final class ClientConnection: Sendable {
             let channel = box.shell.channel
             box.shell.channel = nil
             channel?.close(promise: nil)
+        case .connectWatch(let endpoint, let attempt):
+            box.shell.watchAttempt = attempt
+            connect(endpoint, attempt: attempt, watch: true)
+        case .sendWatch(let message):
+            box.shell.watchChannel?.writeAndFlush(message, promise: nil)
+        case .closeWatch:
+            let channel = box.shell.watchChannel
+            box.shell.watchChannel = nil
+            box.shell.watchAttempt = -1
+            channel?.close(promise: nil)
+        case .adoptWatch:
+            box.shell.channel = box.shell.watchChannel
+            box.shell.attempt = box.shell.watchAttempt
+            box.shell.watchChannel = nil
+            box.shell.watchAttempt = -1
         case .emit(let event):
             if let onEvent {
                 onEvent(event)
@@ -145,7 +181,7 @@ public final class ClientConnection: Sendable {
         }
     }
 
-    private func connect(_ endpoint: Endpoint, attempt: Int) {
+    private func connect(_ endpoint: Endpoint, attempt: Int, watch: Bool = false) {
         let inbound = InboundHandler(connection: self, attempt: attempt)
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.seconds(1))
@@ -172,14 +208,19 @@ public final class ClientConnection: Sendable {
                 let box = self.shell.value
                 switch result {
                 case .success(let channel):
-                    guard box.shell.attempt == attempt, !self.isStopped else {
+                    guard (watch ? box.shell.watchAttempt : box.shell.attempt) == attempt, !self.isStopped else {
                         channel.close(promise: nil)
                         return
                     }
-                    box.shell.channel = channel
-                    self.feed(.connected(attempt: attempt))
+                    if watch {
+                        box.shell.watchChannel = channel
+                        self.feed(.watchConnected(attempt: attempt))
+                    } else {
+                        box.shell.channel = channel
+                        self.feed(.connected(attempt: attempt))
+                    }
                 case .failure(let error):
-                    self.feed(.connectFailed(attempt: attempt, reason: "\(error)"))
+                    self.feed(watch ? .watchConnectFailed(attempt: attempt) : .connectFailed(attempt: attempt, reason: "\(error)"))
                 }
             }
     }
@@ -187,11 +228,22 @@ public final class ClientConnection: Sendable {
     private var isStopped: Bool { shell.value.shell.machine.phase == .stopped }
 
     fileprivate func received(_ message: ClientMessage, attempt: Int) {
-        guard shell.value.shell.attempt == attempt else { return }
-        feed(.received(message))
+        let box = shell.value
+        if box.shell.attempt == attempt {
+            feed(.received(message))
+        } else if box.shell.watchAttempt == attempt {
+            feed(.watchReceived(message))
+        }
     }
 
     fileprivate func closed(attempt: Int) {
+        let box = shell.value
+        if box.shell.watchAttempt == attempt, box.shell.watchChannel != nil {
+            box.shell.watchChannel = nil
+            box.shell.watchAttempt = -1
+            feed(.watchClosed)
+            return
+        }
         guard shell.value.shell.attempt == attempt, shell.value.shell.channel != nil else { return }
         shell.value.shell.channel = nil
         feed(.closed(reason: "the connection closed"))
@@ -207,7 +259,16 @@ public final class ClientConnection: Sendable {
         }
         // A later deadline keeps the timer: it fires early, and the tick asks again. Every frame
         // heard moves the silence deadline; rescheduling on each cost more than the frame.
-        if let current = box.shell.timerDeadline, current <= deadline, box.shell.timer != nil { return }
+        if let current = box.shell.timerDeadline, current <= deadline, box.shell.timer != nil || timers != nil { return }
+        if let timers {
+            box.shell.timerDeadline = deadline
+            timers.schedule(at: deadline) {
+                if box.shell.timerDeadline == deadline { box.shell.timerDeadline = nil }
+                guard !self.isStopped else { return }
+                self.feed(.tick)
+            }
+            return
+        }
         box.shell.timer?.cancel()
         box.shell.timerDeadline = deadline
         let delay = max(.zero, deadline - now)

@@ -32,16 +32,26 @@ public struct ClientConnectionMachine: Sendable {
         public var retryMaximum: Duration
         /// Each delay is multiplied by a random factor in 1 ± this.
         public var retryJitter: Double
+        /// Keep a watch connection to the other server while logged in (see the type's doc).
+        public var watchOther: Bool
+        /// Heartbeats on the watch connection (the server drops a watcher silent for 30 s).
+        public var watchHeartbeatInterval: Duration
+        /// How long the own server has to answer once the other one announced its activation.
+        public var probeTimeout: Duration
 
         public init(
             heartbeatInterval: Duration = .seconds(1), heartbeatMisses: Int = 3, retryBase: Duration = .milliseconds(100),
-            retryMaximum: Duration = .seconds(2), retryJitter: Double = 0.2
+            retryMaximum: Duration = .seconds(2), retryJitter: Double = 0.2, watchOther: Bool = true,
+            watchHeartbeatInterval: Duration = .seconds(10), probeTimeout: Duration = .milliseconds(250)
         ) {
             self.heartbeatInterval = heartbeatInterval
             self.heartbeatMisses = max(1, heartbeatMisses)
             self.retryBase = retryBase
             self.retryMaximum = retryMaximum
             self.retryJitter = min(max(0, retryJitter), 0.9)
+            self.watchOther = watchOther
+            self.watchHeartbeatInterval = max(.milliseconds(100), watchHeartbeatInterval)
+            self.probeTimeout = max(.milliseconds(1), probeTimeout)
         }
 
         var timeout: Duration { heartbeatInterval * heartbeatMisses }
@@ -56,6 +66,11 @@ public struct ClientConnectionMachine: Sendable {
         case closed(reason: String)
         case tick
         case stop
+        /// The same for the watch connection to the other server.
+        case watchConnected(attempt: Int)
+        case watchConnectFailed(attempt: Int)
+        case watchReceived(ClientMessage)
+        case watchClosed
     }
 
     public enum Action: Equatable, Sendable {
@@ -63,6 +78,19 @@ public struct ClientConnectionMachine: Sendable {
         case send(ClientMessage)
         case close
         case emit(ClientEvent)
+        case connectWatch(Endpoint, attempt: Int)
+        case sendWatch(ClientMessage)
+        case closeWatch
+        /// The watch connection becomes the session's connection (the old one is closed).
+        case adoptWatch
+    }
+
+    /// The watch connection to the other server.
+    public enum WatchPhase: Equatable, Sendable {
+        case none
+        case connecting(attempt: Int, to: Endpoint)
+        case open(attempt: Int, to: Endpoint)
+        case waiting(until: MonotonicTime)
     }
 
     public enum Phase: Equatable, Sendable {
@@ -93,6 +121,13 @@ public struct ClientConnectionMachine: Sendable {
     var nextHeartbeat: MonotonicTime?
     var heartbeatSequence: UInt32 = 0
     var usingToken = false
+    public private(set) var watch = WatchPhase.none
+    var watchGreeted = false
+    var watchFailures = 0
+    var watchLastHeard = MonotonicTime.zero
+    var watchNextHeartbeat = MonotonicTime.zero
+    /// A heartbeat sent to the own server after the other announced its activation.
+    var probe: (sequence: UInt32, deadline: MonotonicTime, epoch: UInt64)?
 
     public init(
         servers: [Endpoint], username: String, password: String, clientInstance: String, configuration: Configuration = Configuration()
@@ -110,15 +145,34 @@ public struct ClientConnectionMachine: Sendable {
 
     /// When `.tick` must next be delivered.
     public var nextDeadline: MonotonicTime? {
-        switch phase {
-        case .loggedIn: nextHeartbeat.earliest(lastHeard + configuration.timeout)
-        case .waiting(let until): until
-        case .greeting, .loggingIn: lastHeard + configuration.timeout
-        default: nil
-        }
+        let session: MonotonicTime? =
+            switch phase {
+            case .loggedIn: nextHeartbeat.earliest(lastHeard + configuration.timeout)
+            case .waiting(let until): until
+            case .greeting, .loggingIn: lastHeard + configuration.timeout
+            default: nil
+            }
+        let watching: MonotonicTime? =
+            switch watch {
+            case .open: watchNextHeartbeat
+            case .waiting(let until): until
+            default: nil
+            }
+        return session.earliest(watching).earliest(probe?.deadline)
     }
 
     public mutating func handle(_ event: Event, at now: MonotonicTime, random: inout some RandomNumberGenerator) -> [Action] {
+        switch event {
+        case .watchConnected, .watchConnectFailed, .watchReceived, .watchClosed:
+            return handleWatch(event, at: now, random: &random)
+        case .tick:
+            return handleSession(.tick, at: now, random: &random) + watchTick(at: now, random: &random)
+        default:
+            return handleSession(event, at: now, random: &random)
+        }
+    }
+
+    private mutating func handleSession(_ event: Event, at now: MonotonicTime, random: inout some RandomNumberGenerator) -> [Action] {
         switch (phase, event) {
         case (.idle, .start):
             return connect(at: now)
@@ -127,7 +181,8 @@ public struct ClientConnectionMachine: Sendable {
         case (_, .stop):
             let wasLoggedIn = isLoggedIn
             phase = .stopped
-            return (wasLoggedIn ? [.send(.logout)] : []) + [.close, .emit(.stopped(reason: "stopped by the program"))]
+            probe = nil
+            return (wasLoggedIn ? [.send(.logout)] : []) + [.close] + dropWatch() + [.emit(.stopped(reason: "stopped by the program"))]
         case (.connecting(let expected), .connected(let attempt)) where attempt == expected:
             phase = .greeting
             lastHeard = now
@@ -144,8 +199,9 @@ public struct ClientConnectionMachine: Sendable {
             return loggedIn(accepted, at: now)
         case (.loggingIn, .received(.loginRefused(let refused))):
             return refusedLogin(refused, at: now, random: &random)
-        case (.loggedIn, .received(.heartbeat)):
+        case (.loggedIn, .received(.heartbeat(let beat))):
             lastHeard = now
+            if let probe, beat.sequence >= probe.sequence { self.probe = nil }  // still served here: stay
             return []
         case (.loggedIn, .received(.media(let frame))):
             lastHeard = now
@@ -156,13 +212,21 @@ public struct ClientConnectionMachine: Sendable {
             servers[other] = redirect.target
             current = other
             failures = 0
-            return [.close, .emit(.redirected(from: from, to: redirect.target, reason: redirect.reason))] + connect(at: now)
+            probe = nil
+            let moved: [Action] = [.close, .emit(.redirected(from: from, to: redirect.target, reason: redirect.reason))]
+            if case .open(_, let to) = watch, to == redirect.target { return moved + adoptWatch(at: now) }
+            return moved + dropWatch() + connect(at: now)
         case (.loggedIn, .received(.goodbye(let goodbye))), (.greeting, .received(.goodbye(let goodbye))),
             (.loggingIn, .received(.goodbye(let goodbye))):
             return lost(at: now, reason: "the server said goodbye: \(goodbye.reason): \(goodbye.detail)", random: &random)
         case (.loggedIn, .closed(let reason)), (.greeting, .closed(let reason)), (.loggingIn, .closed(let reason)):
             return lost(at: now, reason: reason, random: &random)
         case (.loggedIn, .tick):
+            if let probe, now >= probe.deadline {
+                self.probe = nil
+                return [.close]
+                    + lost(at: now, reason: "the other server serves under epoch \(probe.epoch) and this one did not answer within \(configuration.probeTimeout)", random: &random)
+            }
             if now >= lastHeard + configuration.timeout {
                 return [.close] + lost(at: now, reason: "no heartbeat from the server for \(configuration.timeout)", random: &random)
             }
@@ -205,7 +269,9 @@ public struct ClientConnectionMachine: Sendable {
         lastHeard = now
         let interval = Duration.milliseconds(Int64(accepted.heartbeatIntervalMs))
         nextHeartbeat = now + (accepted.heartbeatIntervalMs > 0 ? min(interval, configuration.heartbeatInterval) : configuration.heartbeatInterval)
+        probe = nil
         return [.emit(.loggedIn(server: server!, role: accepted.serverRole, epoch: accepted.epoch, sessionId: accepted.sessionId))]
+            + startWatch(at: now)
     }
 
     private mutating func refusedLogin(_ refused: LoginRefused, at now: MonotonicTime, random: inout some RandomNumberGenerator) -> [Action] {
@@ -233,11 +299,14 @@ public struct ClientConnectionMachine: Sendable {
         let wasLoggedIn = isLoggedIn
         let at = server!
         nextHeartbeat = nil
+        probe = nil
         var actions: [Action] = []
         if wasLoggedIn {
             actions.append(.emit(.lost(server: at, reason: reason)))
             failures = 0
         }
+        // Already connected to the other server: log in there, no new connection.
+        if case .open = watch { return actions + adoptWatch(at: now) }
         return actions + retry(at: now, random: &random)
     }
 
@@ -252,5 +321,128 @@ public struct ClientConnectionMachine: Sendable {
         let delay = Duration.nanoseconds(Int64(Double(base.nanoseconds) * factor))
         phase = .waiting(until: now + delay)
         return []
+    }
+
+    // MARK: The watch connection
+
+    /// After a login: watch the other server, unless already watching it.
+    private mutating func startWatch(at now: MonotonicTime) -> [Action] {
+        guard configuration.watchOther, token != nil, let other = servers[1 - current] else { return dropWatch() }
+        switch watch {
+        case .open(_, let to), .connecting(_, let to):
+            if to == other { return [] }
+            return dropWatch() + startWatch(at: now)
+        case .none, .waiting:
+            attempt += 1
+            watch = .connecting(attempt: attempt, to: other)
+            return [.connectWatch(other, attempt: attempt)]
+        }
+    }
+
+    private mutating func dropWatch() -> [Action] {
+        let open: Bool
+        switch watch {
+        case .open, .connecting: open = true
+        default: open = false
+        }
+        watch = .none
+        watchGreeted = false
+        return open ? [.closeWatch] : []
+    }
+
+    /// The watch connection becomes the session's: a login on it, right away.
+    private mutating func adoptWatch(at now: MonotonicTime) -> [Action] {
+        guard case .open(let watchAttempt, let to) = watch else { return [] }
+        if servers[1 - current] == to { current = 1 - current }
+        servers[current] = to
+        attempt = max(attempt, watchAttempt)
+        failures = 1
+        lastHeard = now
+        phase = watchGreeted ? .loggingIn : .greeting
+        watch = .none
+        watchGreeted = false
+        return [.adoptWatch, .send(.login(login())), .emit(.connecting(to))]
+    }
+
+    private mutating func handleWatch(_ event: Event, at now: MonotonicTime, random: inout some RandomNumberGenerator) -> [Action] {
+        switch (watch, event) {
+        case (.connecting(let expected, let to), .watchConnected(let attempt)) where attempt == expected:
+            guard let token else { return dropWatch() }
+            watch = .open(attempt: attempt, to: to)
+            watchGreeted = false
+            watchLastHeard = now
+            watchNextHeartbeat = now + configuration.watchHeartbeatInterval
+            return [
+                .sendWatch(.hello(Hello(nodeId: clientInstance, software: "vcom-client"))),
+                .sendWatch(.watch(Watch(sessionToken: token, epoch: epoch))),
+            ]
+        case (.connecting(let expected, _), .watchConnectFailed(let attempt)) where attempt == expected:
+            return watchRetry(at: now, random: &random)
+        case (.open, .watchClosed):
+            watchGreeted = false
+            return watchRetry(at: now, random: &random)
+        case (.open, .watchReceived(let message)):
+            watchLastHeard = now
+            switch message {
+            case .hello:
+                watchGreeted = true
+                return []
+            case .heartbeat:
+                watchFailures = 0
+                return []
+            case .activated(let announced):
+                return otherActivated(announced.epoch, at: now)
+            default:
+                // A goodbye (a bad token, a server going down) or anything unexpected.
+                return [.closeWatch] + watchRetry(at: now, random: &random)
+            }
+        default:
+            return []
+        }
+    }
+
+    /// The other server serves now. Logged in here: ask this server whether it is still there
+    /// (a heartbeat) and move only if it does not answer in time; a split where this server
+    /// still serves its clients moves nobody. Not logged in anywhere: go there at once.
+    private mutating func otherActivated(_ announced: UInt64, at now: MonotonicTime) -> [Action] {
+        switch phase {
+        case .loggedIn(_, let sessionEpoch):
+            guard announced > sessionEpoch, probe == nil else { return [] }
+            heartbeatSequence &+= 1
+            probe = (heartbeatSequence, now + configuration.probeTimeout, announced)
+            return [.send(.heartbeat(Heartbeat(sequence: heartbeatSequence)))]
+        case .waiting, .connecting:
+            return [.close] + adoptWatch(at: now)
+        default:
+            return []
+        }
+    }
+
+    private mutating func watchRetry(at now: MonotonicTime, random: inout some RandomNumberGenerator) -> [Action] {
+        watchFailures += 1
+        let doublings = min(watchFailures - 1, 5)
+        let base = min(Duration.seconds(1) * (1 << doublings), .seconds(30))
+        let factor = Double.random(in: 0.8...1.2, using: &random)
+        watch = .waiting(until: now + .nanoseconds(Int64(Double(base.nanoseconds) * factor)))
+        return []
+    }
+
+    private mutating func watchTick(at now: MonotonicTime, random: inout some RandomNumberGenerator) -> [Action] {
+        switch watch {
+        case .waiting(let until) where now >= until:
+            watch = .none
+            guard isLoggedIn else { return [] }  // the next login starts it again
+            return startWatch(at: now)
+        case .open:
+            if now >= watchLastHeard + configuration.watchHeartbeatInterval * 3 {
+                return [.closeWatch] + watchRetry(at: now, random: &random)
+            }
+            guard now >= watchNextHeartbeat else { return [] }
+            watchNextHeartbeat = now + configuration.watchHeartbeatInterval
+            heartbeatSequence &+= 1
+            return [.sendWatch(.heartbeat(Heartbeat(sequence: heartbeatSequence)))]
+        default:
+            return []
+        }
     }
 }

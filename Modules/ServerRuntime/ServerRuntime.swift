@@ -144,7 +144,8 @@ public final class ServerRuntime: Sendable {
                 heartbeatInterval: settings.timings.clientHeartbeat, serverId: settings.serverId,
                 // Twice the peer timeout: the takeover's own detection, and as long again for
                 // its activation to be decided and published.
-                loginHold: settings.timings.peerHeartbeat * settings.timings.peerMisses * 2)
+                loginHold: settings.timings.peerHeartbeat * settings.timings.peerMisses * 2,
+                sessionTimeout: settings.timings.clientHeartbeat * settings.timings.clientMisses)
             try await loop.submit { bound.value.clients = service }.get()
 
             var channels: [Channel] = []

@@ -24,8 +24,10 @@ import Wire
 
     func ms(_ value: Int64) -> MonotonicTime { .milliseconds(value) }
 
+    /// Without the watch connection (its own suite below covers it).
     func machine() -> ClientConnectionMachine {
-        ClientConnectionMachine(servers: [primary], username: "ann", password: "pw", clientInstance: "c1")
+        ClientConnectionMachine(
+            servers: [primary], username: "ann", password: "pw", clientInstance: "c1", configuration: .init(watchOther: false))
     }
 
     func accepted(on role: ServerRole, epoch: UInt64, alternate: Endpoint?) -> ClientMessage {

@@ -55,7 +55,7 @@ for mode in "${MODES[@]}"; do
     pair_wait_state "$PRIMARY_METRICS" active 30 || { echo "bench-failover: the primary never served; see $RUN/primary.log" >&2; exit 1; }
     echo "bench-failover [$mode]: pair up (primary $PRIMARY, secondary $SECONDARY); logging in $CLIENTS clients, $TALKERS talking"
 
-    "$BIN/vcom-client-sim" --servers "$PRIMARY,$SECONDARY" --clients "$CLIENTS" --talkers "$TALKERS" --duration 600 \
+    "$BIN/vcom-client-sim" --servers "$PRIMARY,$SECONDARY" --clients "$CLIENTS" --talkers "$TALKERS" --duration 600 ${SIM_THREADS:+--threads $SIM_THREADS} \
         --until-all-on "$SECONDARY" --figures-line "bench-failover mode=$mode" >"$RUN/clients.out" 2>"$RUN/clients.log" &
     SIM=$!
     PIDS+=("$SIM")

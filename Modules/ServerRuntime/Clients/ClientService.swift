@@ -33,6 +33,8 @@ final class ClientService: Sendable {
     let serverId: String
     /// How long a login waits on a standby that is taking over (see `AdmissionGate.Serving`).
     let loginHold: Duration
+    /// A session that says nothing for this long is lost (the client's heartbeat timing).
+    let sessionTimeout: Duration
     /// Logins waiting for the takeover; at most `maxHeld`, the rest are refused as before.
     private let held = NIOLockedValueBox<[UInt64: EventLoopPromise<Void>]>([:])
     private let nextHold = NIOLockedValueBox<UInt64>(0)
@@ -41,9 +43,10 @@ final class ClientService: Sendable {
     init(
         gate: AdmissionGate, tokens: SessionTokens, store: any ConfigurationStoring, hashing: NIOThreadPool, events: Events,
         clock: any RuntimeClock, metrics: RuntimeMetrics, logger: Logger, heartbeatInterval: Duration, serverId: String,
-        loginHold: Duration = .zero
+        loginHold: Duration = .zero, sessionTimeout: Duration? = nil
     ) {
         self.loginHold = loginHold
+        self.sessionTimeout = sessionTimeout ?? heartbeatInterval * 3
         self.gate = gate
         self.tokens = tokens
         self.store = store
@@ -132,6 +135,46 @@ final class ClientService: Sendable {
             return Array(held.values)
         }
         for promise in waiting { promise.succeed() }
+    }
+
+    // MARK: Watchers
+
+    /// A watcher that says nothing for this long is dropped (clients send a heartbeat every
+    /// 10 s on a watch connection).
+    static let watchTimeout: Duration = .seconds(30)
+    private let watchers = NIOLockedValueBox<(outlets: [ObjectIdentifier: MediaOutlet], announced: UInt64?)>(([:], nil))
+    private let watcherCodec = FrameCodec<ClientMessage>(configuration: .client)
+
+    /// A client of the other server asks to hear of this one's activation. Nil when its token
+    /// is not one of this pair's; otherwise the epoch to announce at once if this server
+    /// already serves.
+    func watch(_ request: Watch, outlet: MediaOutlet) -> UInt64?? {
+        guard case .success = tokens.verify(request.sessionToken, at: clock.wallNow) else { return nil }
+        return watchers.withLockedValue { watchers in
+            watchers.outlets[ObjectIdentifier(outlet.channel)] = outlet
+            return .some(watchers.announced)
+        }
+    }
+
+    func unwatch(_ channel: Channel) {
+        watchers.withLockedValue { _ = $0.outlets.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+
+    var watcherCount: Int { watchers.withLockedValue { $0.outlets.count } }
+
+    /// The control loop saw this server become active (`epoch`) or stop serving (nil): every
+    /// watcher hears of an activation once, framed once for all of them.
+    func announce(activeEpoch epoch: UInt64?, from loop: EventLoop) {
+        let outlets = watchers.withLockedValue { watchers -> [MediaOutlet] in
+            guard watchers.announced != epoch else { return [] }
+            watchers.announced = epoch
+            return epoch == nil ? [] : Array(watchers.outlets.values)
+        }
+        guard let epoch, !outlets.isEmpty else { return }
+        var bytes = ByteBuffer()
+        guard (try? watcherCodec.encode(.activated(Activated(epoch: epoch)), into: &bytes)) != nil else { return }
+        logger.info("telling \(outlets.count) watching clients that this server serves (epoch \(epoch))")
+        MediaRouter.send(bytes, to: outlets, from: loop)
     }
 
     /// A well-formed hash of a random password, for unknown users.

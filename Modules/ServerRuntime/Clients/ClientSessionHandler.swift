@@ -15,6 +15,8 @@ final class ClientSessionHandler: ChannelDuplexHandler {
         case awaitingLogin
         case loggingIn
         case loggedIn(ClientSessionRef)
+        /// A client of the other server, waiting to hear that this one activates.
+        case watching
         case ended
     }
 
@@ -40,7 +42,12 @@ final class ClientSessionHandler: ChannelDuplexHandler {
             }
             state = .awaitingLogin
             context.writeAndFlush(wrapOutboundOut(.hello(Hello(nodeId: service.serverId, software: "vcom-server"))), promise: nil)
-        case (.awaitingLogin, .login(let request)):
+        case (.awaitingLogin, .watch(let request)):
+            startWatching(request, context: context)
+        case (.watching, .heartbeat(let beat)):
+            context.writeAndFlush(wrapOutboundOut(.heartbeat(beat)), promise: nil)
+        case (.awaitingLogin, .login(let request)), (.watching, .login(let request)):
+            if case .watching = state { stopWatching(context) }
             guard let outlet else {
                 end(context, Goodbye(reason: .shuttingDown, detail: "this session cannot be served (no frame encoder)"))
                 return
@@ -72,6 +79,7 @@ final class ClientSessionHandler: ChannelDuplexHandler {
             context.close(promise: nil)
         case (_, .goodbye):
             if case .loggedIn(let session) = state { finish(session, lost: true) }
+            if case .watching = state { stopWatching(context) }
             context.close(promise: nil)
         case (.loggingIn, _), (.ended, _):
             break
@@ -80,6 +88,35 @@ final class ClientSessionHandler: ChannelDuplexHandler {
         default:
             end(context, Goodbye(reason: .protocolError, detail: "unexpected \(message.messageType) at this point of the session"))
         }
+    }
+
+    /// A watcher holds no seat and no session; it needs a valid token of this pair, and is
+    /// allowed a longer silence than a session (its client sends a heartbeat every 10 s).
+    private func startWatching(_ request: Watch, context: ChannelHandlerContext) {
+        guard let outlet, let announced = service.watch(request, outlet: outlet) else {
+            end(context, Goodbye(reason: .authenticationFailed, detail: "the watch token is not valid"))
+            return
+        }
+        state = .watching
+        let pipeline = context.pipeline.syncOperations
+        if let idle = try? pipeline.context(handlerType: IdleStateHandler.self) {
+            pipeline.removeHandler(context: idle, promise: nil)
+        }
+        let timeout = ClientService.watchTimeout
+        try? pipeline.addHandler(IdleStateHandler(readTimeout: .nanoseconds(timeout.nanoseconds)), position: .first)
+        if let epoch = announced {
+            context.writeAndFlush(wrapOutboundOut(.activated(Activated(epoch: epoch))), promise: nil)
+        }
+    }
+
+    private func stopWatching(_ context: ChannelHandlerContext) {
+        service.unwatch(context.channel)
+        let pipeline = context.pipeline.syncOperations
+        if let idle = try? pipeline.context(handlerType: IdleStateHandler.self) {
+            pipeline.removeHandler(context: idle, promise: nil)
+        }
+        let timeout = service.sessionTimeout
+        try? pipeline.addHandler(IdleStateHandler(readTimeout: .nanoseconds(timeout.nanoseconds)), position: .first)
     }
 
     private func loginFinished(_ result: Result<ClientService.LoginOutcome, Error>, context: ChannelHandlerContext) {
@@ -128,6 +165,7 @@ final class ClientSessionHandler: ChannelDuplexHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
             if case .loggedIn(let session) = state { finish(session, lost: true) }
+            if case .watching = state { service.unwatch(context.channel) }
             state = .ended
             context.close(promise: nil)
             return
@@ -137,6 +175,7 @@ final class ClientSessionHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         if case .loggedIn(let session) = state { finish(session, lost: true) }
+        if case .watching = state { service.unwatch(context.channel) }
         state = .ended
         context.fireChannelInactive()
     }

@@ -132,6 +132,7 @@ extension Controller {
             $0.takingOver = takingOver
         }
         clients.servingChanged()
+        clients.announce(activeEpoch: state == .active ? epoch : nil, from: loop)
         metrics.state(state, epoch: epoch)
         metrics.revision(store.head.revision)
     }

@@ -12,6 +12,8 @@ public enum ClientMessage: WireMessage {
     case media(MediaFrame)
     case redirect(Redirect)
     case logout
+    case watch(Watch)
+    case activated(Activated)
 
     public enum Types {
         public static let login = MessageType(0x0101)
@@ -22,6 +24,8 @@ public enum ClientMessage: WireMessage {
         public static let media = MessageType(0x0106)
         public static let redirect = MessageType(0x0107)
         public static let logout = MessageType(0x0108)
+        public static let watch = MessageType(0x0109)
+        public static let activated = MessageType(0x010A)
     }
 
     public var messageType: MessageType {
@@ -36,6 +40,8 @@ public enum ClientMessage: WireMessage {
         case .media: Types.media
         case .redirect: Types.redirect
         case .logout: Types.logout
+        case .watch: Types.watch
+        case .activated: Types.activated
         }
     }
 
@@ -56,6 +62,8 @@ public enum ClientMessage: WireMessage {
         case .media(let body): try body.write(to: &buffer)
         case .redirect(let body): try body.write(to: &buffer)
         case .logout: break
+        case .watch(let body): try body.write(to: &buffer)
+        case .activated(let body): try body.write(to: &buffer)
         }
     }
 
@@ -71,6 +79,8 @@ public enum ClientMessage: WireMessage {
         case Types.media: self = .media(try MediaFrame(wire: &payload))
         case Types.redirect: self = .redirect(try Redirect(wire: &payload))
         case Types.logout: self = .logout
+        case Types.watch: self = .watch(try Watch(wire: &payload))
+        case Types.activated: self = .activated(try Activated(wire: &payload))
         default: throw .unknownMessageType(type)
         }
     }
@@ -363,6 +373,46 @@ public struct Redirect: WireCodable {
     public func write(to buffer: inout ByteBuffer) throws(WireError) {
         try target.write(to: &buffer)
         buffer.writeInteger(reason.rawValue)
+        buffer.writeInteger(epoch)
+    }
+}
+
+/// A client logged in to one server keeps a cheap connection to the other, to hear at once
+/// when that one activates. The token is the session token from the server it is logged in to
+/// (both servers verify tokens); `epoch` is the highest epoch the client has seen.
+public struct Watch: WireCodable {
+    public var sessionToken: ByteBuffer
+    public var epoch: UInt64
+
+    public init(sessionToken: ByteBuffer, epoch: UInt64) {
+        self.sessionToken = sessionToken
+        self.epoch = epoch
+    }
+
+    public init(wire buffer: inout ByteBuffer) throws(WireError) {
+        sessionToken = try buffer.readWireBytes("watch.sessionToken")
+        epoch = try buffer.readWireInteger("watch.epoch")
+    }
+
+    public func write(to buffer: inout ByteBuffer) throws(WireError) {
+        try buffer.writeWireBytes(sessionToken, field: "watch.sessionToken")
+        buffer.writeInteger(epoch)
+    }
+}
+
+/// Sent on every watch connection when the server activates (and at once to a new watcher of
+/// a server that is already active): the watcher checks its own server and moves if that one
+/// does not answer.
+public struct Activated: WireCodable {
+    public var epoch: UInt64
+
+    public init(epoch: UInt64) { self.epoch = epoch }
+
+    public init(wire buffer: inout ByteBuffer) throws(WireError) {
+        epoch = try buffer.readWireInteger("activated.epoch")
+    }
+
+    public func write(to buffer: inout ByteBuffer) throws(WireError) {
         buffer.writeInteger(epoch)
     }
 }

@@ -1,0 +1,126 @@
+import ClientRuntime
+import HealthMonitor
+import NIOCore
+import Testing
+import Wire
+
+/// The watch connection: a logged-in client watches the other server, moves over that
+/// connection when its own server is lost, and when the other announces its activation moves
+/// only if its own server does not answer a probe.
+@Suite struct WatchConnectionTests {
+    typealias Machine = ClientConnectionMachine
+    let primary = Endpoint(host: "10.0.0.1", port: 7100)
+    let secondary = Endpoint(host: "10.0.0.2", port: 7100)
+    var random = ClientConnectionMachineTests.SplitRandom(seed: 7)
+
+    func ms(_ value: Int64) -> MonotonicTime { .milliseconds(value) }
+
+    /// Logged in to the primary (epoch 2) with an open watch on the secondary.
+    mutating func watching() -> (Machine, watchAttempt: Int) {
+        var client = Machine(servers: [primary], username: "ann", password: "pw", clientInstance: "c1")
+        _ = client.handle(.start, at: ms(0), random: &random)
+        _ = client.handle(.connected(attempt: 1), at: ms(1), random: &random)
+        _ = client.handle(.received(.hello(Hello(nodeId: "p", software: "s"))), at: ms(2), random: &random)
+        let login = client.handle(
+            .received(
+                .loginAccepted(
+                    LoginAccepted(
+                        sessionId: 7, epoch: 2, serverRole: .primary, alternateServer: secondary, sessionToken: ByteBuffer(string: "tok"),
+                        heartbeatIntervalMs: 1000))), at: ms(3), random: &random)
+        #expect(login.last == .connectWatch(secondary, attempt: 2), "a login starts the watch on the other server")
+        let opening = client.handle(.watchConnected(attempt: 2), at: ms(4), random: &random)
+        #expect(opening.count == 2)
+        #expect(opening.last == .sendWatch(.watch(Watch(sessionToken: ByteBuffer(string: "tok"), epoch: 2))))
+        _ = client.handle(.watchReceived(.hello(Hello(nodeId: "s", software: "s"))), at: ms(5), random: &random)
+        #expect(client.watch == .open(attempt: 2, to: secondary))
+        return (client, 2)
+    }
+
+    @Test mutating func losingItsServer_itLogsInOverTheWatchConnection_withoutANewConnection() {
+        var (client, _) = watching()
+        let lost = client.handle(.closed(reason: "reset"), at: ms(100), random: &random)
+        #expect(lost.first == .emit(.lost(server: primary, reason: "reset")))
+        #expect(lost.contains(.adoptWatch))
+        #expect(!lost.contains { if case .connect = $0 { true } else { false } }, "no new connection: \(lost)")
+        guard let login = lost.first(where: { if case .send(.login) = $0 { true } else { false } }), case .send(.login(let request)) = login,
+            case .sessionToken(let token) = request.credential
+        else {
+            Issue.record("expected a token login on the adopted connection, got \(lost)")
+            return
+        }
+        #expect(token == ByteBuffer(string: "tok"))
+        #expect(client.phase == .loggingIn)
+        #expect(client.server == secondary)
+        #expect(client.watch == .none)
+    }
+
+    @Test mutating func anActivationMovesTheClientOnlyIfItsServerIsSilent() {
+        var (client, _) = watching()
+        // The secondary activates: the client probes the primary.
+        let probe = client.handle(.watchReceived(.activated(Activated(epoch: 3))), at: ms(1000), random: &random)
+        guard case .send(.heartbeat(let beat))? = probe.first else {
+            Issue.record("expected a probe of the own server, got \(probe)")
+            return
+        }
+        #expect(client.nextDeadline.map { $0 <= ms(1250) } == true, "the probe's deadline is armed")
+        // Nothing back within 250 ms: the client moves over the watch connection.
+        let meanwhile = client.handle(.tick, at: ms(1100), random: &random)
+        #expect(!meanwhile.contains(.close) && !meanwhile.contains(.adoptWatch), "\(meanwhile)")
+        let moved = client.handle(.tick, at: ms(1250), random: &random)
+        #expect(moved.first == .close)
+        #expect(moved.contains(.adoptWatch), "\(moved)")
+        #expect(client.server == secondary)
+        _ = beat
+    }
+
+    @Test mutating func anAnsweredProbeKeepsTheClientWhereItIs_aSplitMovesNobody() {
+        var (client, _) = watching()
+        let probe = client.handle(.watchReceived(.activated(Activated(epoch: 3))), at: ms(1000), random: &random)
+        guard case .send(.heartbeat(let beat))? = probe.first else {
+            Issue.record("expected a probe, got \(probe)")
+            return
+        }
+        #expect(client.handle(.received(.heartbeat(beat)), at: ms(1010), random: &random).isEmpty)
+        let later = client.handle(.tick, at: ms(1300), random: &random)
+        #expect(!later.contains(.close) && !later.contains(.adoptWatch), "\(later)")
+        #expect(client.isLoggedIn)
+        #expect(client.server == primary)
+        // An announcement of an epoch the client already has moves nothing either.
+        #expect(client.handle(.watchReceived(.activated(Activated(epoch: 2))), at: ms(1400), random: &random).isEmpty)
+    }
+
+    @Test mutating func aLostWatchIsRetriedWithBackoff_andAHeartbeatKeepsItAlive() {
+        var (client, _) = watching()
+        // The own server answers its heartbeats all along.
+        for second in 1...10 {
+            _ = client.handle(.tick, at: ms(Int64(second) * 1000 + 3), random: &random)
+            _ = client.handle(.received(.heartbeat(Heartbeat(sequence: 0))), at: ms(Int64(second) * 1000 + 4), random: &random)
+        }
+        // Heartbeats every 10 s on the watch.
+        #expect(client.handle(.tick, at: ms(10_005), random: &random).contains { if case .sendWatch(.heartbeat) = $0 { true } else { false } })
+        _ = client.handle(.watchReceived(.heartbeat(Heartbeat(sequence: 1))), at: ms(10_006), random: &random)
+        // The secondary goes away: the watch waits about a second, then reconnects.
+        #expect(client.handle(.watchClosed, at: ms(11_000), random: &random).isEmpty)
+        guard case .waiting(let until) = client.watch else {
+            Issue.record("expected a wait, got \(client.watch)")
+            return
+        }
+        #expect(until >= ms(11_800) && until <= ms(12_200))
+        let again = client.handle(.tick, at: until, random: &random)
+        #expect(again.contains { if case .connectWatch(let to, _) = $0 { to == secondary } else { false } }, "\(again)")
+        // Losing the own server while the watch is down: the classic path, the other at once.
+        let lost = client.handle(.closed(reason: "reset"), at: until + .milliseconds(1), random: &random)
+        #expect(lost.contains { if case .connect(let to, _) = $0 { to == secondary } else { false } }, "\(lost)")
+    }
+
+    @Test mutating func aRefusedWatchTokenClosesTheWatch_andStoppingClosesEverything() {
+        var (client, _) = watching()
+        let refused = client.handle(
+            .watchReceived(.goodbye(Goodbye(reason: .authenticationFailed, detail: "bad token"))), at: ms(50), random: &random)
+        #expect(refused == [.closeWatch])
+        var (other, _) = watching()
+        let stop = other.handle(.stop, at: ms(60), random: &random)
+        #expect(stop.contains(.closeWatch) && stop.contains(.close))
+        #expect(other.watch == .none)
+    }
+}
