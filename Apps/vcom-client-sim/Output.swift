@@ -74,6 +74,18 @@ final class Output: @unchecked Sendable {
         print("  at the end: " + summary.onAtEnd.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
     }
 
+    /// Why sessions ended or logins were refused, the most frequent first.
+    func reasons(_ counts: [String: Int]) {
+        guard !counts.isEmpty else { return }
+        let sorted = counts.sorted { $0.value > $1.value }.prefix(8)
+        if json {
+            emit(["type": "reasons", "reasons": Dictionary(uniqueKeysWithValues: sorted.map { ($0.key, $0.value) })])
+            return
+        }
+        print("  sessions lost and logins refused, by reason:")
+        for (reason, count) in sorted { print(String(format: "  %8d  ", count) + reason) }
+    }
+
     private func emit(_ object: [String: Any]) {
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
         FileHandle.standardOutput.write(data + Data("\n".utf8))

@@ -27,6 +27,8 @@ final class SimulationRun: @unchecked Sendable {
         var logins = 0
         var refusals = 0
         var started = 0
+        /// Why sessions were lost or refused, by reason (a number is cut off, to group them).
+        var reasons: [String: Int] = [:]
     }
 
     /// One simulated panel. Its meter and media counter are touched on its event loop only.
@@ -134,6 +136,12 @@ final class SimulationRun: @unchecked Sendable {
             if !before.inOutage && after.inOutage { counts.inOutage += 1 }
             if before.inOutage && !after.inOutage { counts.inOutage -= 1 }
             if after.refusals > before.refusals { counts.refusals += 1 }
+            switch event {
+            case .lost(_, let reason): counts.reasons["lost: " + Self.grouped(reason), default: 0] += 1
+            case .refused(_, let reason, _): counts.reasons["refused: \(reason)", default: 0] += 1
+            case .stopped(let reason): counts.reasons["stopped: " + Self.grouped(reason), default: 0] += 1
+            default: break
+            }
         }
         if case .loggedIn = event {
             // A new session knows nothing of the old one's keys: press them again.
@@ -141,6 +149,10 @@ final class SimulationRun: @unchecked Sendable {
             if panel.talker { keys.append(.keyChange(KeyChange(action: .talk, target: .partyLine(panel.lineId), pressed: true))) }
             panel.connection.sendOnLoop(keys)
         }
+    }
+
+    static func grouped(_ reason: String) -> String {
+        String(reason.prefix(80))
     }
 
     /// Every 20 ms: one frame from every talker of this event loop.

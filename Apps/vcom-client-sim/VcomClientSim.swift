@@ -109,6 +109,7 @@ struct VcomClientSim: AsyncParsableCommand {
         await run.stop()
         try? await group.shutdownGracefully()
         output.summary(summary)
+        output.reasons(run.counts().reasons)
         if let figuresLine { print("\(figuresLine) \(summary.keyValues)") }
         if summary.everLoggedIn == 0 {
             output.note("nobody could log in: check --servers, the accounts (--user-prefix, --password) and that a server is active")

@@ -184,7 +184,9 @@ public final class ClientConnection: Sendable {
     private func connect(_ endpoint: Endpoint, attempt: Int, watch: Bool = false) {
         let inbound = InboundHandler(connection: self, attempt: attempt)
         let bootstrap = ClientBootstrap(group: eventLoop)
-            .connectTimeout(.seconds(1))
+            // A watch is in no hurry; fewer retries against a server that holds its port
+            // without answering.
+            .connectTimeout(watch ? .seconds(3) : .seconds(1))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

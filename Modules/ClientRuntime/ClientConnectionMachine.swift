@@ -38,12 +38,16 @@ public struct ClientConnectionMachine: Sendable {
         public var watchHeartbeatInterval: Duration
         /// How long the own server has to answer once the other one announced its activation.
         public var probeTimeout: Duration
+        /// The watch starts at a random moment this long at most after a login.
+        public var watchStartSpread: Duration
 
         public init(
             heartbeatInterval: Duration = .seconds(1), heartbeatMisses: Int = 3, retryBase: Duration = .milliseconds(100),
             retryMaximum: Duration = .seconds(2), retryJitter: Double = 0.2, watchOther: Bool = true,
-            watchHeartbeatInterval: Duration = .seconds(10), probeTimeout: Duration = .milliseconds(250)
+            watchHeartbeatInterval: Duration = .seconds(10), probeTimeout: Duration = .milliseconds(250),
+            watchStartSpread: Duration = .seconds(2)
         ) {
+            self.watchStartSpread = max(.zero, watchStartSpread)
             self.heartbeatInterval = heartbeatInterval
             self.heartbeatMisses = max(1, heartbeatMisses)
             self.retryBase = retryBase
@@ -196,7 +200,7 @@ public struct ClientConnectionMachine: Sendable {
             lastHeard = now
             return []
         case (.loggingIn, .received(.loginAccepted(let accepted))):
-            return loggedIn(accepted, at: now)
+            return loggedIn(accepted, at: now, random: &random)
         case (.loggingIn, .received(.loginRefused(let refused))):
             return refusedLogin(refused, at: now, random: &random)
         case (.loggedIn, .received(.heartbeat(let beat))):
@@ -260,7 +264,7 @@ public struct ClientConnectionMachine: Sendable {
         return [.connect(target, attempt: attempt)]
     }
 
-    private mutating func loggedIn(_ accepted: LoginAccepted, at now: MonotonicTime) -> [Action] {
+    private mutating func loggedIn(_ accepted: LoginAccepted, at now: MonotonicTime, random: inout some RandomNumberGenerator) -> [Action] {
         phase = .loggedIn(sessionId: accepted.sessionId, epoch: accepted.epoch)
         token = accepted.sessionToken
         epoch = max(epoch, accepted.epoch)
@@ -271,7 +275,7 @@ public struct ClientConnectionMachine: Sendable {
         nextHeartbeat = now + (accepted.heartbeatIntervalMs > 0 ? min(interval, configuration.heartbeatInterval) : configuration.heartbeatInterval)
         probe = nil
         return [.emit(.loggedIn(server: server!, role: accepted.serverRole, epoch: accepted.epoch, sessionId: accepted.sessionId))]
-            + startWatch(at: now)
+            + startWatch(at: now, random: &random)
     }
 
     private mutating func refusedLogin(_ refused: LoginRefused, at now: MonotonicTime, random: inout some RandomNumberGenerator) -> [Action] {
@@ -326,17 +330,28 @@ public struct ClientConnectionMachine: Sendable {
     // MARK: The watch connection
 
     /// After a login: watch the other server, unless already watching it.
-    private mutating func startWatch(at now: MonotonicTime) -> [Action] {
+    private mutating func startWatch(at now: MonotonicTime, random: inout some RandomNumberGenerator) -> [Action] {
         guard configuration.watchOther, token != nil, let other = servers[1 - current] else { return dropWatch() }
         switch watch {
         case .open(_, let to), .connecting(_, let to):
             if to == other { return [] }
-            return dropWatch() + startWatch(at: now)
-        case .none, .waiting:
-            attempt += 1
-            watch = .connecting(attempt: attempt, to: other)
-            return [.connectWatch(other, attempt: attempt)]
+            return dropWatch() + startWatch(at: now, random: &random)
+        case .waiting:
+            return []  // already due at its time
+        case .none:
+            // Not at once: after a failover every client of the pair logs in within a second,
+            // and its watch would go to the server that just failed (which may still hold its
+            // port without answering). A spread start keeps that storm off both sides.
+            let spread = Double(configuration.watchStartSpread.nanoseconds)
+            watch = .waiting(until: now + .nanoseconds(Int64(Double.random(in: 0...spread, using: &random))))
+            return []
         }
+    }
+
+    private mutating func connectWatch(to other: Endpoint) -> [Action] {
+        attempt += 1
+        watch = .connecting(attempt: attempt, to: other)
+        return [.connectWatch(other, attempt: attempt)]
     }
 
     private mutating func dropWatch() -> [Action] {
@@ -431,8 +446,8 @@ public struct ClientConnectionMachine: Sendable {
         switch watch {
         case .waiting(let until) where now >= until:
             watch = .none
-            guard isLoggedIn else { return [] }  // the next login starts it again
-            return startWatch(at: now)
+            guard isLoggedIn, configuration.watchOther, token != nil, let other = servers[1 - current] else { return [] }
+            return connectWatch(to: other)
         case .open:
             if now >= watchLastHeard + configuration.watchHeartbeatInterval * 3 {
                 return [.closeWatch] + watchRetry(at: now, random: &random)

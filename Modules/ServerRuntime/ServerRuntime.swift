@@ -239,7 +239,6 @@ public final class ServerRuntime: Sendable {
     }
 
     static func bindClients(_ settings: ServerSettings, group: EventLoopGroup, service: ClientService) async throws -> Channel {
-        let timeout = settings.timings.clientHeartbeat * settings.timings.clientMisses
         do {
             return try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 4096)
@@ -256,7 +255,6 @@ public final class ServerRuntime: Sendable {
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let operations = channel.pipeline.syncOperations
-                        try operations.addHandler(IdleStateHandler(readTimeout: .nanoseconds(timeout.nanoseconds)))
                         try operations.addWireHandlers(for: ClientMessage.self, configuration: .client)
                         try operations.addHandler(ClientSessionHandler(service: service))
                     }

@@ -14,6 +14,9 @@ import Wire
     var random = ClientConnectionMachineTests.SplitRandom(seed: 7)
 
     func ms(_ value: Int64) -> MonotonicTime { .milliseconds(value) }
+    /// Times after the watch opened.
+    var opened = MonotonicTime.zero
+    func at(_ value: Int64) -> MonotonicTime { opened + .milliseconds(value) }
 
     /// Logged in to the primary (epoch 2) with an open watch on the secondary.
     mutating func watching() -> (Machine, watchAttempt: Int) {
@@ -27,18 +30,26 @@ import Wire
                     LoginAccepted(
                         sessionId: 7, epoch: 2, serverRole: .primary, alternateServer: secondary, sessionToken: ByteBuffer(string: "tok"),
                         heartbeatIntervalMs: 1000))), at: ms(3), random: &random)
-        #expect(login.last == .connectWatch(secondary, attempt: 2), "a login starts the watch on the other server")
-        let opening = client.handle(.watchConnected(attempt: 2), at: ms(4), random: &random)
+        #expect(!login.contains { if case .connectWatch = $0 { true } else { false } }, "not at once: spread over two seconds")
+        guard case .waiting(let start) = client.watch, start <= ms(2003) else {
+            Issue.record("a login schedules the watch on the other server, got \(client.watch)")
+            return (client, 0)
+        }
+        _ = client.handle(.received(.heartbeat(Heartbeat(sequence: 0))), at: start, random: &random)
+        let due = client.handle(.tick, at: start, random: &random)
+        #expect(due.contains(.connectWatch(secondary, attempt: 2)), "\(due)")
+        let opening = client.handle(.watchConnected(attempt: 2), at: start, random: &random)
         #expect(opening.count == 2)
         #expect(opening.last == .sendWatch(.watch(Watch(sessionToken: ByteBuffer(string: "tok"), epoch: 2))))
-        _ = client.handle(.watchReceived(.hello(Hello(nodeId: "s", software: "s"))), at: ms(5), random: &random)
+        _ = client.handle(.watchReceived(.hello(Hello(nodeId: "s", software: "s"))), at: start, random: &random)
         #expect(client.watch == .open(attempt: 2, to: secondary))
+        opened = start
         return (client, 2)
     }
 
     @Test mutating func losingItsServer_itLogsInOverTheWatchConnection_withoutANewConnection() {
         var (client, _) = watching()
-        let lost = client.handle(.closed(reason: "reset"), at: ms(100), random: &random)
+        let lost = client.handle(.closed(reason: "reset"), at: at(100), random: &random)
         #expect(lost.first == .emit(.lost(server: primary, reason: "reset")))
         #expect(lost.contains(.adoptWatch))
         #expect(!lost.contains { if case .connect = $0 { true } else { false } }, "no new connection: \(lost)")
@@ -57,16 +68,16 @@ import Wire
     @Test mutating func anActivationMovesTheClientOnlyIfItsServerIsSilent() {
         var (client, _) = watching()
         // The secondary activates: the client probes the primary.
-        let probe = client.handle(.watchReceived(.activated(Activated(epoch: 3))), at: ms(1000), random: &random)
+        let probe = client.handle(.watchReceived(.activated(Activated(epoch: 3))), at: at(1000), random: &random)
         guard case .send(.heartbeat(let beat))? = probe.first else {
             Issue.record("expected a probe of the own server, got \(probe)")
             return
         }
-        #expect(client.nextDeadline.map { $0 <= ms(1250) } == true, "the probe's deadline is armed")
+        #expect(client.nextDeadline.map { $0 <= at(1250) } == true, "the probe's deadline is armed")
         // Nothing back within 250 ms: the client moves over the watch connection.
-        let meanwhile = client.handle(.tick, at: ms(1100), random: &random)
+        let meanwhile = client.handle(.tick, at: at(1100), random: &random)
         #expect(!meanwhile.contains(.close) && !meanwhile.contains(.adoptWatch), "\(meanwhile)")
-        let moved = client.handle(.tick, at: ms(1250), random: &random)
+        let moved = client.handle(.tick, at: at(1250), random: &random)
         #expect(moved.first == .close)
         #expect(moved.contains(.adoptWatch), "\(moved)")
         #expect(client.server == secondary)
@@ -75,37 +86,37 @@ import Wire
 
     @Test mutating func anAnsweredProbeKeepsTheClientWhereItIs_aSplitMovesNobody() {
         var (client, _) = watching()
-        let probe = client.handle(.watchReceived(.activated(Activated(epoch: 3))), at: ms(1000), random: &random)
+        let probe = client.handle(.watchReceived(.activated(Activated(epoch: 3))), at: at(1000), random: &random)
         guard case .send(.heartbeat(let beat))? = probe.first else {
             Issue.record("expected a probe, got \(probe)")
             return
         }
-        #expect(client.handle(.received(.heartbeat(beat)), at: ms(1010), random: &random).isEmpty)
-        let later = client.handle(.tick, at: ms(1300), random: &random)
+        #expect(client.handle(.received(.heartbeat(beat)), at: at(1010), random: &random).isEmpty)
+        let later = client.handle(.tick, at: at(1300), random: &random)
         #expect(!later.contains(.close) && !later.contains(.adoptWatch), "\(later)")
         #expect(client.isLoggedIn)
         #expect(client.server == primary)
         // An announcement of an epoch the client already has moves nothing either.
-        #expect(client.handle(.watchReceived(.activated(Activated(epoch: 2))), at: ms(1400), random: &random).isEmpty)
+        #expect(client.handle(.watchReceived(.activated(Activated(epoch: 2))), at: at(1400), random: &random).isEmpty)
     }
 
     @Test mutating func aLostWatchIsRetriedWithBackoff_andAHeartbeatKeepsItAlive() {
         var (client, _) = watching()
         // The own server answers its heartbeats all along.
-        for second in 1...10 {
-            _ = client.handle(.tick, at: ms(Int64(second) * 1000 + 3), random: &random)
-            _ = client.handle(.received(.heartbeat(Heartbeat(sequence: 0))), at: ms(Int64(second) * 1000 + 4), random: &random)
+        for second in 1...9 {
+            _ = client.handle(.tick, at: at(Int64(second) * 1000 + 3), random: &random)
+            _ = client.handle(.received(.heartbeat(Heartbeat(sequence: 0))), at: at(Int64(second) * 1000 + 4), random: &random)
         }
         // Heartbeats every 10 s on the watch.
-        #expect(client.handle(.tick, at: ms(10_005), random: &random).contains { if case .sendWatch(.heartbeat) = $0 { true } else { false } })
-        _ = client.handle(.watchReceived(.heartbeat(Heartbeat(sequence: 1))), at: ms(10_006), random: &random)
+        #expect(client.handle(.tick, at: at(10_005), random: &random).contains { if case .sendWatch(.heartbeat) = $0 { true } else { false } })
+        _ = client.handle(.watchReceived(.heartbeat(Heartbeat(sequence: 1))), at: at(10_006), random: &random)
         // The secondary goes away: the watch waits about a second, then reconnects.
-        #expect(client.handle(.watchClosed, at: ms(11_000), random: &random).isEmpty)
+        #expect(client.handle(.watchClosed, at: at(11_000), random: &random).isEmpty)
         guard case .waiting(let until) = client.watch else {
             Issue.record("expected a wait, got \(client.watch)")
             return
         }
-        #expect(until >= ms(11_800) && until <= ms(12_200))
+        #expect(until >= at(11_800) && until <= at(12_200))
         let again = client.handle(.tick, at: until, random: &random)
         #expect(again.contains { if case .connectWatch(let to, _) = $0 { to == secondary } else { false } }, "\(again)")
         // Losing the own server while the watch is down: the classic path, the other at once.
@@ -116,10 +127,10 @@ import Wire
     @Test mutating func aRefusedWatchTokenClosesTheWatch_andStoppingClosesEverything() {
         var (client, _) = watching()
         let refused = client.handle(
-            .watchReceived(.goodbye(Goodbye(reason: .authenticationFailed, detail: "bad token"))), at: ms(50), random: &random)
+            .watchReceived(.goodbye(Goodbye(reason: .authenticationFailed, detail: "bad token"))), at: at(50), random: &random)
         #expect(refused == [.closeWatch])
         var (other, _) = watching()
-        let stop = other.handle(.stop, at: ms(60), random: &random)
+        let stop = other.handle(.stop, at: at(60), random: &random)
         #expect(stop.contains(.closeWatch) && stop.contains(.close))
         #expect(other.watch == .none)
     }

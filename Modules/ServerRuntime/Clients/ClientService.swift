@@ -19,6 +19,7 @@ final class ClientService: Sendable {
     let gate: AdmissionGate
     let registry = SessionRegistry()
     let router = MediaRouter()
+    let sweepers = IdleSweepers()
     let mediaCodec = FrameCodec<ClientMessage>(configuration: .client)
     let tokens: SessionTokens
     let verified = VerifiedPasswords()
@@ -150,14 +151,20 @@ final class ClientService: Sendable {
     /// already serves.
     func watch(_ request: Watch, outlet: MediaOutlet) -> UInt64?? {
         guard case .success = tokens.verify(request.sessionToken, at: clock.wallNow) else { return nil }
-        return watchers.withLockedValue { watchers in
+        let (announced, count) = watchers.withLockedValue { watchers in
             watchers.outlets[ObjectIdentifier(outlet.channel)] = outlet
-            return .some(watchers.announced)
+            return (watchers.announced, watchers.outlets.count)
         }
+        metrics.watchers(count)
+        return .some(announced)
     }
 
     func unwatch(_ channel: Channel) {
-        watchers.withLockedValue { _ = $0.outlets.removeValue(forKey: ObjectIdentifier(channel)) }
+        let count = watchers.withLockedValue { watchers in
+            watchers.outlets.removeValue(forKey: ObjectIdentifier(channel))
+            return watchers.outlets.count
+        }
+        metrics.watchers(count)
     }
 
     var watcherCount: Int { watchers.withLockedValue { $0.outlets.count } }

@@ -23,6 +23,9 @@ final class ClientSessionHandler: ChannelDuplexHandler {
     private let service: ClientService
     private var state = State.awaitingHello
     private var outlet: MediaOutlet?
+    private var context: ChannelHandlerContext?
+    private var sweeper: IdleSweeper?
+    private var lastRead = NIODeadline.now()
 
     init(service: ClientService) {
         self.service = service
@@ -30,9 +33,20 @@ final class ClientSessionHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         outlet = MediaOutlet(channel: context.channel)
+        self.context = context
+        lastRead = .now()
+        sweeper = service.sweepers.sweeper(for: context.eventLoop)
+        sweeper?.add(self)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        sweeper?.remove(self)
+        sweeper = nil
+        self.context = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastRead = .now()
         let message = unwrapInboundIn(data)
         switch (state, message) {
         case (.awaitingHello, .hello(let hello)):
@@ -98,12 +112,6 @@ final class ClientSessionHandler: ChannelDuplexHandler {
             return
         }
         state = .watching
-        let pipeline = context.pipeline.syncOperations
-        if let idle = try? pipeline.context(handlerType: IdleStateHandler.self) {
-            pipeline.removeHandler(context: idle, promise: nil)
-        }
-        let timeout = ClientService.watchTimeout
-        try? pipeline.addHandler(IdleStateHandler(readTimeout: .nanoseconds(timeout.nanoseconds)), position: .first)
         if let epoch = announced {
             context.writeAndFlush(wrapOutboundOut(.activated(Activated(epoch: epoch))), promise: nil)
         }
@@ -111,12 +119,23 @@ final class ClientSessionHandler: ChannelDuplexHandler {
 
     private func stopWatching(_ context: ChannelHandlerContext) {
         service.unwatch(context.channel)
-        let pipeline = context.pipeline.syncOperations
-        if let idle = try? pipeline.context(handlerType: IdleStateHandler.self) {
-            pipeline.removeHandler(context: idle, promise: nil)
+    }
+
+    /// Called by the loop's sweeper: silence for the client's heartbeat timeout (a watcher's
+    /// own, longer one) ends the connection; a lost session counts in the census.
+    func checkIdle(at now: NIODeadline) {
+        guard let context else { return }
+        let timeout: Duration
+        switch state {
+        case .watching: timeout = ClientService.watchTimeout
+        case .ended: return
+        default: timeout = service.sessionTimeout
         }
-        let timeout = service.sessionTimeout
-        try? pipeline.addHandler(IdleStateHandler(readTimeout: .nanoseconds(timeout.nanoseconds)), position: .first)
+        guard now - lastRead >= .nanoseconds(timeout.nanoseconds) else { return }
+        if case .loggedIn(let session) = state { finish(session, lost: true) }
+        if case .watching = state { service.unwatch(context.channel) }
+        state = .ended
+        context.close(promise: nil)
     }
 
     private func loginFinished(_ result: Result<ClientService.LoginOutcome, Error>, context: ChannelHandlerContext) {
@@ -161,19 +180,9 @@ final class ClientSessionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Silence for the client's heartbeat timeout: the session is lost.
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            if case .loggedIn(let session) = state { finish(session, lost: true) }
-            if case .watching = state { service.unwatch(context.channel) }
-            state = .ended
-            context.close(promise: nil)
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
-
     func channelInactive(context: ChannelHandlerContext) {
+        sweeper?.remove(self)
+        sweeper = nil
         if case .loggedIn(let session) = state { finish(session, lost: true) }
         if case .watching = state { service.unwatch(context.channel) }
         state = .ended

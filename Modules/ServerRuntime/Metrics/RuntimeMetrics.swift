@@ -12,6 +12,7 @@ final class RuntimeMetrics: Sendable {
     private let stateGauges: [ServerState: CoreMetrics.Gauge]
     private let peerLinkUp: CoreMetrics.Gauge
     private let clientsLoggedIn: CoreMetrics.Gauge
+    private let clientsWatching: CoreMetrics.Gauge
     private let passwordLogins: CoreMetrics.Counter
     private let tokenLogins: CoreMetrics.Counter
     private let replicationLagRevisions: CoreMetrics.Gauge
@@ -33,6 +34,7 @@ final class RuntimeMetrics: Sendable {
         stateGauges = gauges
         peerLinkUp = CoreMetrics.Gauge(label: "vcom_peer_link_up", factory: factory)
         clientsLoggedIn = CoreMetrics.Gauge(label: "vcom_clients_logged_in", factory: factory)
+        clientsWatching = CoreMetrics.Gauge(label: "vcom_clients_watching", factory: factory)
         passwordLogins = CoreMetrics.Counter(label: "vcom_logins_total", dimensions: [("credential", "password")], factory: factory)
         tokenLogins = CoreMetrics.Counter(label: "vcom_logins_total", dimensions: [("credential", "token")], factory: factory)
         replicationLagRevisions = CoreMetrics.Gauge(label: "vcom_replication_lag_revisions", factory: factory)
@@ -57,6 +59,8 @@ final class RuntimeMetrics: Sendable {
 
     func peerLink(up: Bool) { peerLinkUp.record(up ? 1 : 0) }
     func clients(_ count: Int) { clientsLoggedIn.record(count) }
+    /// Clients of the other server keeping a watch connection here.
+    func watchers(_ count: Int) { clientsWatching.record(count) }
     func loginAccepted(withToken: Bool) { (withToken ? tokenLogins : passwordLogins).increment() }
 
     func loginRefused(_ reason: RefusalReason) {
