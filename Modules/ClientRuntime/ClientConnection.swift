@@ -184,9 +184,10 @@ public final class ClientConnection: Sendable {
     private func connect(_ endpoint: Endpoint, attempt: Int, watch: Bool = false) {
         let inbound = InboundHandler(connection: self, attempt: attempt)
         let bootstrap = ClientBootstrap(group: eventLoop)
-            // A watch is in no hurry; fewer retries against a server that holds its port
-            // without answering.
-            .connectTimeout(watch ? .seconds(3) : .seconds(1))
+            // A watch is in no hurry. Against a server that holds its port without answering
+            // (stopped), a long timeout means few retries; and every connect that succeeds
+            // cancels its timeout, which NIO does by scanning all the loop's timers.
+            .connectTimeout(watch ? .seconds(10) : .seconds(1))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -269,13 +269,15 @@ public struct ClientConnectionMachine: Sendable {
         token = accepted.sessionToken
         epoch = max(epoch, accepted.epoch)
         if let alternate = accepted.alternateServer { servers[1 - current] = alternate }
+        // Here after losing the other server: it is unlikely to be back within seconds.
+        let otherFailed = failures > 0
         failures = 0
         lastHeard = now
         let interval = Duration.milliseconds(Int64(accepted.heartbeatIntervalMs))
         nextHeartbeat = now + (accepted.heartbeatIntervalMs > 0 ? min(interval, configuration.heartbeatInterval) : configuration.heartbeatInterval)
         probe = nil
         return [.emit(.loggedIn(server: server!, role: accepted.serverRole, epoch: accepted.epoch, sessionId: accepted.sessionId))]
-            + startWatch(at: now, random: &random)
+            + startWatch(at: now, afterFailure: otherFailed, random: &random)
     }
 
     private mutating func refusedLogin(_ refused: LoginRefused, at now: MonotonicTime, random: inout some RandomNumberGenerator) -> [Action] {
@@ -330,7 +332,7 @@ public struct ClientConnectionMachine: Sendable {
     // MARK: The watch connection
 
     /// After a login: watch the other server, unless already watching it.
-    private mutating func startWatch(at now: MonotonicTime, random: inout some RandomNumberGenerator) -> [Action] {
+    private mutating func startWatch(at now: MonotonicTime, afterFailure: Bool = false, random: inout some RandomNumberGenerator) -> [Action] {
         guard configuration.watchOther, token != nil, let other = servers[1 - current] else { return dropWatch() }
         switch watch {
         case .open(_, let to), .connecting(_, let to):
@@ -342,8 +344,10 @@ public struct ClientConnectionMachine: Sendable {
             // Not at once: after a failover every client of the pair logs in within a second,
             // and its watch would go to the server that just failed (which may still hold its
             // port without answering). A spread start keeps that storm off both sides.
+            // Watching the server just lost waits longer still: 5 to 15 s.
             let spread = Double(configuration.watchStartSpread.nanoseconds)
-            watch = .waiting(until: now + .nanoseconds(Int64(Double.random(in: 0...spread, using: &random))))
+            let delay = afterFailure ? Double.random(in: 5e9...15e9, using: &random) : Double.random(in: 0...spread, using: &random)
+            watch = .waiting(until: now + .nanoseconds(Int64(delay)))
             return []
         }
     }

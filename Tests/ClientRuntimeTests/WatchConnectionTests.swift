@@ -63,6 +63,18 @@ import Wire
         #expect(client.phase == .loggingIn)
         #expect(client.server == secondary)
         #expect(client.watch == .none)
+        // Logged in there, it watches the server it lost, but not before 5 s.
+        _ = client.handle(
+            .received(
+                .loginAccepted(
+                    LoginAccepted(
+                        sessionId: 8, epoch: 3, serverRole: .secondary, alternateServer: primary, sessionToken: ByteBuffer(string: "tok3"),
+                        heartbeatIntervalMs: 1000))), at: at(110), random: &random)
+        guard case .waiting(let until) = client.watch else {
+            Issue.record("expected a delayed watch, got \(client.watch)")
+            return
+        }
+        #expect(until >= at(5110) && until <= at(15_110))
     }
 
     @Test mutating func anActivationMovesTheClientOnlyIfItsServerIsSilent() {

@@ -19,9 +19,9 @@ final class AdmissionGate: Sendable {
         var licence: LicenceEnforcement
         /// Licences are judged at no earlier time than this (the clock's high-water mark).
         var clockFloor = Date.distantPast
-        /// A standby that lost its peer and may activate: it is about to serve or to stay
-        /// standby by the policy's rules within the peer timeout, so a login is held, not sent
-        /// away to a dead server and a backoff.
+        /// A standby that may activate: if its peer just failed, it serves within the peer
+        /// timeout, so a login is held that long rather than sent back to a dead server and a
+        /// backoff (see `ClientService.hold`).
         var takingOver = false
     }
 

@@ -121,7 +121,10 @@ extension Controller {
         let alternate = peerClientEndpoint
         let enforcement = licence.enforcement
         let floor = licenceClock.highWater
-        let takingOver = state == .standby && policy.canActivate && (peer == nil || !policy.isLinkUp)
+        // Any standby that may activate holds a login briefly, link up or not: the clients of a
+        // killed primary arrive before this loop has read the peer link's close, and refused they
+        // would each pay a backoff. A client that came here by mistake waits the hold, then goes.
+        let takingOver = state == .standby && policy.canActivate
         clients.gate.update {
             $0.active = state == .active
             $0.epoch = epoch
