@@ -5,7 +5,9 @@
 #   rss_kib_per_client  (RSS with every client in and 5 s settled - RSS before the logins) / CLIENTS
 #   logins_per_s        CLIENTS / seconds from the first connection to the last login
 #   heartbeat_cpu_pct   the primary's CPU over 10 idle seconds, % of one core
-# Last line: bench-capacity clients=N rss_kib_per_client=... logins_per_s=... heartbeat_cpu_pct=...
+#   standby_kib_per_watch  the same RSS difference on the secondary, where every client keeps
+#                       its watch connection (docs/failover-policy.md)
+# Last line: bench-capacity clients=N rss_kib_per_client=... logins_per_s=... heartbeat_cpu_pct=... standby_kib_per_watch=...
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -38,6 +40,7 @@ pair_start_primary
 pair_wait_state "$PRIMARY_METRICS" active 30 || { echo "bench-capacity: the primary never served; see $RUN/primary.log" >&2; exit 1; }
 sleep 2
 before=$(rss_kib "$PRIMARY_PID")
+standby_before=$(rss_kib "$SECONDARY_PID")
 echo "bench-capacity: pair up; the primary's RSS is $((before / 1024)) MiB; logging in $CLIENTS idle clients"
 
 start=$(now_ms)
@@ -56,8 +59,9 @@ until grep -qF "[$PRIMARY=$CLIENTS]" "$RUN/clients.out" 2>/dev/null; do
 done
 elapsed=$(($(now_ms) - start))
 echo "bench-capacity: $CLIENTS clients logged in after $elapsed ms (polled every 50 ms)"
-sleep 5
+sleep 5  # and every watch started (within 2 s of its login)
 after=$(rss_kib "$PRIMARY_PID")
+standby_after=$(rss_kib "$SECONDARY_PID")
 ticks=$(cpu_ticks "$PRIMARY_PID")
 sleep "$IDLE"
 ticks=$(($(cpu_ticks "$PRIMARY_PID") - ticks))
@@ -69,6 +73,7 @@ kill -INT "$SIM"
 for _ in $(seq 1 50); do kill -0 "$SIM" 2>/dev/null || break; sleep 0.1; done
 
 echo "bench-capacity: logs and data in $RUN"
-awk -v n="$CLIENTS" -v b="$before" -v a="$after" -v ms="$elapsed" -v t="$ticks" -v hz="$hz" -v idle="$IDLE" 'BEGIN {
-    printf "bench-capacity clients=%d rss_kib_per_client=%.1f logins_per_s=%.0f heartbeat_cpu_pct=%.1f\n",
-        n, (a - b) / n, n * 1000 / ms, 100 * t / hz / idle }'
+awk -v n="$CLIENTS" -v b="$before" -v a="$after" -v ms="$elapsed" -v t="$ticks" -v hz="$hz" -v idle="$IDLE" \
+    -v sb="$standby_before" -v sa="$standby_after" 'BEGIN {
+    printf "bench-capacity clients=%d rss_kib_per_client=%.1f logins_per_s=%.0f heartbeat_cpu_pct=%.1f standby_kib_per_watch=%.1f\n",
+        n, (a - b) / n, n * 1000 / ms, 100 * t / hz / idle, (sa - sb) / n }'

@@ -86,10 +86,11 @@ pair_start_primary() {
 }
 
 # pair_wait_state METRICS STATE SECONDS: polls every 10 ms; true once the state is reached.
+# One scrape per poll, of that state's gauge only: a busy machine slows every scrape.
 pair_wait_state() {
-    local deadline=$((SECONDS + $3))
+    local deadline=$((SECONDS + $3)) gauge="vcom_state{state=\"${2// /_}\"}"
     while [ $SECONDS -le $deadline ]; do
-        [ "$(pair_state "$1")" = "$2" ] && return 0
+        [ "$(pair_metric "$1" "$gauge" 2>/dev/null)" = "1" ] && return 0
         sleep 0.01
     done
     return 1
