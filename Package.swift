@@ -61,7 +61,10 @@ let package = Package(
         ),
         .target(name: "HealthMonitor", path: "Modules/HealthMonitor"),
         .target(name: "ActivationPolicy", dependencies: ["HealthMonitor", "Wire"], path: "Modules/ActivationPolicy"),
-        .target(name: "AdminProtocol", dependencies: ["Wire"], path: "Modules/AdminProtocol"),
+        .target(
+            name: "AdminProtocol",
+            dependencies: ["Wire", .product(name: "Crypto", package: "swift-crypto"), .product(name: "CryptoExtras", package: "swift-crypto")],
+            path: "Modules/AdminProtocol"),
         // Composition: the server as a library tests start in-process; the apps stay thin.
         .target(
             name: "ServerRuntime",

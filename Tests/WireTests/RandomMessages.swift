@@ -102,19 +102,21 @@ struct RandomMessages {
         }
     }
 
-    static let adminCases = 7
+    static let adminCases = 9
     mutating func adminMessage(_ index: Int) -> AdminMessage {
         switch index {
         case 0: return .hello(hello())
         case 1: return .goodbye(goodbye())
-        case 2: return .login(AdminLogin(username: string(), password: string()))
+        case 2: return .authStart(AdminAuthStart(username: string(), clientNonce: string()))
         case 3:
             return .loginAccepted(
                 AdminLoginAccepted(
                     role: element(AdminRole.self), serverRole: element(ServerRole.self), serverState: element(ServerState.self),
-                    epoch: int()))
+                    epoch: int(), serverSignature: bytes()))
         case 4: return .loginRefused(refused())
         case 5: return .request(AdminRequest(requestId: int(), command: int(), body: bytes(maxLength: 3000)))
+        case 7: return .authChallenge(AdminAuthChallenge(nonce: string(), salt: bytes(), iterations: int()))
+        case 8: return .authProof(AdminAuthProof(proof: bytes()))
         default: return .reply(AdminReply(requestId: int(), status: int(), body: bytes(maxLength: 3000)))
         }
     }

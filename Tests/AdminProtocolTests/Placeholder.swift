@@ -1,1 +1,0 @@
-// The module's tests arrive with its issue.
