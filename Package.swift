@@ -90,7 +90,7 @@ let package = Package(
         .executableTarget(
             name: "vcom-server",
             dependencies: [
-                "ServerRuntime", "Wire", "Licensing", "ConfigStore", "ActivationPolicy",
+                "ServerRuntime", "Wire", "Licensing", "ConfigStore", "ActivationPolicy", "AdminProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -101,7 +101,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "vcom-admin",
-            dependencies: ["Wire", "AdminProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "Wire", "AdminProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             path: "Apps/vcom-admin"
         ),
         .executableTarget(

@@ -1,6 +1,8 @@
+import AdminProtocol
 import ArgumentParser
 import ConfigStore
 import Foundation
+import Wire
 
 /// `vcom-server bootstrap`: the documented way to give a new pair its first configuration.
 struct Bootstrap: ParsableCommand {
@@ -23,7 +25,9 @@ struct Bootstrap: ParsableCommand {
     @Option(help: "Add this many demo operators (op0, op1, ...) with keys on demo party lines.") var demoOperators: Int?
     @Option(help: "The demo operators' password.") var demoPassword: String = "vcom-demo"
     @Option(help: "Demo operators per party line.") var operatorsPerLine: Int = 20
-    @Option(help: "Also create this administrator (password from VCOM_ADMIN_PASSWORD).") var admin: String?
+    @Option(help: "Also create this administrator (password from VCOM_ADMIN_PASSWORD); alone, adds it to an existing configuration.")
+    var admin: String?
+    @Option(help: "The administrator's role: viewer, operator or admin.") var adminRole: String = "admin"
     @Flag(help: "Replace an existing configuration.") var force = false
 
     func run() throws {
@@ -35,7 +39,8 @@ struct Bootstrap: ParsableCommand {
         }
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
         let store = try ConfigStore(path: URL(fileURLWithPath: dataDir).appendingPathComponent("config.sqlite").path)
-        guard store.position.revision == 0 || force else {
+        let adminOnly = document == nil && demoOperators == nil
+        guard store.position.revision == 0 || force || adminOnly else {
             throw BootstrapFailure("\(dataDir) already holds a configuration (revision \(store.position.revision)); use --force to replace it")
         }
         // Bootstrap records carry epoch 0: written before any server served.
@@ -60,7 +65,11 @@ struct Bootstrap: ParsableCommand {
             guard let password = ProcessInfo.processInfo.environment["VCOM_ADMIN_PASSWORD"], !password.isEmpty else {
                 throw ValidationError("--admin needs the password in VCOM_ADMIN_PASSWORD (never on the command line)")
             }
-            changes.append(.putAdmin(AdminAccount(username: admin, passwordHash: try PasswordHasher().hash(password), role: .admin)))
+            guard let role = AdminRole.allCases.first(where: { $0.description == adminRole }) else {
+                throw ValidationError("--admin-role must be viewer, operator or admin (not '\(adminRole)')")
+            }
+            // The admin port logs in with SCRAM-SHA-256: what is stored is its verifier.
+            changes.append(.putAdmin(AdminAccount(username: admin, passwordHash: try ScramVerifier(password: password).text, role: role)))
         }
         for start in stride(from: 0, to: changes.count, by: ConfigLimits.changesPerWrite) {
             written += try store.write(Array(changes[start..<min(start + ConfigLimits.changesPerWrite, changes.count)])).count

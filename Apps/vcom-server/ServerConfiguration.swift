@@ -124,6 +124,7 @@ struct ServerConfiguration {
             role: role, serverId: id, primaryId: primaryId, clientListen: client, dataDirectory: dataDirectory,
             vendorKeys: [vendorKey], clusterSecret: secret)
         settings.metricsListen = try endpoint("listen.metrics", flag: "--metrics-listen")
+        settings.adminListen = try endpoint("listen.admin", flag: "--admin-listen")
         settings.advertisedClientEndpoint = try endpoint("advertise.client", flag: "--advertise-client")
         settings.peerClientEndpoint = try endpoint("peer.client-address", flag: "--peer-client-address")
         if ["0.0.0.0", "::", ""].contains(client.host), settings.advertisedClientEndpoint == nil {

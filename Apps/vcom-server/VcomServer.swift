@@ -44,6 +44,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "host:port for clients; port 0 picks a free one (listen.client).") var clientListen: String?
     @Option(help: "On the secondary: host:port for the primary's peer link (listen.peer).") var peerListen: String?
     @Option(help: "host:port for the Prometheus /metrics endpoint (listen.metrics).") var metricsListen: String?
+    @Option(help: "host:port for the admin port, where vcom-admin connects (listen.admin); off when absent.") var adminListen: String?
     @Option(help: "host:port clients use to reach this server, when listening on every address (advertise.client).")
     var advertiseClient: String?
     @Option(help: "On the primary: the secondary's peer link address (peer.address).") var peerAddress: String?
@@ -100,7 +101,7 @@ struct Run: AsyncParsableCommand {
             ("server.role", role), ("server.id", id), ("server.primary-id", primaryId), ("server.data-dir", dataDir),
             ("server.cluster-secret-file", clusterSecretFile), ("server.vendor-key-file", vendorKeyFile),
             ("server.licence-file", licenceFile), ("listen.client", clientListen), ("listen.peer", peerListen),
-            ("listen.metrics", metricsListen), ("advertise.client", advertiseClient), ("peer.address", peerAddress),
+            ("listen.metrics", metricsListen), ("listen.admin", adminListen), ("advertise.client", advertiseClient), ("peer.address", peerAddress),
             ("peer.client-address", peerClientAddress), ("timings.peer-heartbeat-ms", peerHeartbeatMs.map(String.init)),
             ("timings.client-heartbeat-ms", clientHeartbeatMs.map(String.init)),
             ("timings.startup-peer-wait-ms", startupPeerWaitMs.map(String.init)), ("server.threads", threads.map(String.init)),
@@ -122,6 +123,7 @@ struct Run: AsyncParsableCommand {
         ]
         if let peer = runtime.peerAddress { ready["peer"] = peer.description }
         if let metrics = runtime.metricsAddress { ready["metrics"] = metrics.description }
+        if let admin = runtime.adminAddress { ready["admin"] = admin.description }
         let data = try JSONSerialization.data(withJSONObject: ready, options: [.sortedKeys, .withoutEscapingSlashes])
         let line = String(decoding: data, as: UTF8.self)
         FileHandle.standardOutput.write(Data((line + "\n").utf8))

@@ -1,4 +1,5 @@
 import ActivationPolicy
+import AdminProtocol
 import ConfigStore
 import Foundation
 import HealthMonitor
@@ -67,6 +68,8 @@ public final class ServerRuntime: Sendable {
     public let clientAddress: Endpoint
     public let peerAddress: Endpoint?
     public let metricsAddress: Endpoint?
+    public let adminAddress: Endpoint?
+    let clients: ClientService
     public let settings: ServerSettings
     public let store: any ConfigurationStoring
     /// Set once stopped: the loops are gone, and every call answers at once.
@@ -168,16 +171,35 @@ public final class ServerRuntime: Sendable {
                     throw StartError.bind("metrics", "\(listen): \(error)")
                 }
             }
+            // The admin port asks the runtime itself, which exists only once everything is
+            // bound: it reaches it through this box, filled below.
+            let runtimeBox = RuntimeBox()
+            var adminAddress: Endpoint?
+            if let listen = settings.adminListen {
+                let audit: AuditLog
+                do {
+                    audit = try AuditLog(path: settings.dataDirectory.appendingPathComponent("audit.sqlite").path)
+                } catch {
+                    throw StartError.storage("the audit log cannot be opened: \(error)")
+                }
+                let admin = AdminService(
+                    runtime: { runtimeBox.runtime }, audit: audit, store: store, clusterSecret: settings.clusterSecret, logger: logger)
+                let channel = try await Self.bindAdmin(listen, group: group, service: admin)
+                channels.append(channel)
+                adminAddress = Endpoint(host: listen.host, port: UInt16(channel.localAddress?.port ?? 0))
+            }
             let advertised = settings.advertisedClientEndpoint.map { Endpoint(host: $0.host, port: $0.port == 0 ? clientAddress.port : $0.port) }
                 ?? clientAddress
             try await loop.submit {
                 bound.value.advertisedEndpoint = advertised
                 bound.value.start()
             }.get()
-            return ServerRuntime(
+            let runtime = ServerRuntime(
                 group: group, controlGroup: controlGroup, hashing: hashing, controller: bound, loop: loop, channels: channels,
-                clientAddress: clientAddress,
-                peerAddress: peerAddress, metricsAddress: metricsAddress, settings: settings, store: store)
+                clientAddress: clientAddress, peerAddress: peerAddress, metricsAddress: metricsAddress, adminAddress: adminAddress,
+                settings: settings, store: store, clients: service)
+            runtimeBox.runtime = runtime
+            return runtime
         } catch {
             try? await group.shutdownGracefully()
             try? await controlGroup.shutdownGracefully()
@@ -189,9 +211,11 @@ public final class ServerRuntime: Sendable {
     private init(
         group: MultiThreadedEventLoopGroup, controlGroup: MultiThreadedEventLoopGroup, hashing: NIOThreadPool,
         controller: NIOLoopBound<Controller>, loop: EventLoop,
-        channels: [Channel], clientAddress: Endpoint, peerAddress: Endpoint?, metricsAddress: Endpoint?, settings: ServerSettings,
-        store: any ConfigurationStoring
+        channels: [Channel], clientAddress: Endpoint, peerAddress: Endpoint?, metricsAddress: Endpoint?, adminAddress: Endpoint?,
+        settings: ServerSettings, store: any ConfigurationStoring, clients: ClientService
     ) {
+        self.adminAddress = adminAddress
+        self.clients = clients
         self.group = group
         self.controlGroup = controlGroup
         self.hashing = hashing
@@ -265,6 +289,25 @@ public final class ServerRuntime: Sendable {
         }
     }
 
+    static func bindAdmin(_ listen: Endpoint, group: EventLoopGroup, service: AdminService) async throws -> Channel {
+        do {
+            return try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let operations = channel.pipeline.syncOperations
+                        // A session that says nothing for five minutes is closed.
+                        try operations.addHandler(IdleStateHandler(readTimeout: .minutes(5)))
+                        try operations.addWireHandlers(for: AdminMessage.self, configuration: .admin)
+                        try operations.addHandler(AdminSessionHandler(service: service))
+                    }
+                }
+                .bind(host: listen.host, port: Int(listen.port)).get()
+        } catch {
+            throw StartError.bind("admin", "\(listen): \(error)")
+        }
+    }
+
     static func bindPeer(_ listen: Endpoint, loop: EventLoop, controller: NIOLoopBound<Controller>) async throws -> Channel {
         do {
             return try await ServerBootstrap(group: loop)
@@ -320,6 +363,25 @@ public final class ServerRuntime: Sendable {
         try await loop.flatSubmit { self.controller.value.write(changes) }.get()
     }
 
+    /// What `vcom-admin status` shows of this server.
+    public func report() async -> ServerReport? {
+        guard !isStopped, let status = await status() else { return nil }
+        let incidents = (try? await incidents()) ?? []
+        let divergence = ((try? (store as? ConfigStore)?.journal()) ?? []).filter { $0.status == .open }.count
+        return ServerReport(
+            serverId: status.serverId, role: status.role, state: status.state, epoch: status.epoch, peerLinkUp: status.peerLinkUp,
+            peerState: status.peer?.state, peerCanActivate: status.peer?.canActivate, clientsLoggedIn: UInt32(clamping: status.clientsLoggedIn),
+            clientsWatching: UInt32(clamping: clients.watcherCount), licenceId: status.licenceId,
+            licenceExpiresMs: status.licenceExpires.map { Int64($0.timeIntervalSince1970 * 1000) }, configRevision: status.configRevision,
+            replicationLag: status.replicationLag, synced: status.synced, canActivate: status.canActivate,
+            activationIncident: status.activationIncident, openIncidents: UInt32(clamping: incidents.filter { $0.acknowledgedAt == nil }.count),
+            openDivergence: UInt32(clamping: divergence))
+    }
+
+    public func acknowledge(_ incident: String) async throws {
+        try await loop.submit { try self.controller.value.incidents.acknowledge(incident, at: self.controller.value.clock.wallNow) }.get()
+    }
+
     public func incidents() async throws -> [StoredIncident] {
         try await loop.submit { try self.controller.value.incidents.incidents() }.get()
     }
@@ -368,5 +430,15 @@ extension EventLoopFuture {
         cascade(to: promise)
         other.hop(to: eventLoop).cascade(to: promise)
         return promise.futureResult
+    }
+}
+
+/// Holds the runtime for what was bound before it existed (the admin port).
+final class RuntimeBox: @unchecked Sendable {
+    private let lock = NIOLock()
+    private weak var value: ServerRuntime?
+    var runtime: ServerRuntime? {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
     }
 }

@@ -21,6 +21,8 @@ public struct ServerSettings: Sendable {
     public var peerAddress: Endpoint?
     /// Where `/metrics` is served over HTTP (nil: not served).
     public var metricsListen: Endpoint?
+    /// The admin port (vcom-admin); off when nil.
+    public var adminListen: Endpoint?
     /// What clients are told to use to reach this server (default: the client listen
     /// address, with the bound port). Sent to the peer, which gives it to its clients.
     public var advertisedClientEndpoint: Endpoint?

@@ -60,6 +60,9 @@ public struct PanelKey: Equatable, Sendable {
 /// An account of the System Administration tool.
 public struct AdminAccount: Equatable, Sendable {
     public var username: String
+    /// A SCRAM-SHA-256 verifier (`SCRAM-SHA-256$iterations:salt$StoredKey:ServerKey`, what the
+    /// admin port's login needs), or an scrypt hash from before the admin port existed (such an
+    /// account cannot log in until it is given a new password).
     public var passwordHash: String
     public var role: AdminRole
 
@@ -67,6 +70,26 @@ public struct AdminAccount: Equatable, Sendable {
         self.username = username
         self.passwordHash = passwordHash
         self.role = role
+    }
+}
+
+extension AdminAccount {
+    /// Nil when `stored` is a SCRAM-SHA-256 verifier in PostgreSQL's form or an scrypt hash;
+    /// the reason otherwise. (AdminProtocol computes and checks verifiers; this only checks the
+    /// shape, so a replicated or imported account cannot hold a password in clear.)
+    public static func verifierProblem(_ stored: String, of owner: String) -> String? {
+        let prefix = "SCRAM-SHA-256$"
+        guard stored.hasPrefix(prefix) else { return PasswordHasher.problem(with: stored, of: owner) }
+        let parts = stored.dropFirst(prefix.count).split(separator: "$", omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return "the password verifier of \(owner) is malformed" }
+        let head = parts[0].split(separator: ":", omittingEmptySubsequences: false)
+        let keys = parts[1].split(separator: ":", omittingEmptySubsequences: false)
+        guard head.count == 2, let rounds = Int(head[0]), keys.count == 2,
+            Data(base64Encoded: String(head[1])).map({ !$0.isEmpty }) == true,
+            keys.allSatisfy({ Data(base64Encoded: String($0))?.count == 32 })
+        else { return "the password verifier of \(owner) is malformed" }
+        guard (4096...10_000_000).contains(rounds) else { return "the password verifier of \(owner) has \(rounds) rounds (4096 to 10,000,000)" }
+        return nil
     }
 }
 

@@ -88,7 +88,7 @@ extension SystemConfiguration {
             if checkingFormat { try Self.check([Self.name(value.username, "admin username")]) }
             let existing = admin(value.username)
             if existing?.passwordHash != value.passwordHash {
-                try Self.check([PasswordHasher.problem(with: value.passwordHash, of: "admin '\(value.username)'")])
+                try Self.check([AdminAccount.verifierProblem(value.passwordHash, of: "admin '\(value.username)'")])
             }
             if existing == nil { try Self.within(admins.count, ConfigLimits.admins, "admin accounts") }
             if let existing, existing.role == .admin, value.role != .admin, adminCount == 1 {

@@ -1,0 +1,171 @@
+import AdminProtocol
+import ConfigStore
+import Crypto
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import Wire
+
+/// The admin port's logic shared by its sessions: who may log in (SCRAM against the verifiers
+/// replicated in the configuration, with the login guard), what each call does, and the audit
+/// log every attempt lands in.
+final class AdminService: Sendable {
+    let runtime: @Sendable () -> ServerRuntime?
+    let audit: AuditLog
+    let logger: Logger
+    let store: any ConfigurationStoring
+    /// Makes unknown users' challenges look like real ones, stable per name.
+    let decoyKey: [UInt8]
+    private let guardState = NIOLockedValueBox(LoginGuard())
+
+    init(runtime: @escaping @Sendable () -> ServerRuntime?, audit: AuditLog, store: any ConfigurationStoring, clusterSecret: [UInt8], logger: Logger) {
+        self.runtime = runtime
+        self.audit = audit
+        self.store = store
+        self.logger = logger
+        decoyKey = Array(HMAC<SHA256>.authenticationCode(for: Array("vcom admin decoy".utf8), using: SymmetricKey(data: clusterSecret)))
+    }
+
+    // MARK: Logins
+
+    /// The account's verifier and role; nil verifier for an unknown name or an account whose
+    /// stored hash is not a SCRAM verifier (it must be given a new password).
+    func account(_ username: String) -> (verifier: ScramVerifier?, role: AdminRole?) {
+        guard let account = store.configuration.admin(username) else { return (nil, nil) }
+        return (ScramVerifier(account.passwordHash), account.role)
+    }
+
+    func lockout(source: String, account: String) -> TimeInterval? {
+        guardState.withLockedValue { $0.refusal(source: source, account: account, at: Date()) }
+    }
+
+    func loginFailed(source: String, account: String) {
+        guardState.withLockedValue { $0.failed(source: source, account: account, at: Date()) }
+        record(user: account, source: source, action: "login", result: "refused: wrong user name or password")
+    }
+
+    func loginSucceeded(source: String, account: String, role: AdminRole) {
+        guardState.withLockedValue { $0.succeeded(account: account) }
+        record(user: account, source: source, action: "login", result: "ok (\(role))")
+    }
+
+    func record(user: String, source: String, action: String, result: String) {
+        let entry = AuditRecord(atMs: Int64(Date().timeIntervalSince1970 * 1000), user: user, source: source, action: action, result: result)
+        do {
+            try audit.append(entry)
+        } catch {
+            logger.error("the audit log cannot be written: \(error)")
+        }
+    }
+
+    // MARK: Calls
+
+    func perform(_ call: AdminCall, user: String, role: AdminRole, source: String) async -> AdminAnswer {
+        let answer: AdminAnswer
+        if role < call.requiredRole {
+            answer = .error(.forbidden, "'\(call.summary)' needs the \(call.requiredRole) role; \(user) is a \(role)")
+        } else if let runtime = runtime() {
+            answer = await execute(call, on: runtime)
+        } else {
+            answer = .error(.failed, "the server is shutting down")
+        }
+        let result: String =
+            switch answer {
+            case .error(let status, let text): "\(status): \(text)"
+            case .done(let text): "ok: \(text)"
+            default: "ok"
+            }
+        record(user: user, source: source, action: call.summary, result: result)
+        if call.requiredRole > .viewer { logger.notice("admin \(user) from \(source): \(call.summary) -> \(result)") }
+        return answer
+    }
+
+    private func execute(_ call: AdminCall, on runtime: ServerRuntime) async -> AdminAnswer {
+        switch call {
+        case .status:
+            guard let report = await runtime.report() else { return .error(.failed, "the server is stopping") }
+            return .status(report)
+        case .incidents(let all):
+            do {
+                let list = try await runtime.incidents().filter { all || $0.acknowledgedAt == nil }
+                return .incidents(list.map(Self.report))
+            } catch {
+                return .error(.failed, "the incident log cannot be read: \(error)")
+            }
+        case .incident(let id):
+            guard let found = try? await runtime.incidents().first(where: { $0.id == id }) else {
+                return .error(.notFound, "no incident '\(id)' on this server (vcom-admin incidents list shows them)")
+            }
+            return .incident(Self.report(found))
+        case .acknowledge(let id):
+            guard let found = try? await runtime.incidents().first(where: { $0.id == id }) else {
+                return .error(.notFound, "no incident '\(id)' on this server")
+            }
+            if found.acknowledgedAt != nil { return .done("incident \(id) was already acknowledged") }
+            do {
+                try await runtime.acknowledge(id)
+                return .done("incident \(id) acknowledged")
+            } catch {
+                return .error(.failed, "cannot acknowledge \(id): \(error)")
+            }
+        case .switchover(let incident, let dryRun):
+            return await switchover(incident: incident, dryRun: dryRun, on: runtime)
+        case .forceActivate(let reason):
+            let trimmed = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard trimmed.count >= 3 else { return .error(.invalid, "--reason must say why (at least a few words); it is recorded with the incident") }
+            switch await runtime.forceActivation(reason: trimmed) {
+            case .accepted(let text): return .done(text)
+            case .refused(let text): return .error(.refused, text)
+            }
+        case .audit(let limit):
+            do {
+                return .audit(try audit.recent(Int(min(limit, 10_000))))
+            } catch {
+                return .error(.failed, "the audit log cannot be read: \(error)")
+            }
+        }
+    }
+
+    /// Checks what the policy cannot see (the peer is reachable, licensed, caught up), then
+    /// asks the policy, which checks the rest (this server serves, the incident is named).
+    private func switchover(incident: String?, dryRun: Bool, on runtime: ServerRuntime) async -> AdminAnswer {
+        guard let status = await runtime.status() else { return .error(.failed, "the server is stopping") }
+        let peerName = status.role == .primary ? "the secondary" : "the primary"
+        guard status.state == .active else {
+            return .error(.refused, "this server (\(status.serverId)) does not serve; send the switchover to the active server")
+        }
+        guard status.peerLinkUp, let peer = status.peer else {
+            return .error(.refused, "\(peerName) is unreachable (the peer link is down): it cannot take over")
+        }
+        guard peer.canActivate else { return .error(.refused, "\(peerName) cannot serve (no valid licence, or no completed configuration sync)") }
+        if let lag = status.replicationLag, lag > 0 {
+            return .error(.refused, "\(peerName) is \(lag) configuration revisions behind; wait for it to catch up")
+        }
+        if let held = status.activationIncident, incident != held {
+            return .error(
+                .refused,
+                incident == nil
+                    ? "this server serves because of incident \(held): a switch back must name it (--incident \(held)) once its cause is understood"
+                    : "this server serves because of incident \(held), not \(incident!)")
+        }
+        if let incident, status.activationIncident == nil {
+            return .error(.refused, "this server holds no incident \(incident): this is a planned switchover; give no --incident")
+        }
+        let plan = "service moves from \(status.serverId) to \(peerName); \(status.clientsLoggedIn) clients are redirected"
+        if dryRun { return .done("would switch over: \(plan)") }
+        switch await runtime.switchover(acknowledging: incident) {
+        case .accepted(let text): return .done("\(text) (\(plan))")
+        case .refused(let text): return .error(.refused, text)
+        }
+    }
+
+    static func report(_ incident: StoredIncident) -> IncidentReport {
+        IncidentReport(
+            id: incident.id, cause: incident.cause, role: incident.role, epoch: incident.epoch,
+            decidedAtMs: Int64(incident.decidedAt.timeIntervalSince1970 * 1000), linkLostMsBefore: incident.linkLostMsBefore,
+            clientLossMsBefore: incident.clientLossMsBefore, loggedInClients: UInt32(clamping: incident.loggedInClients),
+            clientsLost: incident.clientsLost.map { UInt32(clamping: $0) }, clientPopulation: incident.clientPopulation.map { UInt32(clamping: $0) },
+            peer: incident.peer, acknowledgedAtMs: incident.acknowledgedAt.map { Int64($0.timeIntervalSince1970 * 1000) })
+    }
+}
