@@ -56,10 +56,12 @@ pair_state() {
 
 PAIR_COMMON=()
 pair_common() {
-    PAIR_COMMON=(--cluster-secret-file "$RUN/cluster.secret" --vendor-key-file "$RUN/vendor.pub" --metrics-listen 127.0.0.1:0 "$@")
+    PAIR_COMMON=(--cluster-secret-file "$RUN/cluster.secret" --vendor-key-file "$RUN/vendor.pub" --metrics-listen 127.0.0.1:0
+        --admin-listen 127.0.0.1:0 "$@")
 }
 
-# pair_start_secondary [CLIENT_PORT]: sets SECONDARY (client address), SECONDARY_PEER, SECONDARY_METRICS.
+# pair_start_secondary [CLIENT_PORT]: sets SECONDARY (client address), SECONDARY_PEER, SECONDARY_METRICS,
+# SECONDARY_ADMIN.
 pair_start_secondary() {
     rm -f "$RUN/secondary.ready"
     "$BIN/vcom-server" --role secondary --id vcom-secondary --primary-id vcom-primary --data-dir "$RUN/secondary" \
@@ -71,9 +73,10 @@ pair_start_secondary() {
     SECONDARY_PEER_PORT=${SECONDARY_PEER##*:}
     SECONDARY=$(pair_ready "$RUN/secondary.ready" client)
     SECONDARY_METRICS=$(pair_ready "$RUN/secondary.ready" metrics)
+    SECONDARY_ADMIN=$(pair_ready "$RUN/secondary.ready" admin)
 }
 
-# pair_start_primary [CLIENT_PORT]: sets PRIMARY, PRIMARY_PID, PRIMARY_METRICS.
+# pair_start_primary [CLIENT_PORT]: sets PRIMARY, PRIMARY_PID, PRIMARY_METRICS, PRIMARY_ADMIN.
 pair_start_primary() {
     rm -f "$RUN/primary.ready"
     "$BIN/vcom-server" --role primary --id vcom-primary --data-dir "$RUN/primary" --licence-file "$RUN/licence.txt" \
@@ -83,6 +86,7 @@ pair_start_primary() {
     PIDS+=("$PRIMARY_PID")
     PRIMARY=$(pair_ready "$RUN/primary.ready" client)
     PRIMARY_METRICS=$(pair_ready "$RUN/primary.ready" metrics)
+    PRIMARY_ADMIN=$(pair_ready "$RUN/primary.ready" admin)
 }
 
 # pair_wait_state METRICS STATE SECONDS: polls every 10 ms; true once the state is reached.

@@ -126,7 +126,7 @@ extension SystemConfiguration {
             if let problem = PasswordHasher.problem(with: value.passwordHash, of: "operator '\(value.username)'") { return problem }
         }
         for value in admins.values {
-            if let problem = PasswordHasher.problem(with: value.passwordHash, of: "admin '\(value.username)'") { return problem }
+            if let problem = AdminAccount.verifierProblem(value.passwordHash, of: "admin '\(value.username)'") { return problem }
         }
         return nil
     }

@@ -36,10 +36,14 @@ public final class AuditLog: Sendable {
     public func recent(_ limit: Int) throws -> [AuditRecord] {
         try database.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT at_ms, user, source, action, result FROM audit ORDER BY sequence DESC LIMIT ?", arguments: [max(0, limit)]
+                db,
+                sql: """
+                    SELECT at_ms, user, source, action, result FROM
+                    (SELECT * FROM audit ORDER BY sequence DESC LIMIT ?) ORDER BY sequence
+                    """, arguments: [max(0, limit)]
             ).map { row in
                 AuditRecord(atMs: row["at_ms"], user: row["user"], source: row["source"], action: row["action"], result: row["result"])
-            }.reversed()
+            }
         }
     }
 }
