@@ -172,6 +172,6 @@ let package = Package(
             path: "Tests/ClientRuntimeTests"),
         // Real vcom-server processes on loopback, driven through the client library.
         .testTarget(
-            name: "EndToEndTests", dependencies: ["ClientRuntime", "ConfigStore", "Licensing", "Wire"], path: "Tests/EndToEndTests"),
+            name: "EndToEndTests", dependencies: ["ClientRuntime", "ConfigStore", "Licensing", "Wire", "AdminProtocol"], path: "Tests/EndToEndTests"),
     ]
 )

@@ -1,3 +1,4 @@
+import AdminProtocol
 import ConfigStore
 import Foundation
 import Licensing
@@ -18,6 +19,9 @@ final class PairFiles: @unchecked Sendable {
     static let password = "correct horse battery"
     /// One real scrypt hash shared by the test operators: each costs about 56 ms to make.
     static let passwordHash = try! PasswordHasher().hash(password)
+    /// Administrators of every role; SCRAM verifiers with RFC 7677's minimum of rounds (fast).
+    static let adminPassword = "admin pass phrase"
+    static let admins: [(String, AdminRole)] = [("root", .admin), ("duty", .operator), ("watcher", .viewer)]
 
     init(operators: Int = 8) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("vcom-e2e-\(UUID().uuidString.prefix(8))")
@@ -38,6 +42,9 @@ final class PairFiles: @unchecked Sendable {
         for n in 0..<operators {
             changes.append(.putOperator(Operator(username: "op\(n)", displayName: "Operator \(n)", passwordHash: Self.passwordHash)))
             changes.append(.setKeys(username: "op\(n)", keys: [PanelKey(slot: 1, talk: true, listen: true, target: .partyLine("Line-1"), latching: true)]))
+        }
+        for (name, role) in Self.admins {
+            changes.append(.putAdmin(AdminAccount(username: name, passwordHash: try ScramVerifier(password: Self.adminPassword, iterations: 4096).text, role: role)))
         }
         try store.write(changes)
     }
@@ -102,6 +109,7 @@ final class ServerProcess: @unchecked Sendable {
     var clientEndpoint: Endpoint { Endpoint(parsing: ready["client"] as! String)! }
     var peerEndpoint: Endpoint? { (ready["peer"] as? String).flatMap(Endpoint.init(parsing:)) }
     var metricsEndpoint: Endpoint? { (ready["metrics"] as? String).flatMap(Endpoint.init(parsing:)) }
+    var adminEndpoint: Endpoint? { (ready["admin"] as? String).flatMap(Endpoint.init(parsing:)) }
     var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
     func kill(_ signal: Int32) {
@@ -166,7 +174,7 @@ final class TestPair: @unchecked Sendable {
             "--role", role.description, "--id", role == .primary ? "vcom-primary" : "vcom-secondary",
             "--data-dir", files.dataDirectory(role).path, "--cluster-secret-file", files.file("cluster.secret").path,
             "--vendor-key-file", files.file("vendor.pub").path, "--client-listen", "127.0.0.1:\(clientPort)",
-            "--metrics-listen", "127.0.0.1:0", "--client-heartbeat-ms", "500", "--threads", "2",
+            "--metrics-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--client-heartbeat-ms", "500", "--threads", "2",
         ]
         switch role {
         case .primary:

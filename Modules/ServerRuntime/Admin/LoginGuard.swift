@@ -1,10 +1,13 @@
 import Foundation
 
-/// Failed administrator logins, per source address and per account: five failures within a
-/// minute lock that source (or that account) out for a minute, doubling on each lock up to an
-/// hour. A pure value: the time is given.
+/// Failed administrator logins, per account and per source address: five failures for one
+/// account within a minute lock that account out, twenty from one address (whatever names it
+/// tries) lock that address out; a minute, doubling on each lock up to an hour. The address
+/// gets more room because colleagues share a jump host: one mistyped password must not lock
+/// every administrator there out. A pure value: the time is given.
 struct LoginGuard: Sendable {
     static let failuresAllowed = 5
+    static let failuresAllowedPerSource = 20
     static let window: TimeInterval = 60
     static let firstLock: TimeInterval = 60
     static let longestLock: TimeInterval = 3600
@@ -32,7 +35,8 @@ struct LoginGuard: Sendable {
         for key in Self.keys(source: source, account: account) {
             var record = records[key] ?? Record()
             record.failures = record.failures.filter { now.timeIntervalSince($0) < Self.window } + [now]
-            if record.failures.count >= Self.failuresAllowed {
+            let allowed = key.hasPrefix("source ") ? Self.failuresAllowedPerSource : Self.failuresAllowed
+            if record.failures.count >= allowed {
                 let lock = min(Self.firstLock * pow(2, Double(record.locks)), Self.longestLock)
                 record.lockedUntil = now.addingTimeInterval(lock)
                 record.locks += 1

@@ -1,0 +1,161 @@
+import Foundation
+import Testing
+import Wire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What one vcom-admin run printed and how it ended.
+struct AdminRun {
+    var status: Int32
+    var output: String
+    var errors: String
+    var json: [String: Any]? { (try? JSONSerialization.jsonObject(with: Data(output.utf8))) as? [String: Any] }
+}
+
+/// Runs vcom-admin against `pair` with `user` (the password from the environment), bounded.
+func admin(_ arguments: [String], pair: TestPair, user: String = "root", password: String = PairFiles.adminPassword, servers: String? = nil)
+    async throws -> AdminRun
+{
+    let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vcom-admin")
+    let process = Process()
+    process.executableURL = binary
+    process.arguments = arguments
+    var environment = ProcessInfo.processInfo.environment
+    environment["VCOM_ADMIN_USER"] = user
+    environment["VCOM_ADMIN_PASSWORD"] = password
+    environment["VCOM_ADMIN_SERVERS"] =
+        servers ?? [pair.primary?.adminEndpoint, pair.secondary?.adminEndpoint].compactMap { $0?.description }.joined(separator: ",")
+    process.environment = environment
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let deadline = ContinuousClock.now + .seconds(30)
+    while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+    if process.isRunning {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+    return AdminRun(
+        status: process.terminationStatus, output: String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+        errors: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+}
+
+/// vcom-admin against real servers (issue 12's proof): each command's happy path, refused
+/// authorization, refused switchovers, bad input, and the audit log holding every attempt.
+@Suite(.serialized) struct AdminCLITests {
+    @Test func theFailoverStory_statusIncidentsAndTheAuthorizedSwitchBack() async throws {
+        let pair = try TestPair()
+        defer { pair.stop() }
+        try await pair.start()
+        #expect(await eventually { pair.primary.isActive && pair.secondary.isStandby && pair.secondary.configRevision == pair.primary.configRevision })
+
+        let status = try await admin(["status", "--json"], pair: pair)
+        #expect(status.status == 0, "\(status.errors)")
+        #expect(status.json?["serving"] as? [String] == ["vcom-primary"], "\(status.output)")
+        let human = try await admin(["status"], pair: pair)
+        #expect(human.output.contains("serving: vcom-primary (primary)"), "\(human.output)")
+        #expect(human.output.contains("licence LIC-E2E"), "\(human.output)")
+
+        pair.primary.kill(SIGKILL)
+        _ = await pair.primary.waitForExit()
+        #expect(await eventually { pair.secondary.isActive })
+        try await pair.startPrimary()
+        #expect(await eventually { pair.primary.isAwaitingAuthorization }, "\(pair.logs)")
+
+        let incidents = try await admin(["incidents", "list", "--json"], pair: pair)
+        let list = incidents.json?["incidents"] as? [[String: Any]] ?? []
+        let id = try #require(list.first?["id"] as? String, "\(incidents.output)")
+        #expect((list.first?["cause"] as? String)?.contains("peer link lost") == true)
+        let show = try await admin(["incidents", "show", id], pair: pair)
+        #expect(show.status == 0 && show.output.contains("cause: peer link lost") && show.output.contains("--incident \(id)"), "\(show.output)")
+        let waiting = try await admin(["status"], pair: pair)
+        #expect(waiting.output.contains("AWAITING AUTHORIZATION"), "\(waiting.output)")
+        #expect(waiting.output.contains("serves because of incident \(id)"), "\(waiting.output)")
+
+        // The switch back must name the incident, and a wrong one is refused too.
+        let unnamed = try await admin(["switchover", "--to", "primary", "--yes"], pair: pair)
+        #expect(unnamed.status == 1 && unnamed.errors.contains("must name it (--incident \(id))"), "\(unnamed.errors)")
+        let wrong = try await admin(["switchover", "--to", "primary", "--incident", "S9-9", "--yes"], pair: pair)
+        #expect(wrong.status == 1 && wrong.errors.contains("not S9-9"), "\(wrong.errors)")
+        let unconfirmed = try await admin(["switchover", "--to", "primary", "--incident", id], pair: pair)
+        #expect(unconfirmed.status == 1 && unconfirmed.errors.contains("--yes"), "no terminal, no --yes: nothing happens")
+        #expect(pair.secondary.isActive)
+
+        let back = try await admin(["switchover", "--to", "primary", "--incident", id, "--yes"], pair: pair)
+        #expect(back.status == 0, "\(back.output)\(back.errors)\n\(pair.logs)")
+        #expect(back.output.contains("vcom-primary serves"), "\(back.output)")
+        #expect(await eventually { pair.primary.isActive && pair.secondary.isStandby })
+        let again = try await admin(["switchover", "--to", "primary", "--yes"], pair: pair)
+        #expect(again.status == 0 && again.output.contains("already serves"), "\(again.output)")
+
+        let audit = try await admin(["audit", "--json", "--limit", "200"], pair: pair)
+        let entries = (audit.json?["audit"] as? [[String: Any]] ?? []).map { "\($0["action"] ?? "") -> \($0["result"] ?? "")" }
+        #expect(entries.contains { $0.hasPrefix("switchover (check only) -> refused") }, "\(entries)")
+        #expect(entries.contains { $0.hasPrefix("switchover --incident \(id) -> ok") }, "\(entries)")
+    }
+
+    @Test func refusedAuthorization_wrongPasswordViewerAndLockout_allAudited() async throws {
+        let pair = try TestPair()
+        defer { pair.stop() }
+        try await pair.start()
+        #expect(await eventually { pair.primary.isActive && pair.secondary.isStandby && pair.secondary.configRevision == pair.primary.configRevision })
+        let primaryOnly = pair.primary.adminEndpoint!.description
+
+        let wrong = try await admin(["status"], pair: pair, password: "not it", servers: primaryOnly)
+        #expect(wrong.status == 1 && wrong.output.contains("wrong user name or password"), "\(wrong.output)")
+        let nobody = try await admin(["status"], pair: pair, user: "mallory", servers: primaryOnly)
+        #expect(nobody.status == 1 && nobody.output.contains("wrong user name or password"), "an unknown name looks the same")
+
+        let viewer = try await admin(["switchover", "--to", "secondary", "--yes"], pair: pair, user: "watcher")
+        #expect(viewer.status == 1 && viewer.errors.contains("needs the operator role"), "\(viewer.errors)")
+        #expect(pair.primary.isActive, "the viewer changed nothing")
+        let viewerStatus = try await admin(["status"], pair: pair, user: "watcher")
+        #expect(viewerStatus.status == 0, "a viewer reads")
+
+        // Five failures for root lock root out, even with the right password; others go on.
+        for _ in 0..<4 { _ = try await admin(["status"], pair: pair, password: "guess", servers: primaryOnly) }
+        let locked = try await admin(["status"], pair: pair, servers: primaryOnly)
+        #expect(locked.status == 1 && locked.output.contains("too many failed logins"), "\(locked.output)")
+        let audit = try await admin(["audit", "--json", "--limit", "100"], pair: pair, user: "watcher", servers: primaryOnly)
+        let entries = (audit.json?["audit"] as? [[String: Any]] ?? []).map { "\($0["user"] ?? "") \($0["action"] ?? "") -> \($0["result"] ?? "")" }
+        #expect(entries.filter { $0.hasPrefix("root login -> refused: wrong") }.count == 5, "\(entries)")
+        #expect(entries.contains { $0.hasPrefix("mallory login -> refused") })
+        #expect(entries.contains { $0.hasPrefix("root login -> refused: locked out") })
+    }
+
+    @Test func refusedSwitchoversAndBadInput_withTheMessagesAUserSees() async throws {
+        let pair = try TestPair()
+        defer { pair.stop() }
+        try await pair.start()
+        #expect(await eventually { pair.primary.isActive && pair.secondary.isStandby && pair.secondary.configRevision == pair.primary.configRevision })
+
+        let dry = try await admin(["switchover", "--to", "secondary"], pair: pair, user: "duty")
+        #expect(dry.output.contains("would switch over: service moves from vcom-primary to the secondary"), "\(dry.output)")
+        let unknown = try await admin(["incidents", "show", "S7-7"], pair: pair)
+        #expect(unknown.status == 1 && unknown.errors.contains("no incident 'S7-7'"), "\(unknown.errors)")
+        let usage = try await admin(["switchover", "--to", "middle"], pair: pair)
+        #expect(usage.status == 64 && usage.errors.contains("--to must be primary or secondary"), "\(usage.errors)")
+        let noForce = try await admin(["activate", "--reason", "x"], pair: pair)
+        #expect(noForce.status == 64 && noForce.errors.contains("--force"), "\(noForce.errors)")
+        let badServers = try await admin(["status"], pair: pair, servers: "no-port-here")
+        #expect(badServers.status == 64 && badServers.errors.contains("not host:port"), "\(badServers.errors)")
+        let closed = try await admin(["status"], pair: pair, servers: "127.0.0.1:1")
+        #expect(closed.status == 2 && closed.output.contains("UNREACHABLE"), "\(closed.output)")
+
+        // The target is gone: the switchover is refused with the reason, nothing changes.
+        let secondaryAdmin = pair.secondary.adminEndpoint!.description
+        pair.secondary.kill(SIGKILL)
+        _ = await pair.secondary.waitForExit()
+        #expect(await eventually { pair.primary.metric("vcom_peer_link_up") == 0 })
+        let gone = try await admin(["switchover", "--to", "secondary", "--yes"], pair: pair, user: "duty", servers: "\(pair.primary.adminEndpoint!),\(secondaryAdmin)")
+        #expect(gone.status == 1 && gone.errors.contains("unreachable (the peer link is down)"), "\(gone.errors)")
+        #expect(pair.primary.isActive)
+        let forced = try await admin(["activate", "--force", "--reason", "drill"], pair: pair, user: "duty", servers: pair.primary.adminEndpoint!.description)
+        #expect(forced.status == 1 && forced.errors.contains("needs the admin role"), "\(forced.errors)")
+    }
+}
