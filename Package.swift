@@ -63,7 +63,9 @@ let package = Package(
         .target(name: "ActivationPolicy", dependencies: ["HealthMonitor", "Wire"], path: "Modules/ActivationPolicy"),
         .target(
             name: "AdminProtocol",
-            dependencies: ["Wire", .product(name: "Crypto", package: "swift-crypto"), .product(name: "CryptoExtras", package: "swift-crypto")],
+            dependencies: [
+                "Wire", "ConfigStore", .product(name: "Crypto", package: "swift-crypto"), .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
             path: "Modules/AdminProtocol"),
         // Composition: the server as a library tests start in-process; the apps stay thin.
         .target(
@@ -102,7 +104,7 @@ let package = Package(
         .executableTarget(
             name: "vcom-admin",
             dependencies: [
-                "Wire", "AdminProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Wire", "AdminProtocol", "ConfigStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Apps/vcom-admin"
@@ -162,7 +164,7 @@ let package = Package(
         .testTarget(name: "HealthMonitorTests", dependencies: ["HealthMonitor"], path: "Tests/HealthMonitorTests"),
         .testTarget(
             name: "ActivationPolicyTests", dependencies: ["ActivationPolicy", "FailoverSimulator"], path: "Tests/ActivationPolicyTests"),
-        .testTarget(name: "AdminProtocolTests", dependencies: ["AdminProtocol"], path: "Tests/AdminProtocolTests"),
+        .testTarget(name: "AdminProtocolTests", dependencies: ["AdminProtocol", "ConfigStore"], path: "Tests/AdminProtocolTests"),
         .testTarget(
             name: "ServerRuntimeTests",
             dependencies: ["ServerRuntime", "ClientRuntime", "ConfigStore", "Licensing", .product(name: "NIOEmbedded", package: "swift-nio")],

@@ -15,7 +15,10 @@ struct VcomAdmin: AsyncParsableCommand {
             Exit codes: 0 done, 1 refused (by a server, or a check), 2 unreachable, 64 usage.
             Shell completion: vcom-admin --generate-completion-script bash|zsh|fish.
             """,
-        subcommands: [Status.self, Incidents.self, Switchover.self, Activate.self, Audit.self]
+        subcommands: [
+            Status.self, Incidents.self, Switchover.self, Activate.self, Config.self, Users.self, Admins.self, PartyLines.self, Keys.self,
+            LicenceCommand.self, Clients.self, Divergence.self, Audit.self,
+        ]
     )
 }
 

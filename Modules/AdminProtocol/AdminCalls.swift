@@ -1,3 +1,4 @@
+import ConfigStore
 import NIOCore
 import Wire
 
@@ -13,6 +14,16 @@ public enum AdminCall: Equatable, Sendable {
     case switchover(incident: String?, dryRun: Bool)
     case forceActivate(reason: String)
     case audit(limit: UInt32)
+    /// The whole configuration, with its revision (the tool renders, filters and diffs it).
+    case configuration
+    /// Changes written on the active server, validated by the configuration store.
+    case writeConfiguration([ConfigChange])
+    case clients
+    case kick(sessionId: UInt64)
+    case divergence
+    case resolveDivergence(entry: Int64, resolution: DivergenceResolution)
+    /// A licence file's text, for the primary.
+    case installLicence(String)
 
     public enum Code: UInt16, Sendable, CaseIterable {
         case status = 1
@@ -22,6 +33,13 @@ public enum AdminCall: Equatable, Sendable {
         case switchover = 5
         case forceActivate = 6
         case audit = 7
+        case configuration = 8
+        case writeConfiguration = 9
+        case clients = 10
+        case kick = 11
+        case divergence = 12
+        case resolveDivergence = 13
+        case installLicence = 14
     }
 
     public var code: Code {
@@ -33,15 +51,25 @@ public enum AdminCall: Equatable, Sendable {
         case .switchover: .switchover
         case .forceActivate: .forceActivate
         case .audit: .audit
+        case .configuration: .configuration
+        case .writeConfiguration: .writeConfiguration
+        case .clients: .clients
+        case .kick: .kick
+        case .divergence: .divergence
+        case .resolveDivergence: .resolveDivergence
+        case .installLicence: .installLicence
         }
     }
 
     /// Viewers read; operators acknowledge and switch over; only admins force an activation.
     public var requiredRole: AdminRole {
         switch self {
-        case .status, .incidents, .incident, .audit: .viewer
-        case .acknowledge, .switchover: .operator
-        case .forceActivate: .admin
+        case .status, .incidents, .incident, .audit, .configuration, .clients, .divergence: .viewer
+        case .acknowledge, .switchover, .kick, .resolveDivergence: .operator
+        case .writeConfiguration(let changes):
+            // Administrator accounts are the admin role's business.
+            changes.contains { if case .putAdmin = $0 { true } else if case .removeAdmin = $0 { true } else { false } } ? .admin : .operator
+        case .forceActivate, .installLicence: .admin
         }
     }
 
@@ -55,6 +83,13 @@ public enum AdminCall: Equatable, Sendable {
         case .switchover(let incident, let dryRun): "switchover" + (incident.map { " --incident \($0)" } ?? "") + (dryRun ? " (check only)" : "")
         case .forceActivate(let reason): "activate --force --reason \"\(reason)\""
         case .audit(let limit): "audit --limit \(limit)"
+        case .configuration: "config read"
+        case .writeConfiguration(let changes): "config write: " + changes.prefix(5).map(\.auditSummary).joined(separator: "; ") + (changes.count > 5 ? "; and \(changes.count - 5) more" : "")
+        case .clients: "clients list"
+        case .kick(let id): "clients kick \(id)"
+        case .divergence: "divergence list"
+        case .resolveDivergence(let entry, let resolution): "divergence \(resolution) \(entry)"
+        case .installLicence: "licence install"
         }
     }
 
@@ -69,6 +104,21 @@ public enum AdminCall: Equatable, Sendable {
             body.writeWireBool(dryRun)
         case .forceActivate(let reason): try body.writeWireString(reason, field: "call.reason")
         case .audit(let limit): body.writeInteger(limit)
+        case .configuration, .clients, .divergence: break
+        case .writeConfiguration(let changes):
+            try body.writeWireCount(changes.count, field: "call.changes")
+            for change in changes { try change.write(to: &body) }
+        case .kick(let id): body.writeInteger(id)
+        case .resolveDivergence(let entry, let resolution):
+            body.writeInteger(entry)
+            switch resolution {
+            case .discard: body.writeInteger(1 as UInt8)
+            case .reapplyHere: body.writeInteger(2 as UInt8)
+            case .reappliedElsewhere(let revision):
+                body.writeInteger(3 as UInt8)
+                body.writeInteger(revision)
+            }
+        case .installLicence(let text): try body.writeWireString(text, field: "call.licence")
         }
         return body
     }
@@ -85,6 +135,58 @@ public enum AdminCall: Equatable, Sendable {
             self = .switchover(incident: try body.readOptionalString("call.incident"), dryRun: try body.readWireBool("call.dryRun"))
         case .forceActivate: self = .forceActivate(reason: try body.readWireString("call.reason"))
         case .audit: self = .audit(limit: try body.readWireInteger("call.limit"))
+        case .configuration: self = .configuration
+        case .writeConfiguration:
+            let count = try body.readWireCount("call.changes", minimumElementSize: 2)
+            var changes: [ConfigChange] = []
+            for _ in 0..<count { changes.append(try ConfigChange(wire: &body)) }
+            self = .writeConfiguration(changes)
+        case .clients: self = .clients
+        case .kick: self = .kick(sessionId: try body.readWireInteger("call.sessionId"))
+        case .divergence: self = .divergence
+        case .resolveDivergence:
+            let entry: Int64 = try body.readWireInteger("call.entry")
+            switch try body.readWireInteger("call.resolution", as: UInt8.self) {
+            case 1: self = .resolveDivergence(entry: entry, resolution: .discard)
+            case 2: self = .resolveDivergence(entry: entry, resolution: .reapplyHere)
+            case 3: self = .resolveDivergence(entry: entry, resolution: .reappliedElsewhere(revision: try body.readWireInteger("call.revision")))
+            case let other: throw .invalidValue(field: "call.resolution", value: UInt64(other))
+            }
+        case .installLicence: self = .installLicence(try body.readWireString("call.licence"))
+        }
+    }
+}
+
+/// What to do with a divergence journal entry (a change the server lost in a split).
+public enum DivergenceResolution: Equatable, Sendable, CustomStringConvertible {
+    case discard
+    /// Write the change again on this server (which must be the active one).
+    case reapplyHere
+    /// The change was written again on the active server, as `revision`: mark the entry.
+    case reappliedElsewhere(revision: UInt64)
+
+    public var description: String {
+        switch self {
+        case .discard: "discard"
+        case .reapplyHere: "apply"
+        case .reappliedElsewhere(let revision): "apply (as revision \(revision) on the active server)"
+        }
+    }
+}
+
+extension ConfigChange {
+    /// A short line for the audit log (never a password hash).
+    public var auditSummary: String {
+        switch self {
+        case .putOperator(let value): "put operator \(value.username)" + (value.enabled ? "" : " (disabled)")
+        case .removeOperator(let username): "remove operator \(username)"
+        case .putPartyLine(let value): "put party line \(value.name)"
+        case .removePartyLine(let name): "remove party line \(name)"
+        case .setKeys(let username, let keys): "set \(keys.count) keys of \(username)"
+        case .putAdmin(let value): "put admin \(value.username) (\(value.role))"
+        case .removeAdmin(let username): "remove admin \(username)"
+        case .setSetting(let key, let value): "set \(key) = \(value.prefix(80))"
+        case .removeSetting(let key): "remove setting \(key)"
         }
     }
 }
@@ -108,6 +210,9 @@ public enum AdminAnswer: Equatable, Sendable {
     case incident(IncidentReport)
     case done(String)
     case audit([AuditRecord])
+    case configuration(revision: UInt64, SystemConfiguration)
+    case clients([SessionReport])
+    case divergence([DivergenceReport])
     case error(AdminStatus, String)
 
     public var status: AdminStatus {
@@ -126,6 +231,15 @@ public enum AdminAnswer: Equatable, Sendable {
         case .done(let text), .error(_, let text): try body.writeWireString(text, field: "answer.message")
         case .audit(let list):
             try body.writeWireCount(list.count, field: "answer.audit")
+            for item in list { try item.write(to: &body) }
+        case .configuration(let revision, let configuration):
+            body.writeInteger(revision)
+            try configuration.write(to: &body)
+        case .clients(let list):
+            try body.writeWireCount(list.count, field: "answer.clients")
+            for item in list { try item.write(to: &body) }
+        case .divergence(let list):
+            try body.writeWireCount(list.count, field: "answer.divergence")
             for item in list { try item.write(to: &body) }
         }
         return body
@@ -147,7 +261,21 @@ public enum AdminAnswer: Equatable, Sendable {
             for _ in 0..<count { list.append(try IncidentReport(wire: &body)) }
             self = .incidents(list)
         case .incident: self = .incident(try IncidentReport(wire: &body))
-        case .acknowledge, .switchover, .forceActivate: self = .done(try body.readWireString("answer.message"))
+        case .acknowledge, .switchover, .forceActivate, .writeConfiguration, .kick, .resolveDivergence, .installLicence:
+            self = .done(try body.readWireString("answer.message"))
+        case .configuration:
+            let revision: UInt64 = try body.readWireInteger("answer.revision")
+            self = .configuration(revision: revision, try SystemConfiguration(wire: &body))
+        case .clients:
+            let count = try body.readWireCount("answer.clients", minimumElementSize: 8)
+            var list: [SessionReport] = []
+            for _ in 0..<count { list.append(try SessionReport(wire: &body)) }
+            self = .clients(list)
+        case .divergence:
+            let count = try body.readWireCount("answer.divergence", minimumElementSize: 8)
+            var list: [DivergenceReport] = []
+            for _ in 0..<count { list.append(try DivergenceReport(wire: &body)) }
+            self = .divergence(list)
         case .audit:
             let count = try body.readWireCount("answer.audit", minimumElementSize: 8)
             var list: [AuditRecord] = []

@@ -1,3 +1,4 @@
+import ConfigStore
 import NIOCore
 import Wire
 
@@ -193,5 +194,76 @@ public struct AuditRecord: WireCodable {
         try buffer.writeWireString(source, field: "audit.source")
         try buffer.writeWireString(action, field: "audit.action")
         try buffer.writeWireString(result, field: "audit.result")
+    }
+}
+
+/// A client session on a server.
+public struct SessionReport: WireCodable {
+    public var sessionId: UInt64
+    public var username: String
+    public var address: String
+    public var loggedInAtMs: Int64
+
+    public init(sessionId: UInt64, username: String, address: String, loggedInAtMs: Int64) {
+        self.sessionId = sessionId
+        self.username = username
+        self.address = address
+        self.loggedInAtMs = loggedInAtMs
+    }
+
+    public init(wire buffer: inout ByteBuffer) throws(WireError) {
+        sessionId = try buffer.readWireInteger("session.id")
+        username = try buffer.readWireString("session.username")
+        address = try buffer.readWireString("session.address")
+        loggedInAtMs = try buffer.readWireInteger("session.loggedInAt")
+    }
+
+    public func write(to buffer: inout ByteBuffer) throws(WireError) {
+        buffer.writeInteger(sessionId)
+        try buffer.writeWireString(username, field: "session.username")
+        try buffer.writeWireString(address, field: "session.address")
+        buffer.writeInteger(loggedInAtMs)
+    }
+}
+
+/// A divergence journal entry: a change this server had that the serving history lost.
+public struct DivergenceReport: WireCodable {
+    public var id: Int64
+    public var revision: UInt64
+    public var epoch: UInt64
+    public var detectedAtMs: UInt64
+    /// open, reapplied or discarded.
+    public var status: String
+    public var note: String
+    public var change: ConfigChange
+
+    public init(id: Int64, revision: UInt64, epoch: UInt64, detectedAtMs: UInt64, status: String, note: String, change: ConfigChange) {
+        self.id = id
+        self.revision = revision
+        self.epoch = epoch
+        self.detectedAtMs = detectedAtMs
+        self.status = status
+        self.note = note
+        self.change = change
+    }
+
+    public init(wire buffer: inout ByteBuffer) throws(WireError) {
+        id = try buffer.readWireInteger("divergence.id")
+        revision = try buffer.readWireInteger("divergence.revision")
+        epoch = try buffer.readWireInteger("divergence.epoch")
+        detectedAtMs = try buffer.readWireInteger("divergence.detectedAt")
+        status = try buffer.readWireString("divergence.status")
+        note = try buffer.readWireString("divergence.note")
+        change = try ConfigChange(wire: &buffer)
+    }
+
+    public func write(to buffer: inout ByteBuffer) throws(WireError) {
+        buffer.writeInteger(id)
+        buffer.writeInteger(revision)
+        buffer.writeInteger(epoch)
+        buffer.writeInteger(detectedAtMs)
+        try buffer.writeWireString(status, field: "divergence.status")
+        try buffer.writeWireString(note, field: "divergence.note")
+        try change.write(to: &buffer)
     }
 }

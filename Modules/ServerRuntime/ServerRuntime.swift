@@ -358,6 +358,11 @@ public final class ServerRuntime: Sendable {
         return (try? await loop.submit { self.controller.value.admin(.forceActivation(reason: reason)) }.get()) ?? .refused("shutting down")
     }
 
+    public func installLicence(_ text: String) async -> AdminOutcome {
+        guard !isStopped else { return .refused("the server is stopped") }
+        return (try? await loop.submit { self.controller.value.installLicence(text) }.get()) ?? .refused("shutting down")
+    }
+
     /// Writes configuration changes on the active server and streams them to the peer.
     public func write(_ changes: [ConfigChange]) async throws -> [ChangeRecord] {
         try await loop.flatSubmit { self.controller.value.write(changes) }.get()

@@ -15,9 +15,10 @@ struct AdminRun {
 }
 
 /// Runs vcom-admin against `pair` with `user` (the password from the environment), bounded.
-func admin(_ arguments: [String], pair: TestPair, user: String = "root", password: String = PairFiles.adminPassword, servers: String? = nil)
-    async throws -> AdminRun
-{
+func admin(
+    _ arguments: [String], pair: TestPair, user: String = "root", password: String = PairFiles.adminPassword, servers: String? = nil,
+    environment extra: [String: String] = [:]
+) async throws -> AdminRun {
     let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vcom-admin")
     let process = Process()
     process.executableURL = binary
@@ -27,11 +28,21 @@ func admin(_ arguments: [String], pair: TestPair, user: String = "root", passwor
     environment["VCOM_ADMIN_PASSWORD"] = password
     environment["VCOM_ADMIN_SERVERS"] =
         servers ?? [pair.primary?.adminEndpoint, pair.secondary?.adminEndpoint].compactMap { $0?.description }.joined(separator: ",")
+    environment.merge(extra) { $1 }
     process.environment = environment
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
+    // Files, not pipes: a pipe holds 64 KiB, and a process writing more than that would wait
+    // for a reader that only reads once it exited.
+    let name = "vcom-admin-\(UUID().uuidString.prefix(8))"
+    let outFile = FileManager.default.temporaryDirectory.appendingPathComponent("\(name).out")
+    let errFile = FileManager.default.temporaryDirectory.appendingPathComponent("\(name).err")
+    FileManager.default.createFile(atPath: outFile.path, contents: nil)
+    FileManager.default.createFile(atPath: errFile.path, contents: nil)
+    defer {
+        try? FileManager.default.removeItem(at: outFile)
+        try? FileManager.default.removeItem(at: errFile)
+    }
+    process.standardOutput = try FileHandle(forWritingTo: outFile)
+    process.standardError = try FileHandle(forWritingTo: errFile)
     process.standardInput = FileHandle.nullDevice
     try process.run()
     let deadline = ContinuousClock.now + .seconds(30)
@@ -41,8 +52,8 @@ func admin(_ arguments: [String], pair: TestPair, user: String = "root", passwor
         process.waitUntilExit()
     }
     return AdminRun(
-        status: process.terminationStatus, output: String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-        errors: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        status: process.terminationStatus, output: (try? String(contentsOf: outFile, encoding: .utf8)) ?? "",
+        errors: (try? String(contentsOf: errFile, encoding: .utf8)) ?? "")
 }
 
 /// vcom-admin against real servers (issue 12's proof): each command's happy path, refused
@@ -157,5 +168,35 @@ func admin(_ arguments: [String], pair: TestPair, user: String = "root", passwor
         #expect(pair.primary.isActive)
         let forced = try await admin(["activate", "--force", "--reason", "drill"], pair: pair, user: "duty", servers: pair.primary.adminEndpoint!.description)
         #expect(forced.status == 1 && forced.errors.contains("needs the admin role"), "\(forced.errors)")
+    }
+}
+
+/// Every command's --help works (ArgumentParser checks a command's options only when it runs:
+/// a clash of names would surface in front of an operator otherwise), and completion scripts
+/// are generated.
+@Suite struct AdminHelpTests {
+    static let commands: [[String]] = [
+        [], ["status"], ["incidents"], ["incidents", "list"], ["incidents", "show"], ["incidents", "ack"], ["switchover"], ["activate"],
+        ["config"], ["config", "get"], ["config", "set"], ["config", "list"], ["config", "export"], ["config", "import"], ["config", "diff"],
+        ["users"], ["users", "list"], ["users", "add"], ["users", "remove"], ["users", "passwd"], ["users", "disable"], ["users", "enable"],
+        ["admins"], ["admins", "list"], ["admins", "add"], ["admins", "remove"], ["admins", "passwd"], ["partylines"], ["partylines", "list"],
+        ["partylines", "add"], ["partylines", "remove"], ["keys"], ["keys", "list"], ["keys", "set"], ["keys", "clear"], ["licence"],
+        ["licence", "show"], ["licence", "install"], ["clients"], ["clients", "list"], ["clients", "kick"], ["divergence"],
+        ["divergence", "list"], ["divergence", "apply"], ["divergence", "discard"], ["audit"],
+    ]
+
+    @Test(arguments: commands) func helpWorks(_ command: [String]) async throws {
+        let pair = try TestPair(operators: 0)
+        let run = try await admin(command + ["--help"], pair: pair, servers: "127.0.0.1:1")
+        #expect(run.status == 0, "\(command): \(run.errors)")
+        #expect(run.output.contains("USAGE"), "\(command)")
+    }
+
+    @Test func completionScripts() async throws {
+        let pair = try TestPair(operators: 0)
+        for shell in ["bash", "zsh", "fish"] {
+            let run = try await admin(["--generate-completion-script", shell], pair: pair, servers: "127.0.0.1:1")
+            #expect(run.status == 0 && run.output.contains("switchover"), "\(shell)")
+        }
     }
 }

@@ -124,6 +124,69 @@ final class AdminService: Sendable {
             } catch {
                 return .error(.failed, "the audit log cannot be read: \(error)")
             }
+        case .configuration:
+            let snapshot = store.snapshot()
+            return .configuration(revision: snapshot.revision, snapshot.configuration)
+        case .writeConfiguration(let changes):
+            guard !changes.isEmpty else { return .error(.invalid, "no changes") }
+            guard let status = await runtime.status(), status.state == .active else {
+                return .error(.refused, "this server does not serve: configuration is written on the active server")
+            }
+            do {
+                let records = try await runtime.write(changes)
+                return .done("\(records.count) change\(records.count == 1 ? "" : "s") written, revision \(records.last?.revision ?? 0)")
+            } catch {
+                return .error(.refused, "\(error)")
+            }
+        case .clients:
+            let sessions = runtime.clients.registry.all.sorted { $0.id < $1.id }
+            return .clients(
+                sessions.map {
+                    SessionReport(
+                        sessionId: $0.id, username: $0.username, address: $0.channel.remoteAddress?.description ?? "unknown",
+                        loggedInAtMs: Int64($0.loggedInAt.timeIntervalSince1970 * 1000))
+                })
+        case .kick(let id):
+            guard let session = runtime.clients.registry.session(id) else { return .error(.notFound, "no session \(id) on this server") }
+            session.end(Goodbye(reason: .normal, detail: "ended by an administrator"))
+            return .done("session \(id) of \(session.username) ended")
+        case .divergence:
+            guard let store = store as? ConfigStore else { return .divergence([]) }
+            do {
+                return .divergence(
+                    try store.journal().map {
+                        DivergenceReport(
+                            id: $0.id, revision: $0.record.revision, epoch: $0.record.epoch, detectedAtMs: $0.detectedAtMs, status: $0.status.rawValue,
+                            note: $0.note, change: $0.record.change)
+                    })
+            } catch {
+                return .error(.failed, "the divergence journal cannot be read: \(error)")
+            }
+        case .resolveDivergence(let entry, let resolution):
+            guard let store = store as? ConfigStore else { return .error(.failed, "this server keeps no divergence journal") }
+            do {
+                switch resolution {
+                case .discard:
+                    try store.discardJournalEntry(entry)
+                    return .done("entry \(entry) discarded")
+                case .reapplyHere:
+                    guard let status = await runtime.status(), status.state == .active else {
+                        return .error(.refused, "this server does not serve: apply the change on the active server, then mark the entry here")
+                    }
+                    let record = try store.reapplyJournalEntry(entry)
+                    return .done("entry \(entry) applied as revision \(record.revision)")
+                case .reappliedElsewhere(let revision):
+                    try store.markJournalEntryReapplied(entry, asRevision: revision)
+                    return .done("entry \(entry) marked as applied (revision \(revision) on the active server)")
+                }
+            } catch {
+                return .error(.refused, "\(error)")
+            }
+        case .installLicence(let text):
+            switch await runtime.installLicence(text) {
+            case .accepted(let message): return .done(message)
+            case .refused(let message): return .error(.refused, message)
+            }
         }
     }
 

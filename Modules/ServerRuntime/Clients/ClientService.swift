@@ -197,7 +197,7 @@ final class ClientService: Sendable {
             return .refused(LoginRefused(reason: reason, detail: detail, alternateServer: alternate, epoch: epoch))
         case .admitted(let epoch, let warning):
             if let warning { warnOnce(warning) }
-            let session = ClientSessionRef(id: registry.makeId(), username: account.username, operatorId: account.id, channel: outlet.channel)
+            let session = ClientSessionRef(id: registry.makeId(), username: account.username, operatorId: account.id, channel: outlet.channel, loggedInAt: clock.wallNow)
             registry.add(session)
             router.joined(session: session.id, operatorId: account.id, outlet: outlet)
             metrics.loginAccepted(withToken: withToken)

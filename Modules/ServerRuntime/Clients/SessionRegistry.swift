@@ -1,3 +1,4 @@
+import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import Wire
@@ -9,12 +10,14 @@ final class ClientSessionRef: Sendable {
     let username: String
     let operatorId: UInt32
     let channel: Channel
+    let loggedInAt: Date
 
-    init(id: UInt64, username: String, operatorId: UInt32, channel: Channel) {
+    init(id: UInt64, username: String, operatorId: UInt32, channel: Channel, loggedInAt: Date = Date()) {
         self.id = id
         self.username = username
         self.operatorId = operatorId
         self.channel = channel
+        self.loggedInAt = loggedInAt
     }
 
     /// Tells the client to move to `target` and ends the session as a deliberate departure.
@@ -49,6 +52,7 @@ final class SessionRegistry: Sendable {
     func add(_ session: ClientSessionRef) { sessions.withLockedValue { $0[session.id] = session } }
     func remove(_ id: UInt64) { sessions.withLockedValue { _ = $0.removeValue(forKey: id) } }
     var all: [ClientSessionRef] { sessions.withLockedValue { Array($0.values) } }
+    func session(_ id: UInt64) -> ClientSessionRef? { sessions.withLockedValue { $0[id] } }
     var count: Int { sessions.withLockedValue { $0.count } }
     func sessions(of operatorIds: Set<UInt32>) -> [ClientSessionRef] {
         sessions.withLockedValue { $0.values.filter { operatorIds.contains($0.operatorId) } }

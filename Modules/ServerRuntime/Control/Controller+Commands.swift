@@ -1,6 +1,7 @@
 import ActivationPolicy
 import ConfigStore
 import Foundation
+import Licensing
 import Logging
 import NIOCore
 import Wire
@@ -104,4 +105,37 @@ public struct RuntimeStatus: Equatable, Sendable {
     public var licenceId: String?
     public var licenceExpires: Date?
     public var peerClientEndpoint: Endpoint?
+}
+
+extension Controller {
+    /// A renewed or replacement licence, installed by an administrator on the primary: verified
+    /// against the vendor keys and this server's id, written over the licence file (atomically),
+    /// then enforced at once and shared with the secondary. A licence that fails any check
+    /// changes nothing.
+    func installLicence(_ text: String) -> AdminOutcome {
+        guard settings.role == .primary else { return .refused("licences are installed on the primary; it shares them with the secondary") }
+        let verified: VerifiedLicence
+        do {
+            verified = try LicenceVerifier(trustedKeys: settings.vendorKeys).verify(text, boundTo: settings.serverId)
+        } catch {
+            return .refused("the licence is refused: \(error)")
+        }
+        if let current = licence.verified, verified.licence.expires < current.licence.expires {
+            return .refused(
+                "licence \(verified.licence.licenceId) expires before the installed \(current.licence.licenceId); install a newer one")
+        }
+        if let file = settings.licenceFile {
+            do {
+                try Data(text.utf8).write(to: file, options: .atomic)
+            } catch {
+                return .refused("the licence could not be written to \(file.path): \(error.localizedDescription)")
+            }
+        }
+        licence = .own(verified)
+        logger.notice("licence \(verified.licence.licenceId) installed by an administrator (expires \(verified.licence.expires))")
+        updateActivationPermission()
+        if peer != nil { sendPeer(.licence(LicenceTransfer(text: verified.text))) }
+        afterEvent()
+        return .accepted("licence \(verified.licence.licenceId) installed, expires \(verified.licence.expires); shared with the secondary")
+    }
 }
