@@ -108,6 +108,30 @@ func admin(
         let entries = (audit.json?["audit"] as? [[String: Any]] ?? []).map { "\($0["action"] ?? "") -> \($0["result"] ?? "")" }
         #expect(entries.contains { $0.hasPrefix("switchover (check only) -> refused") }, "\(entries)")
         #expect(entries.contains { $0.hasPrefix("switchover --incident \(id) -> ok") }, "\(entries)")
+        #expect(try await admin(["incidents", "ack", id], pair: pair, user: "duty").output.contains("acknowledged"))
+    }
+
+    @Test func theEmergencyOverride_aPrimaryWhosePeerIsGoneServesOnAnAdminsWord() async throws {
+        let pair = try TestPair()
+        defer { pair.stop() }
+        try await pair.start()
+        #expect(await eventually { pair.primary.isActive && pair.secondary.isStandby && pair.secondary.configRevision == pair.primary.configRevision })
+        pair.primary.kill(SIGKILL)
+        _ = await pair.primary.waitForExit()
+        #expect(await eventually { pair.secondary.isActive })
+        try await pair.startPrimary()
+        #expect(await eventually { pair.primary.isAwaitingAuthorization })
+        pair.secondary.kill(SIGKILL)
+        _ = await pair.secondary.waitForExit()
+        let primaryOnly = pair.primary.adminEndpoint!.description
+        let noReason = try await admin(["activate", "--force", "--reason", " "], pair: pair, servers: primaryOnly)
+        #expect(noReason.status == 1 && noReason.errors.contains("must say why"), "\(noReason.errors)")
+        let forced = try await admin(["activate", "--force", "--reason", "secondary site lost power, ticket 4711"], pair: pair, servers: primaryOnly)
+        #expect(forced.status == 0, "\(forced.output)\(forced.errors)\n\(pair.logs)")
+        #expect(await eventually { pair.primary.isActive }, "\(pair.logs)")
+        let incidents = try await admin(["incidents", "list", "--json"], pair: pair, servers: primaryOnly)
+        let causes = (incidents.json?["incidents"] as? [[String: Any]] ?? []).compactMap { $0["cause"] as? String }
+        #expect(causes.contains { $0.contains("ticket 4711") || $0.contains("forced") }, "recorded as an incident: \(causes)")
     }
 
     @Test func refusedAuthorization_wrongPasswordViewerAndLockout_allAudited() async throws {

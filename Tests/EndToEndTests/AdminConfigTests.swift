@@ -37,6 +37,19 @@ import Glibc
         let broken = try await admin(["config", "import", pair.files.file("broken.json").path], pair: pair)
         #expect(broken.status == 1 && broken.errors.contains("broken.json:"), "\(broken.errors)")
 
+        // An edited document: only its difference is written (the diff says so first).
+        var document = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [String: Any])
+        var settings = document["settings"] as? [String: String] ?? [:]
+        settings["imported.key"] = "from a file"
+        document["settings"] = settings
+        try JSONSerialization.data(withJSONObject: document).write(to: URL(fileURLWithPath: file))
+        let diff = try await admin(["config", "diff", file], pair: pair, user: "watcher")
+        #expect(diff.output.contains("imported.key"), "\(diff.output)")
+        let imported = try await admin(["config", "import", file], pair: pair, user: "duty")
+        #expect(imported.status == 0 && imported.output.contains("1 change written"), "\(imported.output)\(imported.errors)")
+        let badSlot = try await admin(["keys", "set", "op1", "--slot", "99", "--line", "Line-1", "--listen"], pair: pair, user: "duty")
+        #expect(badSlot.status == 1 && badSlot.errors.contains("99"), "a malformed value gets the store's message: \(badSlot.errors)")
+
         // Operators: add, disable, list; keys; party lines.
         let added = try await admin(["users", "add", "newbie", "--display-name", "New Operator"], pair: pair, user: "duty", environment: ["VCOM_NEW_PASSWORD": "long enough pw"])
         #expect(added.status == 0, "\(added.errors)")
