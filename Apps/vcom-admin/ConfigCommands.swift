@@ -59,6 +59,15 @@ extension Connection {
     }
 }
 
+/// The value, or exit 1 with `message` (a name that does not exist, say).
+func found<T>(_ value: T?, _ message: @autoclosure () -> String) throws -> T {
+    guard let value else {
+        printError(message())
+        throw ExitCode(1)
+    }
+    return value
+}
+
 /// A new password for an operator or administrator: VCOM_NEW_PASSWORD, --new-password-file, or
 /// typed twice on a terminal. Never the command line.
 func newPassword(file: String?, for name: String) throws -> String {
@@ -93,10 +102,7 @@ struct Config: AsyncParsableCommand {
         @Argument var key: String
         func run() async throws {
             let (_, _, configuration) = try await connection.configuration()
-            guard let value = configuration.settings[key] else {
-                printError("no setting '\(key)' (vcom-admin config list shows them)")
-                throw ExitCode(1)
-            }
+            let value = try found(configuration.settings[key], "no setting '\(key)' (vcom-admin config list shows them)")
             if connection.json { printJSON([key: value]) } else { print(value) }
         }
     }
@@ -233,10 +239,7 @@ struct Users: AsyncParsableCommand {
         @Option(help: "A file holding the new password (else VCOM_NEW_PASSWORD, else a prompt).") var newPasswordFile: String?
         func run() async throws {
             let (endpoint, _, configuration) = try await connection.configuration()
-            guard var user = configuration.operator(username) else {
-                printError("no operator '\(username)'")
-                throw ExitCode(1)
-            }
+            var user = try found(configuration.operator(username), "no operator '\(username)'")
             user.passwordHash = try PasswordHasher().hash(try newPassword(file: newPasswordFile, for: username))
             try await connection.write([.putOperator(user)], to: endpoint)
         }
@@ -258,10 +261,7 @@ struct Users: AsyncParsableCommand {
 
     static func setEnabled(_ enabled: Bool, _ username: String, _ connection: Connection) async throws {
         let (endpoint, _, configuration) = try await connection.configuration()
-        guard var user = configuration.operator(username) else {
-            printError("no operator '\(username)'")
-            throw ExitCode(1)
-        }
+        var user = try found(configuration.operator(username), "no operator '\(username)'")
         user.enabled = enabled
         try await connection.write([.putOperator(user)], to: endpoint)
     }
@@ -315,10 +315,7 @@ struct Admins: AsyncParsableCommand {
         @Option(help: "A file holding the new password (else VCOM_NEW_PASSWORD, else a prompt).") var newPasswordFile: String?
         func run() async throws {
             let (endpoint, _, configuration) = try await connection.configuration()
-            guard var admin = configuration.admin(username) else {
-                printError("no administrator '\(username)'")
-                throw ExitCode(1)
-            }
+            var admin = try found(configuration.admin(username), "no administrator '\(username)'")
             admin.passwordHash = try ScramVerifier(password: try newPassword(file: newPasswordFile, for: username)).text
             try await connection.write([.putAdmin(admin)], to: endpoint)
         }

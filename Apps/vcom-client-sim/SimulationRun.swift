@@ -110,6 +110,9 @@ final class SimulationRun: @unchecked Sendable {
             clientInstance: "sim-\(panel.index)",
             configuration: .init(heartbeatInterval: settings.heartbeat), eventLoop: panel.loop, timers: timers[ObjectIdentifier(panel.loop)],
             onEvent: { [unowned self] event in self.handle(event, panel: panel) })
+        // Held from the start: the library sends them with every login, the first included.
+        panel.connection.press(KeyChange(action: .listen, target: .partyLine(panel.lineId), pressed: true))
+        if panel.talker { panel.connection.press(KeyChange(action: .talk, target: .partyLine(panel.lineId), pressed: true)) }
         panel.connection.start()
     }
 
@@ -143,12 +146,7 @@ final class SimulationRun: @unchecked Sendable {
             default: break
             }
         }
-        if case .loggedIn = event {
-            // A new session knows nothing of the old one's keys: press them again.
-            var keys: [ClientMessage] = [.keyChange(KeyChange(action: .listen, target: .partyLine(panel.lineId), pressed: true))]
-            if panel.talker { keys.append(.keyChange(KeyChange(action: .talk, target: .partyLine(panel.lineId), pressed: true))) }
-            panel.connection.sendOnLoop(keys)
-        }
+
     }
 
     static func grouped(_ reason: String) -> String {

@@ -86,6 +86,18 @@ public final class ClientConnection: Sendable {
         }
     }
 
+    /// Presses or releases a panel key: sent at once when logged in, and the keys held are
+    /// restored with every later login (a failover, a redirect) without the program's help.
+    public func press(_ change: KeyChange) {
+        eventLoop.execute { self.feed(.keyChanged(change)) }
+    }
+
+    /// The same, from the connection's own event loop.
+    public func pressOnLoop(_ change: KeyChange) {
+        eventLoop.preconditionInEventLoop()
+        feed(.keyChanged(change))
+    }
+
     /// The same, from the connection's own event loop (no hop: for traffic generators).
     public func sendOnLoop(_ message: ClientMessage) {
         sendOnLoop([message])

@@ -70,6 +70,9 @@ public struct ClientConnectionMachine: Sendable {
         case closed(reason: String)
         case tick
         case stop
+        /// The program pressed or released a key: sent now if logged in, and the keys held are
+        /// sent with every login, so a failover restores them with the session.
+        case keyChanged(KeyChange)
         /// The same for the watch connection to the other server.
         case watchConnected(attempt: Int)
         case watchConnectFailed(attempt: Int)
@@ -126,6 +129,8 @@ public struct ClientConnectionMachine: Sendable {
     var heartbeatSequence: UInt32 = 0
     var usingToken = false
     public private(set) var watch = WatchPhase.none
+    /// The keys held pressed, in the order pressed.
+    public private(set) var pressedKeys: [KeyChange] = []
     var watchGreeted = false
     var watchFailures = 0
     var watchLastHeard = MonotonicTime.zero
@@ -195,6 +200,15 @@ public struct ClientConnectionMachine: Sendable {
             return [.send(.hello(Hello(nodeId: clientInstance, software: "vcom-client"))), .send(.login(login())), .emit(.connecting(server!))]
         case (.connecting(let expected), .connectFailed(let attempt, _)) where attempt == expected:
             return retry(at: now, random: &random)
+        case (_, .keyChanged(let change)):
+            var held = KeyChange(action: change.action, target: change.target, pressed: true)
+            pressedKeys.removeAll { $0 == held }
+            if change.pressed {
+                guard pressedKeys.count < 64 else { return [] }  // a panel has 64 keys
+                pressedKeys.append(held)
+            }
+            held.pressed = change.pressed
+            return isLoggedIn ? [.send(.keyChange(held))] : []
         case (.greeting, .received(.hello)):
             phase = .loggingIn
             lastHeard = now
@@ -251,7 +265,7 @@ public struct ClientConnectionMachine: Sendable {
     private mutating func login() -> LoginRequest {
         usingToken = token != nil
         let credential: Credential = token.map { .sessionToken($0) } ?? .password(password)
-        return LoginRequest(username: username, credential: credential, clientInstance: clientInstance)
+        return LoginRequest(username: username, credential: credential, clientInstance: clientInstance, pressedKeys: pressedKeys)
     }
 
     private mutating func connect(at now: MonotonicTime) -> [Action] {

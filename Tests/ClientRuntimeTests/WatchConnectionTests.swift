@@ -147,3 +147,37 @@ import Wire
         #expect(other.watch == .none)
     }
 }
+
+/// Keys held pressed travel with every login: a failover restores them with the session.
+@Suite struct PressedKeyTests {
+    var random = ClientConnectionMachineTests.SplitRandom(seed: 3)
+    let line = KeyChange(action: .listen, target: .partyLine(4), pressed: true)
+    let talk = KeyChange(action: .talk, target: .partyLine(4), pressed: true)
+
+    @Test mutating func keysPressedBeforeTheLoginGoWithIt_andChangesAfterwardGoAtOnce() {
+        var client = ClientConnectionMachine(
+            servers: [Endpoint(host: "10.0.0.1", port: 7100)], username: "ann", password: "pw", clientInstance: "c1",
+            configuration: .init(watchOther: false))
+        #expect(client.handle(.keyChanged(line), at: .milliseconds(0), random: &random).isEmpty, "not logged in: nothing sent")
+        _ = client.handle(.keyChanged(talk), at: .milliseconds(0), random: &random)
+        _ = client.handle(.keyChanged(line), at: .milliseconds(0), random: &random)  // twice is once
+        _ = client.handle(.start, at: .milliseconds(1), random: &random)
+        let opening = client.handle(.connected(attempt: 1), at: .milliseconds(2), random: &random)
+        guard opening.count > 1, case .send(.login(let request)) = opening[1] else {
+            Issue.record("expected a login, got \(opening)")
+            return
+        }
+        #expect(request.pressedKeys == [talk, line])
+        _ = client.handle(.received(.hello(Hello(nodeId: "s", software: "s"))), at: .milliseconds(3), random: &random)
+        _ = client.handle(
+            .received(
+                .loginAccepted(
+                    LoginAccepted(
+                        sessionId: 1, epoch: 2, serverRole: .primary, alternateServer: nil, sessionToken: ByteBuffer(string: "t"),
+                        heartbeatIntervalMs: 1000))), at: .milliseconds(4), random: &random)
+        var release = talk
+        release.pressed = false
+        #expect(client.handle(.keyChanged(release), at: .milliseconds(5), random: &random) == [.send(.keyChange(release))])
+        #expect(client.pressedKeys == [line])
+    }
+}

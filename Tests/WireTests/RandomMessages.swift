@@ -49,7 +49,10 @@ struct RandomMessages {
         case 1: return .goodbye(goodbye())
         case 2:
             let credential: Credential = bool() ? .password(string()) : .sessionToken(bytes())
-            return .login(LoginRequest(username: string(), credential: credential, clientInstance: string()))
+            let keys = (0..<Int(int() as UInt8 % 4)).map { _ in
+                KeyChange(action: element(KeyAction.self), target: bool() ? .partyLine(int()) : .user(int()), pressed: true)
+            }
+            return .login(LoginRequest(username: string(), credential: credential, clientInstance: string(), pressedKeys: keys))
         case 3:
             return .loginAccepted(
                 LoginAccepted(

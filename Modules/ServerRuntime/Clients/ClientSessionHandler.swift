@@ -26,6 +26,8 @@ final class ClientSessionHandler: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     private var sweeper: IdleSweeper?
     private var lastRead = NIODeadline.now()
+    /// The keys the login said are held, applied once it is accepted.
+    private var pendingKeys: [KeyChange] = []
 
     init(service: ClientService) {
         self.service = service
@@ -67,6 +69,7 @@ final class ClientSessionHandler: ChannelDuplexHandler {
                 return
             }
             state = .loggingIn
+            pendingKeys = request.pressedKeys
             service.login(request, outlet: outlet).hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
                 self.loginFinished(result, context: context)
             }
@@ -147,6 +150,12 @@ final class ClientSessionHandler: ChannelDuplexHandler {
         switch result {
         case .success(.accepted(let accepted, let session)):
             state = .loggedIn(session)
+            if let outlet {
+                for change in pendingKeys where service.allows(change, username: session.username) {
+                    service.router.key(change, session: session.id, outlet: outlet)
+                }
+            }
+            pendingKeys = []
             context.writeAndFlush(wrapOutboundOut(.loginAccepted(accepted)), promise: nil)
         case .success(.refused(let refused)):
             // The client learns why, then goes elsewhere: the connection is not kept.

@@ -98,11 +98,16 @@ public struct LoginRequest: WireCodable {
     public var credential: Credential
     /// Identifies one client installation across reconnects (a UUID string in practice).
     public var clientInstance: String
+    /// The keys the panel holds pressed, applied as the session starts: after a failover the
+    /// panel talks and listens again with its login, not one message later. Appended to the
+    /// payload (absent means none), so an older server reads the rest and ignores them.
+    public var pressedKeys: [KeyChange]
 
-    public init(username: String, credential: Credential, clientInstance: String) {
+    public init(username: String, credential: Credential, clientInstance: String, pressedKeys: [KeyChange] = []) {
         self.username = username
         self.credential = credential
         self.clientInstance = clientInstance
+        self.pressedKeys = pressedKeys
     }
 
     public init(wire buffer: inout ByteBuffer) throws(WireError) {
@@ -113,6 +118,12 @@ public struct LoginRequest: WireCodable {
         case let kind: throw .invalidValue(field: "login.credentialKind", value: UInt64(kind))
         }
         clientInstance = try buffer.readWireString("login.clientInstance")
+        pressedKeys = []
+        if buffer.readableBytes > 0 {
+            let count = try buffer.readWireCount("login.pressedKeys", minimumElementSize: 7)
+            guard count <= 64 else { throw .invalidValue(field: "login.pressedKeys", value: UInt64(count)) }
+            for _ in 0..<count { pressedKeys.append(try KeyChange(wire: &buffer)) }
+        }
     }
 
     public func write(to buffer: inout ByteBuffer) throws(WireError) {
@@ -126,6 +137,10 @@ public struct LoginRequest: WireCodable {
             try buffer.writeWireBytes(token, field: "login.sessionToken")
         }
         try buffer.writeWireString(clientInstance, field: "login.clientInstance")
+        guard !pressedKeys.isEmpty else { return }
+        guard pressedKeys.count <= 64 else { throw .invalidValue(field: "login.pressedKeys", value: UInt64(pressedKeys.count)) }
+        try buffer.writeWireCount(pressedKeys.count, field: "login.pressedKeys")
+        for key in pressedKeys { try key.write(to: &buffer) }
     }
 }
 
