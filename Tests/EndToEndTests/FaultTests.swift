@@ -65,6 +65,17 @@ import Glibc
         wrongFrameVersion[2] = 9  // a frame in a version the server does not speak
         #expect(goodbyeReason(in: try rawExchange(pair.primary.clientEndpoint, send: wrongFrameVersion)) == .unsupportedVersion)
 
+        // Garbage, a future version and a login out of turn on the admin port.
+        let adminPort = pair.primary.adminEndpoint!
+        #expect(goodbyeReason(in: try rawExchange(adminPort, send: Array("GET / HTTP/1.1\r\n\r\n".utf8))) == .protocolError)
+        var adminFuture = ByteBuffer()
+        try FrameCodec<AdminMessage>(configuration: .admin, version: 1, supportedVersions: 1...1)
+            .encode(.hello(Hello(versions: 7...9, nodeId: "future", software: "test")), into: &adminFuture)
+        #expect(goodbyeReason(in: try rawExchange(adminPort, send: Array(adminFuture.readableBytesView))) == .unsupportedVersion)
+        var outOfTurn = ByteBuffer()
+        try FrameCodec<AdminMessage>(configuration: .admin).encode(.request(AdminRequest(requestId: 1, command: 1, body: ByteBuffer())), into: &outOfTurn)
+        #expect(goodbyeReason(in: try rawExchange(adminPort, send: Array(outOfTurn.readableBytesView))) == .protocolError, "no request before a login")
+
         // Garbage on the peer port, then a primary with the wrong cluster secret.
         let peerPort = pair.secondary.peerEndpoint!
         #expect(goodbyeReason(in: try rawExchange(peerPort, send: [0xDE, 0xAD, 0xBE, 0xEF, 0, 0, 0, 0, 0, 0])) == .protocolError)
