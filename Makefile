@@ -8,7 +8,7 @@ SCHEDULES ?= 10000
 TEST_SCHEDULES ?= 500
 
 .DEFAULT_GOAL := build
-.PHONY: deps build server admin client-sim license-tool test simulate fuzz bench-wire bench-replication bench-failover bench-capacity demo clean
+.PHONY: deps build server admin client-sim license-tool test simulate fuzz bench-wire bench-replication bench-failover bench-capacity chaos demo clean
 
 deps:
 	@Tools/scripts/ensure-deps.sh
@@ -32,6 +32,7 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	.build/debug/failover-sim --schedules $(TEST_SCHEDULES)
+	ROUNDS=4 SEED=11 KEEP=0 Tools/chaos/chaos.sh
 
 # Seeded random fault schedules against the failover policy; SEED=n replays one with its trace.
 simulate: deps
@@ -53,6 +54,10 @@ bench-replication: deps
 # What a failover costs the clients: CLIENTS= (10000), TALKERS= (50), MODE=kill|silent|both.
 bench-failover: deps
 	@CLIENTS=$(or $(CLIENTS),10000) MODE=$(or $(MODE),kill) Tools/bench/bench-failover.sh
+
+# Real processes under real faults, judged by chaos-check: ROUNDS= (20), SEED= replays.
+chaos: deps
+	@ROUNDS=$(or $(ROUNDS),20) $(if $(SEED),SEED=$(SEED)) Tools/chaos/chaos.sh
 
 # One serving server's cost per idle logged-in client: CLIENTS= (10000).
 bench-capacity: deps

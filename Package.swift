@@ -109,6 +109,10 @@ let package = Package(
             ],
             path: "Apps/vcom-admin"
         ),
+        // The chaos suite's judge: reads what the processes reported, shares no code with them.
+        .executableTarget(
+            name: "chaos-check", dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Tools/chaos-check"),
         .executableTarget(
             name: "vcom-client-sim",
             dependencies: [

@@ -107,6 +107,6 @@ func worstExit<T>(_ results: [(Endpoint, Result<T, AdminFailure>)], allowPartial
 
 func formatTime(_ ms: Int64) -> String {
     let formatter = ISO8601DateFormatter()
-    formatter.formatOptions = [.withInternetDateTime]
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
     return formatter.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
 }

@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The chaos suite's judge catches what it must: each crafted record below breaks one rule.
+@Suite struct ChaosCheckTests {
+    static let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("chaos-check")
+
+    /// A clean one-round run: crash at t=1000, the secondary serves at 1300, the switch back at
+    /// 5000; one write acknowledged and present.
+    static func cleanRun() -> [String: String] {
+        let summary = #"{"type":"summary","never_back":0,"relogin":{"count":3,"max_ms":400.0}}"#
+        return [
+            "actions.jsonl": """
+                {"t":500,"action":"round","round":1,"scenario":"crash"}
+                {"t":1000,"action":"fault","round":1,"fault":"kill -9 primary"}
+                {"t":5000,"action":"switchover","round":1,"incident":"S3-1"}
+                {"t":6000,"action":"round-end","round":1}
+                """,
+            "status.jsonl": """
+                {"t":900,"server":"primary","address":"a:1","up":true,"state":"active","epoch":2,"logins":3}
+                {"t":900,"server":"secondary","address":"b:1","up":true,"state":"standby","epoch":2,"logins":0}
+                {"t":1300,"server":"secondary","address":"b:1","up":true,"state":"active","epoch":3,"logins":0}
+                {"t":1600,"server":"secondary","address":"b:1","up":true,"state":"active","epoch":3,"logins":3}
+                {"t":3000,"server":"primary","address":"a:2","up":true,"state":"awaiting_authorization","epoch":3,"logins":0}
+                {"t":5500,"server":"primary","address":"a:2","up":true,"state":"active","epoch":4,"logins":3}
+                """,
+            "writes.jsonl": #"{"t":700,"key":"chaos.w1","value":"value-1","ok":true}"#,
+            "round1-failover.jsonl": summary, "round1-switchback.jsonl": summary,
+            "final-config.json": #"{"settings":{"chaos.w1":"value-1"}}"#,
+            "final-divergence.json": #"{"divergence":[]}"#,
+            "final-incidents.json": #"{"incidents":[{"id":"S3-1","decided_at":"1970-01-01T00:00:01.250Z"}]}"#,
+        ]
+    }
+
+    func check(_ files: [String: String]) throws -> (status: Int32, output: String) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chaos-check-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for (name, text) in files { try Data(text.utf8).write(to: directory.appendingPathComponent(name)) }
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = ["--run", directory.path, "--budget-ms", "1000"]
+        let output = directory.appendingPathComponent("out.txt")
+        FileManager.default.createFile(atPath: output.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: output)
+        try process.run()
+        process.waitUntilExit()
+        return (process.terminationStatus, (try? String(contentsOf: output, encoding: .utf8)) ?? "")
+    }
+
+    @Test func aCleanRunPasses() throws {
+        let result = try check(Self.cleanRun())
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("chaos rounds=1 scenarios=crash:1 violations=0 max_relogin_ms=400 lost_changes=0"), "\(result.output)")
+    }
+
+    @Test func eachBrokenRuleIsCaught() throws {
+        var lostWrite = Self.cleanRun()
+        lostWrite["final-config.json"] = #"{"settings":{}}"#
+        var standbyLogin = Self.cleanRun()
+        standbyLogin["status.jsonl"]! += "\n" + #"{"t":3200,"server":"primary","address":"a:2","up":true,"state":"awaiting_authorization","epoch":3,"logins":2}"#
+        var epochBack = Self.cleanRun()
+        epochBack["status.jsonl"]! += "\n" + #"{"t":5600,"server":"secondary","address":"b:1","up":true,"state":"standby","epoch":2,"logins":3}"#
+        var earlyPrimary = Self.cleanRun()
+        earlyPrimary["status.jsonl"]! += "\n" + #"{"t":4000,"server":"primary","address":"a:2","up":true,"state":"active","epoch":3,"logins":0}"#
+        var stalePrimary = Self.cleanRun()
+        stalePrimary["status.jsonl"]! += "\n" + #"{"t":1400,"server":"primary","address":"a:1","up":true,"state":"active","epoch":2,"logins":3}"#
+            + "\n" + #"{"t":2000,"server":"primary","address":"a:1","up":true,"state":"active","epoch":2,"logins":5}"#
+        var noIncident = Self.cleanRun()
+        noIncident["final-incidents.json"] = #"{"incidents":[]}"#
+        var slow = Self.cleanRun()
+        slow["round1-switchback.jsonl"] = #"{"type":"summary","never_back":1,"relogin":{"count":2,"max_ms":4000.0}}"#
+        let cases: [(String, [String: String], String)] = [
+            ("a lost write", lostWrite, "acknowledged change chaos.w1"), ("a login on a standby", standbyLogin, "logins while not active"),
+            ("an epoch going back", epochBack, "epoch went back"), ("the primary serving unauthorized", earlyPrimary, "without an authorized switchover"),
+            ("a resumed primary taking clients", stalePrimary, "the resumed primary took 2 logins"), ("a fault without an incident", noIncident, "no incident records"), ("clients not back", slow, "never came back"),
+        ]
+        for (name, files, expected) in cases {
+            let result = try check(files)
+            #expect(result.status == 1, "\(name): \(result.output)")
+            #expect(result.output.contains(expected), "\(name): \(result.output)")
+            #expect(!result.output.contains("violations=0"), "\(name)")
+        }
+    }
+}

@@ -1,0 +1,162 @@
+import ArgumentParser
+import Foundation
+
+/// Judges a chaos run from what its processes reported, and nothing else: the runner's
+/// actions, the servers' sampled /metrics, the simulators' JSON, the acknowledged writes and
+/// the final configuration, journals and incidents. Separate from the code under test on
+/// purpose: it shares none of its types, only the formats a person could read.
+@main
+struct ChaosCheck: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chaos-check", abstract: "Checks a chaos run's records; the last line is the run's summary.")
+
+    @Option(name: .customLong("run"), help: "The run's directory (run/chaos-...).") var directory: String
+    @Option(help: "Every client must be back within this many ms of a fault or a switchover.") var budgetMs: Double = 6000
+    @Option(help: "The run's seed, repeated in the summary.") var seed: String = "?"
+
+    func lines(_ name: String) -> [[String: Any]] {
+        let text = (try? String(contentsOfFile: "\(directory)/\(name)", encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+    }
+
+    func object(_ name: String) -> [String: Any] {
+        guard let data = FileManager.default.contents(atPath: "\(directory)/\(name)") else { return [:] }
+        return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+    }
+
+    func run() throws {
+        var violations: [String] = []
+        let actions = lines("actions.jsonl")
+        let samples = lines("status.jsonl").filter { $0["up"] as? Bool == true }.sorted { ($0["t"] as? Int ?? 0) < ($1["t"] as? Int ?? 0) }
+        let rounds = actions.filter { $0["action"] as? String == "round" }
+        var scenarios: [String: Int] = [:]
+        for round in rounds { scenarios[round["scenario"] as? String ?? "?", default: 0] += 1 }
+
+        // 1. Every client back within the budget, after every fault and every switch back.
+        var maxRelogin = 0.0
+        for round in rounds {
+            let number = round["round"] as? Int ?? 0
+            for phase in ["failover", "switchback"] {
+                guard let summary = lines("round\(number)-\(phase).jsonl").last(where: { $0["type"] as? String == "summary" }) else {
+                    violations.append("round \(number) \(phase): the simulator left no summary")
+                    continue
+                }
+                let neverBack = summary["never_back"] as? Int ?? -1
+                let relogin = (summary["relogin"] as? [String: Any])?["max_ms"] as? Double ?? .infinity
+                let count = (summary["relogin"] as? [String: Any])?["count"] as? Int ?? 0
+                maxRelogin = max(maxRelogin, relogin.isFinite ? relogin : 0)
+                if neverBack != 0 { violations.append("round \(number) \(phase): \(neverBack) clients never came back") }
+                if count == 0 { violations.append("round \(number) \(phase): no client moved") }
+                if relogin > budgetMs { violations.append("round \(number) \(phase): a client took \(Int(relogin)) ms (budget \(Int(budgetMs)))") }
+            }
+        }
+
+        // 2. A server that was not active in two consecutive samples accepted no login between them.
+        var bySource: [String: [[String: Any]]] = [:]
+        for sample in samples { bySource["\(sample["server"] ?? "")@\(sample["address"] ?? "")", default: []].append(sample) }
+        for (source, list) in bySource {
+            for (a, b) in zip(list, list.dropFirst()) {
+                let standby = (a["state"] as? String) != "active" && (b["state"] as? String) != "active"
+                if standby, (b["logins"] as? Int ?? 0) > (a["logins"] as? Int ?? 0) {
+                    violations.append("\(source) accepted \((b["logins"] as! Int) - (a["logins"] as! Int)) logins while not active (t=\(b["t"] ?? 0))")
+                }
+            }
+        }
+
+        // 3. Epochs never went backwards, on either server, across restarts.
+        for server in ["primary", "secondary"] {
+            var highest = 0
+            for sample in samples where sample["server"] as? String == server {
+                let epoch = sample["epoch"] as? Int ?? 0
+                if epoch < highest { violations.append("\(server): epoch went back from \(highest) to \(epoch) (t=\(sample["t"] ?? 0))") }
+                highest = max(highest, epoch)
+            }
+        }
+
+        // 4. After a fault, the primary served again only after an authorized switchover.
+        let faults = actions.filter { $0["action"] as? String == "fault" }
+        for fault in faults {
+            let t = fault["t"] as? Int ?? 0
+            let end = actions.first { $0["action"] as? String == "round-end" && ($0["round"] as? Int) == (fault["round"] as? Int) }?["t"] as? Int ?? Int.max
+            let switchover = actions.first { $0["action"] as? String == "switchover" && ($0["t"] as? Int ?? 0) > t }?["t"] as? Int ?? Int.max
+            // The secondary took over: from its first active sample after the fault...
+            guard let takeover = samples.first(where: { $0["server"] as? String == "secondary" && $0["state"] as? String == "active" && ($0["t"] as? Int ?? 0) > t })?["t"] as? Int
+            else {
+                violations.append("round \(fault["round"] ?? 0): the secondary never served after \(fault["fault"] ?? "the fault")")
+                continue
+            }
+            // ...the primary does not become active again before the switchover. A paused primary
+            // wakes up still believing it serves (a split, as the product accepts; the heal rule's
+            // hold grows when splits repeat within a minute): until it yields it must take no
+            // client (none goes back by itself), it must yield before the switchover, and never
+            // come back by itself after yielding.
+            let primary = samples.filter {
+                let at = $0["t"] as? Int ?? 0
+                return $0["server"] as? String == "primary" && at > takeover && at < min(switchover, end)
+            }
+            var yielded = false
+            var staleLogins: Int?
+            for sample in primary {
+                let at = sample["t"] as? Int ?? 0
+                let logins = sample["logins"] as? Int ?? 0
+                if sample["state"] as? String == "active" {
+                    if yielded {
+                        violations.append("round \(fault["round"] ?? 0): the primary served again at t=\(at) without an authorized switchover")
+                        break
+                    }
+                    if let first = staleLogins, logins > first {
+                        violations.append("round \(fault["round"] ?? 0): the resumed primary took \(logins - first) logins while the secondary served")
+                        break
+                    }
+                    staleLogins = staleLogins ?? logins
+                } else {
+                    yielded = true
+                }
+            }
+            if staleLogins != nil && !yielded {
+                violations.append("round \(fault["round"] ?? 0): the resumed primary never yielded before the switchover")
+            }
+        }
+
+        // 5. Every fault left an incident decided after it (within the round).
+        let incidents = (object("final-incidents.json")["incidents"] as? [[String: Any]]) ?? []
+        let decided = incidents.compactMap { ($0["decided_at"] as? String).flatMap(Self.milliseconds) }
+        for fault in faults {
+            let t = Double(fault["t"] as? Int ?? 0)
+            if !decided.contains(where: { $0 >= t - 1000 && $0 <= t + 30_000 }) {
+                violations.append("round \(fault["round"] ?? 0): no incident records \(fault["fault"] ?? "the fault")")
+            }
+        }
+
+        // 6. Every acknowledged configuration change is on the serving server, or journaled.
+        let settings = (object("final-config.json")["settings"] as? [String: String]) ?? [:]
+        let journaled = ((object("final-divergence.json")["divergence"] as? [[String: Any]]) ?? []).compactMap { $0["change"] as? String }
+        var lost = 0
+        let writes = lines("writes.jsonl")
+        for write in writes where write["ok"] as? Bool == true {
+            let key = write["key"] as? String ?? ""
+            let value = write["value"] as? String ?? ""
+            if settings[key] == value || journaled.contains(where: { $0.contains("set \(key) = \(value)") }) { continue }
+            lost += 1
+            violations.append("acknowledged change \(key) = \(value) is neither on the serving server nor in a divergence journal")
+        }
+        if settings.isEmpty { violations.append("the final configuration could not be read") }
+
+        for violation in violations.prefix(50) { print("VIOLATION: \(violation)") }
+        let acknowledged = writes.filter { $0["ok"] as? Bool == true }.count
+        print(
+            "chaos-check: \(rounds.count) rounds, \(samples.count) status samples, \(acknowledged) of \(writes.count) writes acknowledged, "
+                + "\(incidents.count) incidents; records in \(directory)")
+        let mix = scenarios.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ",")
+        print("chaos rounds=\(rounds.count) scenarios=\(mix) violations=\(violations.count) max_relogin_ms=\(Int(maxRelogin)) lost_changes=\(lost) seed=\(seed)")
+        if !violations.isEmpty { throw ExitCode(1) }
+    }
+
+    static func milliseconds(_ iso: String) -> Double? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: iso) { return date.timeIntervalSince1970 * 1000 }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: iso).map { $0.timeIntervalSince1970 * 1000 }
+    }
+}
