@@ -32,7 +32,7 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	.build/debug/failover-sim --schedules $(TEST_SCHEDULES)
-	ROUNDS=4 SEED=11 KEEP=0 Tools/chaos/chaos.sh
+	NETNS=0 ROUNDS=4 SEED=11 KEEP=0 Tools/chaos/chaos.sh
 
 # Seeded random fault schedules against the failover policy; SEED=n replays one with its trace.
 simulate: deps

@@ -14,6 +14,8 @@ final class SimulationRun: @unchecked Sendable {
         var clients: Int
         var talkers: Int
         var userPrefix: String
+        /// The first client's number: two simulators can share one set of accounts.
+        var firstIndex = 0
         var password: String
         var operatorsPerLine: Int
         var frameBytes: Int
@@ -86,7 +88,8 @@ final class SimulationRun: @unchecked Sendable {
         }
         panels = (0..<settings.clients).map { index in
             Panel(
-                index: index, lineId: UInt32(index / settings.operatorsPerLine + 1), talker: talkerIndexes.contains(index), loop: group.next(),
+                index: index, lineId: UInt32((index + settings.firstIndex) / settings.operatorsPerLine + 1), talker: talkerIndexes.contains(index),
+                loop: group.next(),
                 startedAt: Self.now())
         }
         for loop in group.makeIterator() {
@@ -106,8 +109,8 @@ final class SimulationRun: @unchecked Sendable {
     private func launch(_ panel: Panel) {
         panel.meter = ClientMeter(startedAt: Self.now())
         panel.connection = ClientConnection(
-            servers: settings.servers, username: "\(settings.userPrefix)\(panel.index)", password: settings.password,
-            clientInstance: "sim-\(panel.index)",
+            servers: settings.servers, username: "\(settings.userPrefix)\(panel.index + settings.firstIndex)", password: settings.password,
+            clientInstance: "sim-\(panel.index + settings.firstIndex)",
             configuration: .init(heartbeatInterval: settings.heartbeat), eventLoop: panel.loop, timers: timers[ObjectIdentifier(panel.loop)],
             onEvent: { [unowned self] event in self.handle(event, panel: panel) })
         // Held from the start: the library sends them with every login, the first included.

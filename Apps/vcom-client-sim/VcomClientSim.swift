@@ -37,6 +37,7 @@ struct VcomClientSim: AsyncParsableCommand {
     @Option(help: "How many of them talk (one per party line first).") var talkers: Int = 10
     @Option(help: "Seconds to run; 0 runs until SIGINT or SIGTERM.") var duration: Double = 30
     @Option(help: "Username prefix: clients are PREFIX0, PREFIX1, ...") var userPrefix: String = "op"
+    @Option(help: "The first client's number (PREFIX<first-index>, ...): simulators can share the accounts.") var firstIndex: Int = 0
     @Option(help: "The clients' password (the bootstrap's --demo-password).") var password: String = "vcom-demo"
     @Option(help: "Clients per party line, as bootstrapped.") var operatorsPerLine: Int = 20
     @Option(help: "Bytes of audio per media frame (20 ms of Opus at 32 kbit/s is about 80).") var frameBytes: Int = 80
@@ -55,6 +56,7 @@ struct VcomClientSim: AsyncParsableCommand {
         guard (1...1_000).contains(operatorsPerLine) else { throw ValidationError("--operators-per-line must be 1 to 1000") }
         guard (1...1_200).contains(frameBytes) else { throw ValidationError("--frame-bytes must be 1 to 1200") }
         guard duration >= 0, ramp > 0 else { throw ValidationError("--duration must be ≥ 0 and --ramp > 0") }
+        guard firstIndex >= 0 else { throw ValidationError("--first-index must be ≥ 0") }
         guard parsedServers() != nil else { throw ValidationError("--servers '\(servers)' must be host:port[,host:port]") }
         if let untilAllOn, endpoint(untilAllOn) == nil { throw ValidationError("--until-all-on '\(untilAllOn)' must be host:port") }
     }
@@ -76,7 +78,7 @@ struct VcomClientSim: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         let run = SimulationRun(
             settings: .init(
-                servers: endpoints, clients: clients, talkers: talkers, userPrefix: userPrefix, password: password,
+                servers: endpoints, clients: clients, talkers: talkers, userPrefix: userPrefix, firstIndex: firstIndex, password: password,
                 operatorsPerLine: operatorsPerLine, frameBytes: frameBytes, heartbeat: .milliseconds(heartbeatMs)),
             group: group)
         let output = Output(json: json, live: isatty(STDOUT_FILENO) == 1 && !json)

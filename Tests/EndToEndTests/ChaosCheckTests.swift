@@ -27,9 +27,10 @@ import Glibc
                 {"t":1600,"server":"secondary","address":"b:1","up":true,"state":"active","epoch":3,"logins":3}
                 {"t":3000,"server":"primary","address":"a:2","up":true,"state":"awaiting_authorization","epoch":3,"logins":0}
                 {"t":5500,"server":"primary","address":"a:2","up":true,"state":"active","epoch":4,"logins":3}
+                {"t":5550,"server":"secondary","address":"b:1","up":true,"state":"standby","epoch":4,"logins":3}
                 """,
             "writes.jsonl": #"{"t":700,"key":"chaos.w1","value":"value-1","ok":true}"#,
-            "round1-failover.jsonl": summary, "round1-switchback.jsonl": summary,
+            "round1-failover-c1.jsonl": summary, "round1-failover-c2.jsonl": summary, "round1-switchback-local.jsonl": summary,
             "final-config.json": #"{"settings":{"chaos.w1":"value-1"}}"#,
             "final-divergence.json": #"{"divergence":[]}"#,
             "final-incidents.json": #"{"incidents":[{"id":"S3-1","decided_at":"1970-01-01T00:00:01.250Z"}]}"#,
@@ -73,11 +74,13 @@ import Glibc
         var noIncident = Self.cleanRun()
         noIncident["final-incidents.json"] = #"{"incidents":[]}"#
         var slow = Self.cleanRun()
-        slow["round1-switchback.jsonl"] = #"{"type":"summary","never_back":1,"relogin":{"count":2,"max_ms":4000.0}}"#
+        slow["round1-failover-c2.jsonl"] = #"{"type":"summary","never_back":1,"relogin":{"count":2,"max_ms":4000.0}}"#
+        var bothServe = Self.cleanRun()
+        bothServe["status.jsonl"]! += "\n" + #"{"t":5900,"server":"secondary","address":"b:1","up":true,"state":"active","epoch":4,"logins":3}"#
         let cases: [(String, [String: String], String)] = [
             ("a lost write", lostWrite, "acknowledged change chaos.w1"), ("a login on a standby", standbyLogin, "logins while not active"),
             ("an epoch going back", epochBack, "epoch went back"), ("the primary serving unauthorized", earlyPrimary, "without an authorized switchover"),
-            ("a resumed primary taking clients", stalePrimary, "the resumed primary took 2 logins"), ("a fault without an incident", noIncident, "no incident records"), ("clients not back", slow, "never came back"),
+            ("a resumed primary taking clients", stalePrimary, "the resumed primary took 2 logins"), ("a fault without an incident", noIncident, "no incident records"), ("clients not back", slow, "never came back"), ("a round ending with two servers serving", bothServe, "ended with 2 servers serving"),
         ]
         for (name, files, expected) in cases {
             let result = try check(files)

@@ -4,6 +4,12 @@
 # pair_cleanup kills exactly those.
 
 PIDS=()
+# Where each server runs: its address (loopback by default), and a command prefix that puts it
+# in a network namespace of its own (the chaos suite: PRIMARY_EXEC=(ip netns exec NAME)).
+PRIMARY_HOST=${PRIMARY_HOST:-127.0.0.1}
+SECONDARY_HOST=${SECONDARY_HOST:-127.0.0.1}
+PRIMARY_EXEC=()
+SECONDARY_EXEC=()
 
 pair_cleanup() {
     for pid in "${PIDS[@]:-}"; do
@@ -56,16 +62,16 @@ pair_state() {
 
 PAIR_COMMON=()
 pair_common() {
-    PAIR_COMMON=(--cluster-secret-file "$RUN/cluster.secret" --vendor-key-file "$RUN/vendor.pub" --metrics-listen 127.0.0.1:0
-        --admin-listen 127.0.0.1:0 "$@")
+    PAIR_COMMON=(--cluster-secret-file "$RUN/cluster.secret" --vendor-key-file "$RUN/vendor.pub" "$@")
 }
 
 # pair_start_secondary [CLIENT_PORT]: sets SECONDARY (client address), SECONDARY_PEER, SECONDARY_METRICS,
 # SECONDARY_ADMIN.
 pair_start_secondary() {
     rm -f "$RUN/secondary.ready"
-    "$BIN/vcom-server" --role secondary --id vcom-secondary --primary-id vcom-primary --data-dir "$RUN/secondary" \
-        --client-listen "127.0.0.1:${1:-0}" --peer-listen "127.0.0.1:${SECONDARY_PEER_PORT:-0}" "${PAIR_COMMON[@]}" \
+    "${SECONDARY_EXEC[@]}" "$BIN/vcom-server" --role secondary --id vcom-secondary --primary-id vcom-primary --data-dir "$RUN/secondary" \
+        --client-listen "$SECONDARY_HOST:${1:-0}" --peer-listen "$SECONDARY_HOST:${SECONDARY_PEER_PORT:-0}" \
+        --metrics-listen "$SECONDARY_HOST:0" --admin-listen "$SECONDARY_HOST:0" "${PAIR_COMMON[@]}" \
         --ready-file "$RUN/secondary.ready" 2>>"$RUN/secondary.log" >/dev/null &
     SECONDARY_PID=$!
     PIDS+=("$SECONDARY_PID")
@@ -79,8 +85,9 @@ pair_start_secondary() {
 # pair_start_primary [CLIENT_PORT]: sets PRIMARY, PRIMARY_PID, PRIMARY_METRICS, PRIMARY_ADMIN.
 pair_start_primary() {
     rm -f "$RUN/primary.ready"
-    "$BIN/vcom-server" --role primary --id vcom-primary --data-dir "$RUN/primary" --licence-file "$RUN/licence.txt" \
-        --client-listen "127.0.0.1:${1:-0}" --peer-address "$SECONDARY_PEER" "${PAIR_COMMON[@]}" \
+    "${PRIMARY_EXEC[@]}" "$BIN/vcom-server" --role primary --id vcom-primary --data-dir "$RUN/primary" --licence-file "$RUN/licence.txt" \
+        --client-listen "$PRIMARY_HOST:${1:-0}" --peer-address "$SECONDARY_PEER" \
+        --metrics-listen "$PRIMARY_HOST:0" --admin-listen "$PRIMARY_HOST:0" "${PAIR_COMMON[@]}" \
         --ready-file "$RUN/primary.ready" 2>>"$RUN/primary.log" >/dev/null &
     PRIMARY_PID=$!
     PIDS+=("$PRIMARY_PID")
