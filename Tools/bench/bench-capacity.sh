@@ -19,16 +19,7 @@ RUN="run/bench-capacity-$(date +%Y%m%d-%H%M%S)"
 source Tools/scripts/pair-lib.sh
 trap pair_cleanup EXIT
 trap 'echo; echo "bench-capacity: interrupted"; exit 130' INT TERM
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-if [ "$(ulimit -n)" -lt $((CLIENTS + 1000)) ]; then
-    echo "bench-capacity: $CLIENTS clients need $((CLIENTS + 1000)) file descriptors, the limit is $(ulimit -n)" >&2
-    exit 1
-fi
-
-echo "bench-capacity: building vcom-server, vcom-client-sim and vcom-license (release; a cold build takes a few minutes)..."
-for product in vcom-server vcom-client-sim vcom-license; do
-    swift build -c release --product "$product" 2>&1 | tail -1
-done
+bench_prepare bench-capacity "$CLIENTS"
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

@@ -29,16 +29,7 @@ case "$MODE" in kill | silent) MODES=("$MODE") ;; both) MODES=(kill silent) ;;
 source Tools/scripts/pair-lib.sh
 trap pair_cleanup EXIT
 trap 'echo; echo "bench-failover: interrupted"; exit 130' INT TERM
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-if [ "$(ulimit -n)" -lt $((CLIENTS + 1000)) ]; then
-    echo "bench-failover: $CLIENTS clients need $((CLIENTS + 1000)) file descriptors, the limit is $(ulimit -n)" >&2
-    exit 1
-fi
-
-echo "bench-failover: building vcom-server, vcom-client-sim and vcom-license (release; a cold build takes a few minutes)..."
-for product in vcom-server vcom-client-sim vcom-license; do
-    swift build -c release --product "$product" 2>&1 | tail -1
-done
+bench_prepare bench-failover "$CLIENTS"
 
 # SYNs dropped because an accept queue was full (each costs its client a 1 s retransmission).
 listen_drops() { awk 'NR % 2 == 1 { for (i = 1; i <= NF; i++) h[i] = $i } NR % 2 == 0 { for (i = 1; i <= NF; i++) if (h[i] == "ListenDrops") print $i }' /proc/net/netstat; }

@@ -108,3 +108,18 @@ pair_wait_state() {
 }
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# bench_prepare NAME CLIENTS: the file descriptors CLIENTS connections need (exits when the hard
+# limit is too low), and release builds of what a benchmark runs.
+bench_prepare() {
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    if [ "$(ulimit -n)" -lt $(($2 + 1000)) ]; then
+        echo "$1: $2 clients need $(($2 + 1000)) file descriptors, the limit is $(ulimit -n)" >&2
+        exit 1
+    fi
+    echo "$1: building vcom-server, vcom-client-sim and vcom-license (release; a cold build takes a few minutes)..."
+    local product
+    for product in vcom-server vcom-client-sim vcom-license; do
+        swift build -c release --product "$product" 2>&1 | tail -1
+    done
+}
