@@ -45,7 +45,7 @@ if [ "${CHAOS_INNER:-0}" != 1 ]; then
         echo "chaos: network namespaces $(ns '*') on $NET.0/24 (removed at the end)"
         status=0
         ip netns exec "$(ns a)" env CHAOS_INNER=1 NETNS=1 NS_ID="$NS_ID" NET="$NET" ROUNDS="$ROUNDS" SEED="$SEED" CLIENTS="$CLIENTS" \
-            BIN="$BIN" BUDGET_MS="$BUDGET_MS" KEEP="${KEEP:-1}" bash "$0" || status=$?
+            BIN="$BIN" BUDGET_MS="$BUDGET_MS" KEEP="${KEEP:-1}" ONLY="${ONLY:-}" bash "$0" || status=$?
         exit "$status"
     fi
     [ "$NETNS" = 0 ] || echo "chaos: network namespaces cannot be made here (ip netns add refused): loopback scenarios only"
@@ -67,6 +67,13 @@ else
     SCENARIOS=(crash pause)
     GROUPS_=(local)
     GROUP_SIZES=("$CLIENTS")
+fi
+if [ -n "${ONLY:-}" ]; then  # ONLY=crash,linkcut: draw from these only
+    IFS=, read -r -a wanted <<<"$ONLY"
+    for scenario in "${wanted[@]}"; do
+        [[ " ${SCENARIOS[*]} " == *" $scenario "* ]] || { echo "chaos: no scenario '$scenario' here (${SCENARIOS[*]})" >&2; exit 64; }
+    done
+    SCENARIOS=("${wanted[@]}")
 fi
 echo "chaos: scenarios ${SCENARIOS[*]}"
 
