@@ -215,7 +215,7 @@ restore_primary() {
 mkdir -p "$RUN"
 export ADMIN_USER=chaos VCOM_ADMIN_PASSWORD="chaos-$(head -c 6 /dev/urandom | base64 | tr -d '/+=')" VCOM_ADMIN_USER=chaos
 pair_files "$CLIENTS"
-pair_common
+pair_common --log-level debug  # lost sessions are logged with their reason at debug level
 pair_start_secondary
 pair_start_primary
 pair_wait_state "$PRIMARY_METRICS" active 30

@@ -95,7 +95,7 @@ final class ClientSessionHandler: ChannelDuplexHandler {
             finish(session, lost: false)
             context.close(promise: nil)
         case (_, .goodbye):
-            if case .loggedIn(let session) = state { finish(session, lost: true) }
+            if case .loggedIn(let session) = state { finish(session, lost: true, why: "the client said goodbye") }
             if case .watching = state { stopWatching(context) }
             context.close(promise: nil)
         case (.loggingIn, _), (.ended, _):
@@ -135,7 +135,7 @@ final class ClientSessionHandler: ChannelDuplexHandler {
         default: timeout = service.sessionTimeout
         }
         guard now - lastRead >= .nanoseconds(timeout.nanoseconds) else { return }
-        if case .loggedIn(let session) = state { finish(session, lost: true) }
+        if case .loggedIn(let session) = state { finish(session, lost: true, why: "silent for \(timeout)") }
         if case .watching = state { service.unwatch(context.channel) }
         state = .ended
         context.close(promise: nil)
@@ -192,7 +192,7 @@ final class ClientSessionHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         sweeper?.remove(self)
         sweeper = nil
-        if case .loggedIn(let session) = state { finish(session, lost: true) }
+        if case .loggedIn(let session) = state { finish(session, lost: true, why: "the connection closed") }
         if case .watching = state { service.unwatch(context.channel) }
         state = .ended
         context.fireChannelInactive()
@@ -203,9 +203,12 @@ final class ClientSessionHandler: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 
-    private func finish(_ session: ClientSessionRef, lost: Bool) {
+    private func finish(_ session: ClientSessionRef, lost: Bool, why: @autoclosure () -> String = "") {
         guard case .loggedIn = state else { return }
         state = .ended
+        // Which session the census counts as lost, and why: at debug level (a failover ends
+        // thousands at once).
+        if lost { service.logger.debug("session \(session.id) of \(session.username) lost: \(why())") }
         service.ended(session, lost: lost)
     }
 
