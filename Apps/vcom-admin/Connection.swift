@@ -28,11 +28,8 @@ struct Connection: ParsableArguments {
         }
         var list: [Endpoint] = []
         for part in text.split(separator: ",") {
-            let item = part.trimmingCharacters(in: .whitespaces)
-            guard let colon = item.lastIndex(of: ":"), let port = UInt16(item[item.index(after: colon)...]), colon > item.startIndex else {
-                throw ValidationError("--servers: '\(item)' is not host:port")
-            }
-            list.append(Endpoint(host: String(item[..<colon]), port: port))
+            guard let endpoint = Endpoint(parsing: String(part)) else { throw ValidationError("--servers: '\(part)' is not host:port") }
+            list.append(endpoint)
         }
         guard (1...2).contains(list.count) else { throw ValidationError("--servers takes one or two admin ports") }
         return list

@@ -58,17 +58,11 @@ struct VcomClientSim: AsyncParsableCommand {
         guard duration >= 0, ramp > 0 else { throw ValidationError("--duration must be ≥ 0 and --ramp > 0") }
         guard firstIndex >= 0 else { throw ValidationError("--first-index must be ≥ 0") }
         guard parsedServers() != nil else { throw ValidationError("--servers '\(servers)' must be host:port[,host:port]") }
-        if let untilAllOn, endpoint(untilAllOn) == nil { throw ValidationError("--until-all-on '\(untilAllOn)' must be host:port") }
-    }
-
-    func endpoint(_ text: String) -> Endpoint? {
-        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else { return nil }
-        let host = String(text[..<colon])
-        return host.isEmpty ? nil : Endpoint(host: host, port: port)
+        if let untilAllOn, Endpoint(parsing: untilAllOn) == nil { throw ValidationError("--until-all-on '\(untilAllOn)' must be host:port") }
     }
 
     func parsedServers() -> [Endpoint]? {
-        let list = servers.split(separator: ",").map { endpoint(String($0).trimmingCharacters(in: .whitespaces)) }
+        let list = servers.split(separator: ",").map { Endpoint(parsing: String($0)) }
         guard !list.isEmpty, list.count <= 2, list.allSatisfy({ $0 != nil }) else { return nil }
         return list.compactMap { $0 }
     }
@@ -88,7 +82,7 @@ struct VcomClientSim: AsyncParsableCommand {
 
         var everyoneOnce = false
         var markDue: ContinuousClock.Instant?
-        let target = untilAllOn.flatMap(endpoint)
+        let target = untilAllOn.flatMap(Endpoint.init(parsing:))
         while true {
             try? await Task.sleep(for: .seconds(1))
             let counts = run.counts()

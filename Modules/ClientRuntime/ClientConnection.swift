@@ -78,7 +78,8 @@ public final class ClientConnection: Sendable {
         eventLoop.execute { self.feed(.stop) }
     }
 
-    /// Presses or releases a talk or listen key (ignored unless logged in).
+    /// Sends a message on the session (ignored unless logged in). Keys go through `press`,
+    /// which also restores them at the next login.
     public func send(_ message: ClientMessage) {
         eventLoop.execute {
             guard self.shell.value.shell.machine.isLoggedIn else { return }
@@ -92,23 +93,11 @@ public final class ClientConnection: Sendable {
         eventLoop.execute { self.feed(.keyChanged(change)) }
     }
 
-    /// The same, from the connection's own event loop.
-    public func pressOnLoop(_ change: KeyChange) {
-        eventLoop.preconditionInEventLoop()
-        feed(.keyChanged(change))
-    }
-
-    /// The same, from the connection's own event loop (no hop: for traffic generators).
+    /// `send`, from the connection's own event loop (no hop: for traffic generators).
     public func sendOnLoop(_ message: ClientMessage) {
-        sendOnLoop([message])
-    }
-
-    /// Several messages, flushed together.
-    public func sendOnLoop(_ messages: [ClientMessage]) {
         eventLoop.preconditionInEventLoop()
-        guard shell.value.shell.machine.isLoggedIn, let channel = shell.value.shell.channel else { return }
-        for message in messages { channel.write(message, promise: nil) }
-        channel.flush()
+        guard shell.value.shell.machine.isLoggedIn else { return }
+        shell.value.shell.channel?.writeAndFlush(message, promise: nil)
     }
 
     // MARK: The shell
@@ -118,35 +107,23 @@ public final class ClientConnection: Sendable {
         let now = MonotonicTime(nanoseconds: Int64(NIODeadline.now().uptimeNanoseconds))
         let before = (box.shell.machine.phase, box.shell.machine.epoch)
         let actions = box.shell.machine.handle(event, at: now, random: &box.random)
-        // Messages are written as they come and flushed together: one system call for a
-        // hello and its login.
-        var unflushed = false
-        var watchUnflushed = false
+        // Messages are written as they come (`perform` does not flush) and flushed together,
+        // before anything else happens to the channels: one system call for a hello and its login.
+        var written = false
         for action in actions {
+            let isWrite: Bool
             switch action {
-            case .send(let message):
-                box.shell.channel?.write(message, promise: nil)
-                unflushed = true
-                continue
-            case .sendWatch(let message):
-                box.shell.watchChannel?.write(message, promise: nil)
-                watchUnflushed = true
-                continue
-            default:
-                break
+            case .send, .sendWatch: isWrite = true
+            default: isWrite = false
             }
-            if unflushed {
-                box.shell.channel?.flush()
-                unflushed = false
-            }
-            if watchUnflushed {
-                box.shell.watchChannel?.flush()
-                watchUnflushed = false
+            if !isWrite && written {
+                flushBoth(box)
+                written = false
             }
             perform(action)
+            written = written || isWrite
         }
-        if unflushed { box.shell.channel?.flush() }
-        if watchUnflushed { box.shell.watchChannel?.flush() }
+        if written { flushBoth(box) }
         let machine = box.shell.machine
         // A media frame or a heartbeat changes neither (the server and token change only with
         // the phase): no lock taken for them, 50 times a second per listener.
@@ -156,6 +133,12 @@ public final class ClientConnection: Sendable {
         scheduleTimer(now: now)
     }
 
+    private func flushBoth(_ box: Box) {
+        box.shell.channel?.flush()
+        box.shell.watchChannel?.flush()
+    }
+
+    /// Carries out one action; messages are written, not flushed (`feed` flushes).
     private func perform(_ action: ClientConnectionMachine.Action) {
         let box = shell.value
         switch action {
@@ -163,7 +146,7 @@ public final class ClientConnection: Sendable {
             box.shell.attempt = attempt
             connect(endpoint, attempt: attempt)
         case .send(let message):
-            box.shell.channel?.writeAndFlush(message, promise: nil)
+            box.shell.channel?.write(message, promise: nil)
         case .close:
             let channel = box.shell.channel
             box.shell.channel = nil
@@ -172,7 +155,7 @@ public final class ClientConnection: Sendable {
             box.shell.watchAttempt = attempt
             connect(endpoint, attempt: attempt, watch: true)
         case .sendWatch(let message):
-            box.shell.watchChannel?.writeAndFlush(message, promise: nil)
+            box.shell.watchChannel?.write(message, promise: nil)
         case .closeWatch:
             let channel = box.shell.watchChannel
             box.shell.watchChannel = nil

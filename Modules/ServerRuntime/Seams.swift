@@ -33,6 +33,8 @@ public protocol FailoverDeciding: Sendable {
     var isLinkUp: Bool { get }
     var peerStatus: PeerStatus? { get }
     var canActivate: Bool { get }
+    /// Why an administrator's switchover would be refused now (nil: it would start).
+    func switchoverRefusal(acknowledging: String?) -> String?
 }
 
 extension ActivationPolicy: FailoverDeciding {}

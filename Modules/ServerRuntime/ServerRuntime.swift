@@ -353,6 +353,16 @@ public final class ServerRuntime: Sendable {
         return (try? await loop.submit { self.controller.value.admin(.switchover(acknowledging: incident)) }.get()) ?? .refused("shutting down")
     }
 
+    /// Why a switchover would be refused now, by the policy's own checks (nil: it would start).
+    public func switchoverRefusal(acknowledging incident: String?) async -> String? {
+        guard !isStopped else { return "the server is stopped" }
+        do {
+            return try await loop.submit { self.controller.value.policy.switchoverRefusal(acknowledging: incident) }.get()
+        } catch {
+            return "shutting down"
+        }
+    }
+
     public func forceActivation(reason: String) async -> AdminOutcome {
         guard !isStopped else { return .refused("the server is stopped") }
         return (try? await loop.submit { self.controller.value.admin(.forceActivation(reason: reason)) }.get()) ?? .refused("shutting down")

@@ -147,13 +147,6 @@ struct TestFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-extension Endpoint {
-    init?(parsing text: String) {
-        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else { return nil }
-        self.init(host: String(text[..<colon]), port: port)
-    }
-}
-
 /// A primary and a secondary on loopback, started in that order of dependency: the secondary
 /// first (the primary dials it).
 final class TestPair: @unchecked Sendable {

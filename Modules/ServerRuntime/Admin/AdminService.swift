@@ -190,33 +190,15 @@ final class AdminService: Sendable {
         }
     }
 
-    /// Checks what the policy cannot see (the peer is reachable, licensed, caught up), then
-    /// asks the policy, which checks the rest (this server serves, the incident is named).
+    /// The policy decides, with its own checks (the peer reachable, able to serve, caught up,
+    /// the incident named); a dry run asks the same checks without acting.
     private func switchover(incident: String?, dryRun: Bool, on runtime: ServerRuntime) async -> AdminAnswer {
         guard let status = await runtime.status() else { return .error(.failed, "the server is stopping") }
-        let peerName = status.role == .primary ? "the secondary" : "the primary"
-        guard status.state == .active else {
-            return .error(.refused, "this server (\(status.serverId)) does not serve; send the switchover to the active server")
+        let plan = "service moves from \(status.serverId) to the \(status.role == .primary ? "secondary" : "primary"); \(status.clientsLoggedIn) clients are redirected"
+        if dryRun {
+            if let refusal = await runtime.switchoverRefusal(acknowledging: incident) { return .error(.refused, refusal) }
+            return .done("would switch over: \(plan)")
         }
-        guard status.peerLinkUp, let peer = status.peer else {
-            return .error(.refused, "\(peerName) is unreachable (the peer link is down): it cannot take over")
-        }
-        guard peer.canActivate else { return .error(.refused, "\(peerName) cannot serve (no valid licence, or no completed configuration sync)") }
-        if let lag = status.replicationLag, lag > 0 {
-            return .error(.refused, "\(peerName) is \(lag) configuration revisions behind; wait for it to catch up")
-        }
-        if let held = status.activationIncident, incident != held {
-            return .error(
-                .refused,
-                incident == nil
-                    ? "this server serves because of incident \(held): a switch back must name it (--incident \(held)) once its cause is understood"
-                    : "this server serves because of incident \(held), not \(incident!)")
-        }
-        if let incident, status.activationIncident == nil {
-            return .error(.refused, "this server holds no incident \(incident): this is a planned switchover; give no --incident")
-        }
-        let plan = "service moves from \(status.serverId) to \(peerName); \(status.clientsLoggedIn) clients are redirected"
-        if dryRun { return .done("would switch over: \(plan)") }
         switch await runtime.switchover(acknowledging: incident) {
         case .accepted(let text): return .done("\(text) (\(plan))")
         case .refused(let text): return .error(.refused, text)

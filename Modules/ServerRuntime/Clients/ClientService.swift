@@ -37,8 +37,7 @@ final class ClientService: Sendable {
     /// A session that says nothing for this long is lost (the client's heartbeat timing).
     let sessionTimeout: Duration
     /// Logins waiting for the takeover; at most `maxHeld`, the rest are refused as before.
-    private let held = NIOLockedValueBox<[UInt64: EventLoopPromise<Void>]>([:])
-    private let nextHold = NIOLockedValueBox<UInt64>(0)
+    private let held = NIOLockedValueBox<(next: UInt64, waiting: [UInt64: EventLoopPromise<Void>])>((0, [:]))
     static let maxHeld = 50_000
 
     init(
@@ -112,16 +111,19 @@ final class ClientService: Sendable {
     private func hold(on loop: EventLoop) -> EventLoopFuture<Void>? {
         guard loginHold > .zero else { return nil }
         let promise = loop.makePromise(of: Void.self)
-        let id = nextHold.withLockedValue { $0 &+= 1; return $0 }
-        let added = held.withLockedValue { held -> Bool in
-            guard held.count < Self.maxHeld else { return false }
-            held[id] = promise
-            return true
+        let id = held.withLockedValue { held -> UInt64? in
+            guard held.waiting.count < Self.maxHeld else { return nil }
+            held.next &+= 1
+            held.waiting[held.next] = promise
+            return held.next
         }
-        guard added else { return nil }
+        guard let id else {
+            promise.succeed()  // never handed out: completed so NIO does not report it leaked
+            return nil
+        }
         loop.scheduleTask(in: .nanoseconds(loginHold.nanoseconds)) {
             // Whoever takes the promise out of the table completes it, exactly once.
-            if let promise = self.held.withLockedValue({ $0.removeValue(forKey: id) }) { promise.succeed() }
+            if let promise = self.held.withLockedValue({ $0.waiting.removeValue(forKey: id) }) { promise.succeed() }
         }
         return promise.futureResult
     }
@@ -132,8 +134,8 @@ final class ClientService: Sendable {
         let serving = gate.serving
         guard serving.active || !serving.takingOver else { return }
         let waiting = held.withLockedValue { held in
-            defer { held.removeAll() }
-            return Array(held.values)
+            defer { held.waiting.removeAll() }
+            return Array(held.waiting.values)
         }
         for promise in waiting { promise.succeed() }
     }

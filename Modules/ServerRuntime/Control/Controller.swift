@@ -217,15 +217,3 @@ final class Controller {
         return promise.futureResult
     }
 }
-
-extension Endpoint {
-    /// "host:port" or "[v6]:port".
-    public init?(parsing text: String) {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        guard let colon = trimmed.lastIndex(of: ":"), let port = UInt16(trimmed[trimmed.index(after: colon)...]) else { return nil }
-        var host = String(trimmed[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else { return nil }
-        self.init(host: host, port: port)
-    }
-}

@@ -155,3 +155,16 @@ public enum ServerState: UInt8, Sendable, CaseIterable, Codable, CustomStringCon
         }
     }
 }
+
+extension Endpoint {
+    /// "host:port" or "[v6]:port".
+    public init?(parsing text: String) {
+        var trimmed = Substring(text).drop(while: \.isWhitespace)
+        while trimmed.last?.isWhitespace == true { trimmed = trimmed.dropLast() }
+        guard let colon = trimmed.lastIndex(of: ":"), let port = UInt16(trimmed[trimmed.index(after: colon)...]) else { return nil }
+        var host = String(trimmed[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        self.init(host: host, port: port)
+    }
+}
