@@ -178,7 +178,8 @@ settle() {
         local p s
         p=$(pair_state "$PRIMARY_METRICS")
         s=$(pair_state "$SECONDARY_METRICS")
-        { [ "$p" = active ] && [ "$s" != active ]; } || { [ "$s" = active ] && [ "$p" != active ]; } && return 0
+        # A state said by both (a failed scrape says "unknown"), exactly one of them active.
+        [ "$p" != unknown ] && [ "$s" != unknown ] && [ "$p" != "$s" ] && { [ "$p" = active ] || [ "$s" = active ]; } && return 0
         sleep 0.25
     done
     return 1
@@ -199,7 +200,8 @@ restore_primary() {
     local incident
     for _ in $(seq 1 160); do
         [ "$(pair_state "$PRIMARY_METRICS")" = active ] && [ "$(pair_state "$SECONDARY_METRICS")" = standby ] && return 0
-        [ "$(pair_state "$PRIMARY_METRICS")" != active ] && [ "$(pair_state "$SECONDARY_METRICS")" = active ] && break
+        # "unknown" (a scrape that failed under load) is not a yield: wait for a state said.
+        case "$(pair_state "$PRIMARY_METRICS")" in standby | "awaiting authorization") [ "$(pair_state "$SECONDARY_METRICS")" = active ] && break ;; esac
         sleep 0.25
     done
     pair_wait_state "$PRIMARY_METRICS" "awaiting authorization" 30 || true
@@ -208,7 +210,13 @@ restore_primary() {
     sleep 1
     mark_clients
     record "\"action\":\"switchover\",\"round\":$round,\"incident\":\"$incident\""
-    VCOM_ADMIN_SERVERS="$(admin_servers)" "$BIN/vcom-admin" switchover --to primary ${incident:+--incident "$incident"} --yes >>"$RUN/admin.log" 2>&1 || true
+    # As an operator would: configuration is written every 300 ms, and a switchover is refused
+    # while the peer is a revision behind (it catches up within milliseconds): try again.
+    for _ in 1 2 3 4 5; do
+        VCOM_ADMIN_SERVERS="$(admin_servers)" "$BIN/vcom-admin" switchover --to primary ${incident:+--incident "$incident"} --yes \
+            >>"$RUN/admin.log" 2>&1 && break
+        sleep 0.5
+    done
     finish_clients
 }
 
