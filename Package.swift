@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "AdminProtocol", targets: ["AdminProtocol"]),
         .library(name: "ServerRuntime", targets: ["ServerRuntime"]),
         .library(name: "ClientRuntime", targets: ["ClientRuntime"]),
+        .library(name: "TransportSecurity", targets: ["TransportSecurity"]),
         .executable(name: "vcom-server", targets: ["vcom-server"]),
         .executable(name: "vcom-admin", targets: ["vcom-admin"]),
         .executable(name: "vcom-client-sim", targets: ["vcom-client-sim"]),
@@ -40,6 +41,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
     ],
     targets: [
         // MARK: Modules
@@ -67,11 +71,21 @@ let package = Package(
                 "Wire", "ConfigStore", .product(name: "Crypto", package: "swift-crypto"), .product(name: "CryptoExtras", package: "swift-crypto"),
             ],
             path: "Modules/AdminProtocol"),
+        // TLS for every port: contexts from PEM files (reloadable), the pair's PKI (swift-certificates),
+        // identity and pin checks. Depends on neither Wire nor the server: the client library and
+        // vcom-admin use it too.
+        .target(
+            name: "TransportSecurity",
+            dependencies: nio + [
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            path: "Modules/TransportSecurity"),
         // Composition: the server as a library tests start in-process; the apps stay thin.
         .target(
             name: "ServerRuntime",
             dependencies: nio + [
-                "Wire", "Licensing", "ConfigStore", "HealthMonitor", "ActivationPolicy", "AdminProtocol",
+                "Wire", "Licensing", "ConfigStore", "HealthMonitor", "ActivationPolicy", "AdminProtocol", "TransportSecurity",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -84,7 +98,7 @@ let package = Package(
         // The library every client program uses: a pure connection machine and its NIO shell.
         .target(
             name: "ClientRuntime",
-            dependencies: nio + ["Wire", "HealthMonitor", .product(name: "Logging", package: "swift-log")],
+            dependencies: nio + ["Wire", "HealthMonitor", "TransportSecurity", .product(name: "Logging", package: "swift-log")],
             path: "Modules/ClientRuntime"
         ),
 
@@ -104,7 +118,7 @@ let package = Package(
         .executableTarget(
             name: "vcom-admin",
             dependencies: [
-                "Wire", "AdminProtocol", "ConfigStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Wire", "AdminProtocol", "ConfigStore", "TransportSecurity", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Apps/vcom-admin"
@@ -165,6 +179,10 @@ let package = Package(
                 "ConfigStore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "Tests/ConfigStoreTests"),
+        .testTarget(
+            name: "TransportSecurityTests",
+            dependencies: ["TransportSecurity", .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl")],
+            path: "Tests/TransportSecurityTests"),
         .testTarget(name: "HealthMonitorTests", dependencies: ["HealthMonitor"], path: "Tests/HealthMonitorTests"),
         .testTarget(
             name: "ActivationPolicyTests", dependencies: ["ActivationPolicy", "FailoverSimulator"], path: "Tests/ActivationPolicyTests"),

@@ -1,0 +1,68 @@
+import Foundation
+import NIOCore
+import NIOSSL
+
+/// How a client (an operator's client, the simulator, vcom-admin) decides it reached one of
+/// the pair's servers.
+public enum ServerTrust: Sendable, Equatable {
+    /// A certificate issued by this CA, for the address dialed (IP entry or DNS name).
+    case authority(file: String)
+    /// Exactly this certificate ("sha256:" + hex of its DER): for an admin who has no CA file
+    /// at hand; no name check, the pin is the identity.
+    case pinned(fingerprint: String)
+}
+
+/// A client-side TLS context and the handler for each connection.
+public struct ClientTLS: Sendable {
+    public let trust: ServerTrust
+    let context: NIOSSLContext
+
+    public init(trust: ServerTrust) throws {
+        self.trust = trust
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv13
+        switch trust {
+        case .authority(let file):
+            let authority: [NIOSSLCertificate]
+            do {
+                authority = try NIOSSLCertificate.fromPEMFile(file)
+            } catch {
+                throw PairPKI.Problem("cannot read the CA certificate file \(file): \(error)")
+            }
+            guard !authority.isEmpty else { throw PairPKI.Problem("\(file) holds no certificate") }
+            configuration.trustRoots = .certificates(authority)
+            configuration.certificateVerification = .fullVerification
+        case .pinned(let fingerprint):
+            guard Self.isFingerprint(fingerprint) else {
+                throw PairPKI.Problem("'\(fingerprint)' is not a pin: expected sha256: and 64 hex digits (vcom-admin pki show prints it)")
+            }
+            configuration.certificateVerification = .noHostnameVerification
+        }
+        context = try NIOSSLContext(configuration: configuration)
+    }
+
+    /// The handler for one connection to `host` (an IP literal is checked against the
+    /// certificate's IP entries, a name against its DNS entries).
+    public func makeHandler(host: String) throws -> NIOSSLClientHandler {
+        let name = PairPKI.ipAddressBytes(host) == nil ? host : nil
+        switch trust {
+        case .authority:
+            return try NIOSSLClientHandler(context: context, serverHostname: name)
+        case .pinned(let fingerprint):
+            let expected = fingerprint.lowercased()
+            return try NIOSSLClientHandler(
+                context: context, serverHostname: name,
+                customVerificationCallback: { presented, promise in
+                    let leaf = presented.first.flatMap { try? $0.toDERBytes() }
+                    promise.succeed(leaf.map(CertificateFacts.fingerprint(der:)) == expected ? .certificateVerified : .failed)
+                }, configuration: .init())
+        }
+    }
+
+    static func isFingerprint(_ text: String) -> Bool {
+        let lowered = text.lowercased()
+        guard lowered.hasPrefix("sha256:") else { return false }
+        let hex = lowered.dropFirst(7)
+        return hex.count == 64 && hex.allSatisfy(\.isHexDigit)
+    }
+}
