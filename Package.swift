@@ -87,6 +87,8 @@ let package = Package(
             dependencies: nio + [
                 "Wire", "Licensing", "ConfigStore", "HealthMonitor", "ActivationPolicy", "AdminProtocol", "TransportSecurity",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -106,7 +108,7 @@ let package = Package(
         .executableTarget(
             name: "vcom-server",
             dependencies: [
-                "ServerRuntime", "Wire", "Licensing", "ConfigStore", "ActivationPolicy", "AdminProtocol",
+                "ServerRuntime", "Wire", "Licensing", "ConfigStore", "ActivationPolicy", "AdminProtocol", "TransportSecurity",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -119,6 +121,7 @@ let package = Package(
             name: "vcom-admin",
             dependencies: [
                 "Wire", "AdminProtocol", "ConfigStore", "TransportSecurity", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Apps/vcom-admin"
@@ -130,7 +133,7 @@ let package = Package(
         .executableTarget(
             name: "vcom-client-sim",
             dependencies: [
-                "Wire", "ClientRuntime", "HealthMonitor",
+                "Wire", "ClientRuntime", "HealthMonitor", "TransportSecurity",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -196,6 +199,10 @@ let package = Package(
             path: "Tests/ClientRuntimeTests"),
         // Real vcom-server processes on loopback, driven through the client library.
         .testTarget(
-            name: "EndToEndTests", dependencies: ["ClientRuntime", "ConfigStore", "Licensing", "Wire", "AdminProtocol"], path: "Tests/EndToEndTests"),
+            name: "EndToEndTests",
+            dependencies: [
+                "ClientRuntime", "ConfigStore", "Licensing", "Wire", "AdminProtocol", "TransportSecurity",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ], path: "Tests/EndToEndTests"),
     ]
 )

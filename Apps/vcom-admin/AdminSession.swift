@@ -2,6 +2,8 @@ import AdminProtocol
 import Foundation
 import NIOCore
 import NIOPosix
+import NIOSSL
+import TransportSecurity
 import Wire
 
 /// Why a command could not do its job, and the exit code that says so.
@@ -36,7 +38,7 @@ struct AdminSession {
     /// Connects, logs in with SCRAM (checking the server's signature too) and runs `body`;
     /// every step within `timeout`.
     static func with<T: Sendable>(
-        _ endpoint: Endpoint, user: String, password: String, timeout: Duration,
+        _ endpoint: Endpoint, tls: ClientTLS?, user: String, password: String, timeout: Duration,
         _ body: @escaping @Sendable (inout AdminSession) async throws -> T
     ) async throws -> T {
         let channel: NIOAsyncChannel<AdminMessage, AdminMessage>
@@ -45,6 +47,7 @@ struct AdminSession {
                 .connectTimeout(TimeAmount(timeout))
                 .connect(host: endpoint.host, port: Int(endpoint.port)) { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls { try channel.pipeline.syncOperations.addHandler(try tls.makeHandler(host: endpoint.host)) }
                         try channel.pipeline.syncOperations.addWireHandlers(for: AdminMessage.self, configuration: .admin)
                         return try NIOAsyncChannel<AdminMessage, AdminMessage>(wrappingChannelSynchronously: channel)
                     }
@@ -108,6 +111,12 @@ struct AdminSession {
         let message: AdminMessage?
         do {
             message = try await iterator.next()
+        } catch let error as NIOSSLError {
+            throw AdminFailure.unreachable("\(endpoint): TLS failed (\(error)): \(tlsHint)")
+        } catch let error as BoringSSLError {
+            throw AdminFailure.unreachable("\(endpoint): TLS failed (\(error)): \(tlsHint)")
+        } catch let error as NIOSSLExtraError {
+            throw AdminFailure.unreachable("\(endpoint): the server's certificate is refused (\(error)): \(tlsHint)")
         } catch {
             throw AdminFailure.unreachable("\(endpoint): \(error)")
         }
@@ -115,6 +124,9 @@ struct AdminSession {
         if case .goodbye(let goodbye) = message { throw AdminFailure.refused("\(endpoint): \(goodbye.detail)") }
         return message
     }
+
+    static let tlsHint =
+        "is --ca the pair's CA and the address one the certificate names, or --pin the server's current certificate? A server started with --plaintext needs --plaintext"
 
     /// Sends one call and waits for its answer.
     mutating func call(_ call: AdminCall) async throws -> AdminAnswer {

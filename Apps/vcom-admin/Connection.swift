@@ -1,6 +1,7 @@
 import AdminProtocol
 import ArgumentParser
 import Foundation
+import TransportSecurity
 import Wire
 
 #if canImport(Glibc)
@@ -17,6 +18,12 @@ struct Connection: ParsableArguments {
     var user: String?
     @Option(help: "A file holding the password (else VCOM_ADMIN_PASSWORD, else a prompt).")
     var passwordFile: String?
+    @Option(help: "The pair's CA certificate, to verify the servers (or VCOM_ADMIN_CA; vcom-admin pki init writes ca.pem).")
+    var ca: String?
+    @Option(help: "Trust exactly this server certificate instead: sha256:HEX from `vcom-admin pki show` (or VCOM_ADMIN_PIN).")
+    var pin: String?
+    @Flag(help: "Speak to servers started with --plaintext (no TLS); never on a network you do not control.")
+    var plaintext = false
     @Option(help: "Seconds to wait for each server.")
     var timeout: Double = 5
     @Flag(help: "Print JSON (one object) instead of text.")
@@ -60,17 +67,39 @@ struct Connection: ParsableArguments {
 
     var wait: Duration { .milliseconds(Int64(max(0.1, timeout) * 1000)) }
 
+    /// How the servers are recognised: the CA, a pin, or (asked for by name) no TLS.
+    func transport() throws -> ClientTLS? {
+        let environment = ProcessInfo.processInfo.environment
+        if plaintext || environment["VCOM_ADMIN_PLAINTEXT"] == "1" { return nil }
+        let trust: ServerTrust
+        if let pin = pin ?? environment["VCOM_ADMIN_PIN"], !pin.isEmpty {
+            trust = .pinned(fingerprint: pin)
+        } else if let ca = ca ?? environment["VCOM_ADMIN_CA"], !ca.isEmpty {
+            trust = .authority(file: ca)
+        } else {
+            throw ValidationError(
+                "the admin port speaks TLS: give --ca with the pair's CA (ca.pem) or --pin sha256:... (vcom-admin pki show), or VCOM_ADMIN_CA / VCOM_ADMIN_PIN; --plaintext only for servers started with --plaintext"
+            )
+        }
+        do {
+            return try ClientTLS(trust: trust)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+
     /// Runs `body` in a session with each server (in parallel); each result or failure.
     func eachServer<T: Sendable>(_ body: @escaping @Sendable (inout AdminSession) async throws -> T) async throws -> [(Endpoint, Result<T, AdminFailure>)] {
         let endpoints = try endpoints()
         let user = try username()
         let password = try password()
+        let tls = try transport()
         let wait = wait
         return await withTaskGroup(of: (Int, Result<T, AdminFailure>).self) { group in
             for (index, endpoint) in endpoints.enumerated() {
                 group.addTask {
                     do {
-                        return (index, .success(try await AdminSession.with(endpoint, user: user, password: password, timeout: wait, body)))
+                        return (index, .success(try await AdminSession.with(endpoint, tls: tls, user: user, password: password, timeout: wait, body)))
                     } catch let failure as AdminFailure {
                         return (index, .failure(failure))
                     } catch {

@@ -1,6 +1,7 @@
 import AdminProtocol
 import ArgumentParser
 import Foundation
+import TransportSecurity
 import Wire
 
 @main
@@ -17,7 +18,7 @@ struct VcomAdmin: AsyncParsableCommand {
             """,
         subcommands: [
             Status.self, Incidents.self, Switchover.self, Activate.self, Config.self, Users.self, Admins.self, PartyLines.self, Keys.self,
-            LicenceCommand.self, Clients.self, Divergence.self, Audit.self,
+            LicenceCommand.self, Clients.self, Divergence.self, Audit.self, PKI.self,
         ]
     )
 }
@@ -110,6 +111,15 @@ struct Status: AsyncParsableCommand {
             lines.append("  serves because of incident \(incident): a switch back needs --incident \(incident)")
         }
         lines.append("  open incidents: \(report.openIncidents), open divergence entries: \(report.openDivergence)")
+        if let expires = report.certificateExpiresMs {
+            let days = Int(((Double(expires) / 1000 - Date().timeIntervalSince1970) / 86_400).rounded(.down))
+            lines.append(
+                "  TLS certificate expires \(formatTime(expires)) (\(days) days)"
+                    + (days <= CertificateFacts.warningDays ? "  RENEW SOON (vcom-admin pki issue; no restart needed)" : "")
+                    + (report.transport == "tls" ? "" : "; \(report.transport ?? "")"))
+        } else if report.transport == "plaintext" {
+            lines.append("  TLS OFF on every port (--plaintext)")
+        }
         if report.state == .awaitingAuthorization {
             lines.append("  waits for an authorized switchover (vcom-admin switchover --to \(report.role) --incident ID)")
         }
@@ -128,6 +138,9 @@ struct Status: AsyncParsableCommand {
         object["licence_expires"] = report.licenceExpiresMs.map(formatTime)
         object["replication_lag"] = report.replicationLag
         object["activation_incident"] = report.activationIncident
+        object["certificate_expires"] = report.certificateExpiresMs.map(formatTime)
+        object["certificate_days_left"] = report.certificateExpiresMs.map { Int(((Double($0) / 1000 - Date().timeIntervalSince1970) / 86_400).rounded(.down)) }
+        object["transport"] = report.transport
         return object
     }
 }
@@ -345,7 +358,7 @@ extension Connection {
     /// One call on one server, failures turned into exit codes.
     func single(_ endpoint: Endpoint, _ body: @escaping @Sendable (inout AdminSession) async throws -> AdminAnswer) async throws -> AdminAnswer {
         do {
-            return try await AdminSession.with(endpoint, user: try username(), password: try password(), timeout: wait, body)
+            return try await AdminSession.with(endpoint, tls: try transport(), user: try username(), password: try password(), timeout: wait, body)
         } catch let failure as AdminFailure {
             printError("\(failure)")
             throw ExitCode(failure.exitCode)

@@ -5,6 +5,7 @@ import Histogram
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import TransportSecurity
 import Wire
 
 /// The simulated panels, their traffic and their figures.
@@ -20,6 +21,7 @@ final class SimulationRun: @unchecked Sendable {
         var operatorsPerLine: Int
         var frameBytes: Int
         var heartbeat: Duration
+        var tls: ClientTLS?
     }
 
     struct Counts: Sendable {
@@ -110,7 +112,7 @@ final class SimulationRun: @unchecked Sendable {
         panel.meter = ClientMeter(startedAt: Self.now())
         panel.connection = ClientConnection(
             servers: settings.servers, username: "\(settings.userPrefix)\(panel.index + settings.firstIndex)", password: settings.password,
-            clientInstance: "sim-\(panel.index + settings.firstIndex)",
+            clientInstance: "sim-\(panel.index + settings.firstIndex)", tls: settings.tls,
             configuration: .init(heartbeatInterval: settings.heartbeat), eventLoop: panel.loop, timers: timers[ObjectIdentifier(panel.loop)],
             onEvent: { [unowned self] event in self.handle(event, panel: panel) })
         // Held from the start: the library sends them with every login, the first included.

@@ -7,6 +7,7 @@ import Histogram
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import TransportSecurity
 import Wire
 
 @main
@@ -46,6 +47,10 @@ struct VcomClientSim: AsyncParsableCommand {
     @Option(help: "Client heartbeat interval, ms.") var heartbeatMs: Int = 1_000
     @Option(help: "Mark the fault this many seconds after every client logged in (instead of SIGUSR1).") var markAfter: Double?
     @Option(help: "After the mark, stop as soon as every client is logged in to this host:port.") var untilAllOn: String?
+    @Option(help: "The pair's CA certificate (ca.pem from vcom-admin pki init): the clients verify the servers with it.")
+    var ca: String?
+    @Flag(help: "Speak in clear, to servers whose client port has TLS switched off (tls.clients = false or --plaintext).")
+    var plaintext = false
     @Flag(help: "Print JSON: a progress object per second and the summary.") var json = false
     @Option(help: "End with one line 'LABEL clients=N relogin_p50_ms=... never_back=N' (what make bench-failover prints).")
     var figuresLine: String?
@@ -59,6 +64,9 @@ struct VcomClientSim: AsyncParsableCommand {
         guard firstIndex >= 0 else { throw ValidationError("--first-index must be ≥ 0") }
         guard parsedServers() != nil else { throw ValidationError("--servers '\(servers)' must be host:port[,host:port]") }
         if let untilAllOn, Endpoint(parsing: untilAllOn) == nil { throw ValidationError("--until-all-on '\(untilAllOn)' must be host:port") }
+        guard plaintext != (ca != nil) else {
+            throw ValidationError("give --ca with the pair's CA certificate (client ports speak TLS by default), or --plaintext for servers without it")
+        }
     }
 
     func parsedServers() -> [Endpoint]? {
@@ -69,11 +77,17 @@ struct VcomClientSim: AsyncParsableCommand {
 
     func run() async throws {
         let endpoints = parsedServers()!
+        let tls: ClientTLS?
+        do {
+            tls = try ca.map { try ClientTLS(trust: .authority(file: $0)) }
+        } catch {
+            throw ValidationError("--ca: \(error)")
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         let run = SimulationRun(
             settings: .init(
                 servers: endpoints, clients: clients, talkers: talkers, userPrefix: userPrefix, firstIndex: firstIndex, password: password,
-                operatorsPerLine: operatorsPerLine, frameBytes: frameBytes, heartbeat: .milliseconds(heartbeatMs)),
+                operatorsPerLine: operatorsPerLine, frameBytes: frameBytes, heartbeat: .milliseconds(heartbeatMs), tls: tls),
             group: group)
         let output = Output(json: json, live: isatty(STDOUT_FILENO) == 1 && !json)
         let signals = SignalWatcher { time in Task { await run.markFault(at: time) } }

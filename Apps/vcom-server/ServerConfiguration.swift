@@ -3,6 +3,7 @@ import Licensing
 import NIOCore
 import ServerRuntime
 import TOMLKit
+import TransportSecurity
 import Wire
 
 /// A setting that is missing or wrong: the message names it. Exit code 78 (EX_CONFIG).
@@ -23,7 +24,8 @@ struct ServerConfiguration {
         "server.licence-file", "server.threads", "listen.client", "listen.peer", "listen.metrics", "listen.admin", "advertise.client",
         "peer.address", "peer.client-address", "timings.peer-heartbeat-ms", "timings.peer-misses", "timings.client-heartbeat-ms",
         "timings.client-misses", "timings.token-lifetime-s", "timings.startup-peer-wait-ms", "timings.handover-timeout-ms",
-        "timings.switchover-timeout-ms",
+        "timings.switchover-timeout-ms", "tls.certificate", "tls.key", "tls.ca", "tls.peer-name", "tls.clients", "tls.plaintext",
+        "tls.reload-check-s",
     ]
 
     /// Reads a TOML file; unknown keys are errors (a typo must not silently drop a setting).
@@ -57,6 +59,8 @@ struct ServerConfiguration {
                     configuration.values[name] = string
                 } else if let int = item.int {
                     configuration.values[name] = String(int)
+                } else if let bool = item.bool {
+                    configuration.values[name] = String(bool)
                 } else {
                     throw ConfigurationProblem(setting: name, problem: "must be a string or a whole number")
                 }
@@ -159,7 +163,50 @@ struct ServerConfiguration {
         timings.switchoverTimeout = try milliseconds("timings.switchover-timeout-ms", default: timings.switchoverTimeout, range: 100...600_000)
         settings.timings = timings
         settings.eventLoopThreads = try count("server.threads", default: System.coreCount, range: 1...256)
+        settings.tls = try transport(role: role, primaryId: primaryId)
         return settings
+    }
+
+    /// TLS on every port unless `tls.plaintext` says otherwise (closed test networks only);
+    /// the certificate files are read and checked here, so a bad file stops the start with its name.
+    func transport(role: ServerRole, primaryId: String) throws -> TransportSettings? {
+        let plaintext = try flag("tls.plaintext", default: false)
+        if plaintext {
+            if values["tls.certificate"] != nil {
+                throw ConfigurationProblem(setting: "tls.plaintext", problem: "set together with tls.certificate: choose one")
+            }
+            return nil
+        }
+        let advice = "every port speaks TLS by default: create the pair's certificates with `vcom-admin pki init` (docs/security.md), or run with --plaintext on a closed test network"
+        guard let certificate = values["tls.certificate"] else {
+            throw ConfigurationProblem(setting: "tls.certificate", problem: "missing (--tls-certificate); \(advice)")
+        }
+        let key = try require("tls.key", flag: "--tls-key")
+        let authority = try require("tls.ca", flag: "--tls-ca")
+        let peerName: String
+        switch role {
+        case .secondary: peerName = values["tls.peer-name"] ?? primaryId
+        case .primary: peerName = try require("tls.peer-name", flag: "--peer-name")
+        }
+        let contexts: ServerTLSContexts
+        do {
+            contexts = try ServerTLSContexts(files: TLSFiles(certificate: certificate, privateKey: key, authority: authority))
+        } catch {
+            throw ConfigurationProblem(setting: "tls.certificate", problem: "\(error)")
+        }
+        var settings = TransportSettings(contexts: contexts, peerName: peerName)
+        settings.clientsUseTLS = try flag("tls.clients", default: true)
+        settings.reloadInterval = .seconds(try count("tls.reload-check-s", default: 10, range: 1...86_400))
+        return settings
+    }
+
+    func flag(_ name: String, default fallback: Bool) throws -> Bool {
+        guard let value = values[name] else { return fallback }
+        switch value {
+        case "true": return true
+        case "false": return false
+        default: throw ConfigurationProblem(setting: name, problem: "'\(value)' must be true or false")
+        }
     }
 
     func validIdentifier(_ value: String, _ name: String) throws -> String {

@@ -61,6 +61,14 @@ struct Run: AsyncParsableCommand {
     @Option(help: "How long an authorized switchover waits for the peer, in ms (timings.switchover-timeout-ms, default 5000).")
     var switchoverTimeoutMs: Int?
     @Option(help: "Event loop threads (server.threads, default: the number of cores).") var threads: Int?
+    @Option(help: "This server's certificate, PEM (tls.certificate); `vcom-admin pki init` makes one.") var tlsCertificate: String?
+    @Option(help: "Its private key, PEM (tls.key).") var tlsKey: String?
+    @Option(help: "The pair's CA certificate, PEM (tls.ca): the only issuer the peer link accepts.") var tlsCa: String?
+    @Option(help: "The name the peer's certificate must carry (tls.peer-name; on the secondary, default: the primary's id).")
+    var peerName: String?
+    @Flag(help: "Serve the client port in clear, on a closed network (tls.clients = false); peer and admin ports keep TLS.")
+    var noClientTls = false
+    @Flag(help: "No TLS on any port (tls.plaintext = true): closed test networks only.") var plaintext = false
     @Option(help: "Also write the ready line to this file.") var readyFile: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
 
@@ -88,6 +96,13 @@ struct Run: AsyncParsableCommand {
             FileHandle.standardError.write(Data("vcom-server: \(error)\n".utf8))
             throw ExitCode(78)
         }
+        if settings.tls == nil { logger.warning("TLS is off on every port (--plaintext): passwords and configuration cross the network in clear") }
+        // SIGHUP: take renewed certificate files now rather than at the next periodic check.
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP)
+        hangup.setEventHandler { _ = runtime.reloadCertificates() }
+        hangup.resume()
+        defer { hangup.cancel() }
         try announceReady(runtime)
         let group = ServiceGroup(
             services: [ServerService(runtime: runtime)], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
@@ -109,6 +124,8 @@ struct Run: AsyncParsableCommand {
             ("timings.token-lifetime-s", tokenLifetimeS.map(String.init)),
             ("timings.handover-timeout-ms", handoverTimeoutMs.map(String.init)),
             ("timings.switchover-timeout-ms", switchoverTimeoutMs.map(String.init)),
+            ("tls.certificate", tlsCertificate), ("tls.key", tlsKey), ("tls.ca", tlsCa), ("tls.peer-name", peerName),
+            ("tls.clients", noClientTls ? "false" : nil), ("tls.plaintext", plaintext ? "true" : nil),
         ]
         for (name, value) in overrides {
             if let value { configuration.values[name] = value }
@@ -124,6 +141,7 @@ struct Run: AsyncParsableCommand {
         if let peer = runtime.peerAddress { ready["peer"] = peer.description }
         if let metrics = runtime.metricsAddress { ready["metrics"] = metrics.description }
         if let admin = runtime.adminAddress { ready["admin"] = admin.description }
+        ready["tls"] = runtime.settings.tls == nil ? "off" : runtime.settings.tls!.clientsUseTLS ? "on" : "peer-and-admin"
         let data = try JSONSerialization.data(withJSONObject: ready, options: [.sortedKeys, .withoutEscapingSlashes])
         let line = String(decoding: data, as: UTF8.self)
         FileHandle.standardOutput.write(Data((line + "\n").utf8))

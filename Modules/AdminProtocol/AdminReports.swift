@@ -26,13 +26,20 @@ public struct ServerReport: WireCodable {
     public var activationIncident: String?
     public var openIncidents: UInt32
     public var openDivergence: UInt32
+    /// When the certificate this server presents expires (milliseconds since 1970); nil when
+    /// it serves without TLS. Appended to the report: an older server's report ends before it.
+    public var certificateExpiresMs: Int64?
+    /// "tls", "tls, clients in clear" or "plaintext".
+    public var transport: String?
 
     public init(
         serverId: String, role: ServerRole, state: ServerState, epoch: UInt64, peerLinkUp: Bool, peerState: ServerState?,
         peerCanActivate: Bool?, clientsLoggedIn: UInt32, clientsWatching: UInt32, licenceId: String?, licenceExpiresMs: Int64?,
         configRevision: UInt64, replicationLag: UInt64?, synced: Bool, canActivate: Bool, activationIncident: String?,
-        openIncidents: UInt32, openDivergence: UInt32
+        openIncidents: UInt32, openDivergence: UInt32, certificateExpiresMs: Int64? = nil, transport: String? = nil
     ) {
+        self.certificateExpiresMs = certificateExpiresMs
+        self.transport = transport
         self.serverId = serverId
         self.role = role
         self.state = state
@@ -72,6 +79,10 @@ public struct ServerReport: WireCodable {
         activationIncident = try buffer.readOptionalString("status.activationIncident")
         openIncidents = try buffer.readWireInteger("status.openIncidents")
         openDivergence = try buffer.readWireInteger("status.openDivergence")
+        if buffer.readableBytes > 0 {
+            certificateExpiresMs = try buffer.readOptionalInteger("status.certificateExpires")
+            transport = try buffer.readOptionalString("status.transport")
+        }
     }
 
     public func write(to buffer: inout ByteBuffer) throws(WireError) {
@@ -95,6 +106,8 @@ public struct ServerReport: WireCodable {
         try buffer.writeOptionalString(activationIncident, field: "status.activationIncident")
         buffer.writeInteger(openIncidents)
         buffer.writeInteger(openDivergence)
+        buffer.writeOptionalInteger(certificateExpiresMs)
+        try buffer.writeOptionalString(transport, field: "status.transport")
     }
 }
 

@@ -2,6 +2,7 @@ import HealthMonitor
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import TransportSecurity
 import Wire
 
 /// A client's connection to a VCOM pair over TCP: `ClientConnectionMachine` carried out on
@@ -25,6 +26,7 @@ public final class ClientConnection: Sendable {
     private let onEvent: (@Sendable (ClientEvent) -> Void)?
     private let stream: AsyncStream<ClientEvent>.Continuation?
     private let timers: ClientTimers?
+    private let tls: ClientTLS?
     /// Every event, in order (empty when a callback was given instead).
     public let events: AsyncStream<ClientEvent>
 
@@ -38,14 +40,17 @@ public final class ClientConnection: Sendable {
     ///   `events` stays empty (a program running thousands of clients needs no stream each).
     /// - Parameter timers: a clock shared with the other connections of `eventLoop` (see
     ///   `ClientTimers`); without one, the connection keeps a timer of its own.
+    /// - Parameter tls: how the servers are verified; nil speaks in clear, to servers whose
+    ///   client port has TLS switched off (closed networks). No default: a caller decides.
     public init(
-        servers: [Endpoint], username: String, password: String, clientInstance: String,
+        servers: [Endpoint], username: String, password: String, clientInstance: String, tls: ClientTLS?,
         configuration: ClientConnectionMachine.Configuration = .init(), eventLoop: EventLoop,
         timers: ClientTimers? = nil, onEvent: (@Sendable (ClientEvent) -> Void)? = nil
     ) {
         precondition(timers == nil || timers!.eventLoop === eventLoop, "the shared timers must run on the connection's loop")
         self.eventLoop = eventLoop
         self.timers = timers
+        self.tls = tls
         let machine = ClientConnectionMachine(
             servers: servers, username: username, password: password, clientInstance: clientInstance, configuration: configuration)
         shell = NIOLoopBoundBox.makeBoxSendingValue(Box(Shell(machine: machine)), eventLoop: eventLoop)
@@ -178,6 +183,7 @@ public final class ClientConnection: Sendable {
 
     private func connect(_ endpoint: Endpoint, attempt: Int, watch: Bool = false) {
         let inbound = InboundHandler(connection: self, attempt: attempt)
+        let tls = tls
         let bootstrap = ClientBootstrap(group: eventLoop)
             // A watch is in no hurry. Against a server that holds its port without answering
             // (stopped), a long timeout means few retries; and every connect that succeeds
@@ -186,6 +192,7 @@ public final class ClientConnection: Sendable {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(try tls.makeHandler(host: endpoint.host)) }
                     try channel.pipeline.syncOperations.addWireHandlers(for: ClientMessage.self, configuration: .client)
                     try channel.pipeline.syncOperations.addHandler(inbound)
                 }

@@ -8,6 +8,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import TransportSecurity
 import Wire
 
 /// One VCOM server, primary or secondary of a pair: the modules composed into a running
@@ -72,6 +73,7 @@ public final class ServerRuntime: Sendable {
     let clients: ClientService
     public let settings: ServerSettings
     public let store: any ConfigurationStoring
+    let logger: Logger
     /// Set once stopped: the loops are gone, and every call answers at once.
     private let stopped = NIOLockedValueBox(false)
 
@@ -152,12 +154,14 @@ public final class ServerRuntime: Sendable {
             try await loop.submit { bound.value.clients = service }.get()
 
             var channels: [Channel] = []
-            let client = try await Self.bindClients(settings, group: group, service: service)
+            let transport = ServerTransport(tls: settings.tls, logger: logger)
+            if let tls = settings.tls { CertificateWatch.start(tls, loop: loop, logger: logger) }
+            let client = try await Self.bindClients(settings, group: group, service: service, transport: transport)
             channels.append(client)
             let clientAddress = Endpoint(host: settings.clientListen.host, port: UInt16(client.localAddress?.port ?? 0))
             var peerAddress: Endpoint?
             if settings.role == .secondary, let listen = settings.peerListen {
-                let peer = try await Self.bindPeer(listen, loop: loop, controller: bound)
+                let peer = try await Self.bindPeer(listen, loop: loop, controller: bound, transport: transport)
                 channels.append(peer)
                 peerAddress = Endpoint(host: listen.host, port: UInt16(peer.localAddress?.port ?? 0))
             }
@@ -184,7 +188,7 @@ public final class ServerRuntime: Sendable {
                 }
                 let admin = AdminService(
                     runtime: { runtimeBox.runtime }, audit: audit, store: store, clusterSecret: settings.clusterSecret, logger: logger)
-                let channel = try await Self.bindAdmin(listen, group: group, service: admin)
+                let channel = try await Self.bindAdmin(listen, group: group, service: admin, transport: transport)
                 channels.append(channel)
                 adminAddress = Endpoint(host: listen.host, port: UInt16(channel.localAddress?.port ?? 0))
             }
@@ -197,7 +201,7 @@ public final class ServerRuntime: Sendable {
             let runtime = ServerRuntime(
                 group: group, controlGroup: controlGroup, hashing: hashing, controller: bound, loop: loop, channels: channels,
                 clientAddress: clientAddress, peerAddress: peerAddress, metricsAddress: metricsAddress, adminAddress: adminAddress,
-                settings: settings, store: store, clients: service)
+                settings: settings, store: store, clients: service, logger: logger)
             runtimeBox.runtime = runtime
             return runtime
         } catch {
@@ -212,8 +216,9 @@ public final class ServerRuntime: Sendable {
         group: MultiThreadedEventLoopGroup, controlGroup: MultiThreadedEventLoopGroup, hashing: NIOThreadPool,
         controller: NIOLoopBound<Controller>, loop: EventLoop,
         channels: [Channel], clientAddress: Endpoint, peerAddress: Endpoint?, metricsAddress: Endpoint?, adminAddress: Endpoint?,
-        settings: ServerSettings, store: any ConfigurationStoring, clients: ClientService
+        settings: ServerSettings, store: any ConfigurationStoring, clients: ClientService, logger: Logger
     ) {
+        self.logger = logger
         self.adminAddress = adminAddress
         self.clients = clients
         self.group = group
@@ -262,7 +267,9 @@ public final class ServerRuntime: Sendable {
         }
     }
 
-    static func bindClients(_ settings: ServerSettings, group: EventLoopGroup, service: ClientService) async throws -> Channel {
+    static func bindClients(
+        _ settings: ServerSettings, group: EventLoopGroup, service: ClientService, transport: ServerTransport
+    ) async throws -> Channel {
         do {
             return try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 4096)
@@ -279,6 +286,7 @@ public final class ServerRuntime: Sendable {
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let operations = channel.pipeline.syncOperations
+                        try transport.addAccepted(.clients, to: channel)
                         try operations.addWireHandlers(for: ClientMessage.self, configuration: .client)
                         try operations.addHandler(ClientSessionHandler(service: service))
                     }
@@ -289,7 +297,7 @@ public final class ServerRuntime: Sendable {
         }
     }
 
-    static func bindAdmin(_ listen: Endpoint, group: EventLoopGroup, service: AdminService) async throws -> Channel {
+    static func bindAdmin(_ listen: Endpoint, group: EventLoopGroup, service: AdminService, transport: ServerTransport) async throws -> Channel {
         do {
             return try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -298,6 +306,7 @@ public final class ServerRuntime: Sendable {
                         let operations = channel.pipeline.syncOperations
                         // A session that says nothing for five minutes is closed.
                         try operations.addHandler(IdleStateHandler(readTimeout: .minutes(5)))
+                        try transport.addAccepted(.admin, to: channel)
                         try operations.addWireHandlers(for: AdminMessage.self, configuration: .admin)
                         try operations.addHandler(AdminSessionHandler(service: service))
                     }
@@ -308,7 +317,9 @@ public final class ServerRuntime: Sendable {
         }
     }
 
-    static func bindPeer(_ listen: Endpoint, loop: EventLoop, controller: NIOLoopBound<Controller>) async throws -> Channel {
+    static func bindPeer(
+        _ listen: Endpoint, loop: EventLoop, controller: NIOLoopBound<Controller>, transport: ServerTransport
+    ) async throws -> Channel {
         do {
             return try await ServerBootstrap(group: loop)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -316,6 +327,7 @@ public final class ServerRuntime: Sendable {
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let remote = channel.remoteAddress.map { "\($0)" } ?? "an unknown address"
+                        try transport.addAccepted(.peer, to: channel)
                         try channel.pipeline.syncOperations.addWireHandlers(
                             for: PeerMessage.self, configuration: .peer,
                             onError: { error in loop.execute { controller.value.logger.warning("peer port: \(remote) sent bad input: \(error)") } })
@@ -390,7 +402,17 @@ public final class ServerRuntime: Sendable {
             licenceExpiresMs: status.licenceExpires.map { Int64($0.timeIntervalSince1970 * 1000) }, configRevision: status.configRevision,
             replicationLag: status.replicationLag, synced: status.synced, canActivate: status.canActivate,
             activationIncident: status.activationIncident, openIncidents: UInt32(clamping: incidents.filter { $0.acknowledgedAt == nil }.count),
-            openDivergence: UInt32(clamping: divergence))
+            openDivergence: UInt32(clamping: divergence),
+            certificateExpiresMs: settings.tls.map { Int64($0.contexts.current.certificate.notValidAfter.timeIntervalSince1970 * 1000) },
+            transport: settings.tls == nil ? "plaintext" : settings.tls!.clientsUseTLS ? "tls" : "tls, clients in clear")
+    }
+
+    /// Reloads the certificate files now if they changed (SIGHUP; the runtime also checks on
+    /// its own every `reloadInterval`). Returns what happened, for the caller's log.
+    @discardableResult
+    public func reloadCertificates() -> ServerTLSContexts.Reload? {
+        guard let tls = settings.tls else { return nil }
+        return CertificateWatch.reload(tls, logger: logger)
     }
 
     public func acknowledge(_ incident: String) async throws {

@@ -38,6 +38,8 @@ public struct ServerSettings: Sendable {
     public var clusterSecret: [UInt8]
     public var timings: Timings
     public var eventLoopThreads: Int
+    /// TLS on the ports (nil: everything in clear, which the app allows only when asked to).
+    public var tls: TransportSettings?
 
     public struct Timings: Sendable, Equatable {
         public var peerHeartbeat: Duration = .milliseconds(100)

@@ -7,6 +7,8 @@ import NIOSSL
 public enum ServerTrust: Sendable, Equatable {
     /// A certificate issued by this CA, for the address dialed (IP entry or DNS name).
     case authority(file: String)
+    /// The same, with the CA certificate in hand (PEM) rather than in a file.
+    case authorityPEM(String)
     /// Exactly this certificate ("sha256:" + hex of its DER): for an admin who has no CA file
     /// at hand; no name check, the pin is the identity.
     case pinned(fingerprint: String)
@@ -22,14 +24,17 @@ public struct ClientTLS: Sendable {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.minimumTLSVersion = .tlsv13
         switch trust {
-        case .authority(let file):
+        case .authority, .authorityPEM:
             let authority: [NIOSSLCertificate]
             do {
-                authority = try NIOSSLCertificate.fromPEMFile(file)
+                switch trust {
+                case .authority(let file): authority = try NIOSSLCertificate.fromPEMFile(file)
+                default: authority = try NIOSSLCertificate.fromPEMBytes(Array(trust.pem!.utf8))
+                }
             } catch {
-                throw PairPKI.Problem("cannot read the CA certificate file \(file): \(error)")
+                throw PairPKI.Problem("cannot read the CA certificate \(trust.source): \(error)")
             }
-            guard !authority.isEmpty else { throw PairPKI.Problem("\(file) holds no certificate") }
+            guard !authority.isEmpty else { throw PairPKI.Problem("\(trust.source) holds no certificate") }
             configuration.trustRoots = .certificates(authority)
             configuration.certificateVerification = .fullVerification
         case .pinned(let fingerprint):
@@ -46,7 +51,7 @@ public struct ClientTLS: Sendable {
     public func makeHandler(host: String) throws -> NIOSSLClientHandler {
         let name = PairPKI.ipAddressBytes(host) == nil ? host : nil
         switch trust {
-        case .authority:
+        case .authority, .authorityPEM:
             return try NIOSSLClientHandler(context: context, serverHostname: name)
         case .pinned(let fingerprint):
             let expected = fingerprint.lowercased()
@@ -64,5 +69,16 @@ public struct ClientTLS: Sendable {
         guard lowered.hasPrefix("sha256:") else { return false }
         let hex = lowered.dropFirst(7)
         return hex.count == 64 && hex.allSatisfy(\.isHexDigit)
+    }
+}
+
+extension ServerTrust {
+    var pem: String? { if case .authorityPEM(let pem) = self { pem } else { nil } }
+    var source: String {
+        switch self {
+        case .authority(let file): file
+        case .authorityPEM: "(given in memory)"
+        case .pinned(let fingerprint): fingerprint
+        }
     }
 }

@@ -43,6 +43,8 @@ public final class ServerTLSContexts: Sendable {
 
     public let files: TLSFiles
     private let loaded: NIOLockedValueBox<Loaded>
+    /// The files' stamps when they last failed to load: reported once, not at every check.
+    private let refused = NIOLockedValueBox<[FileStamp]?>(nil)
 
     /// Loads the files or throws a message naming the file and the problem.
     public init(files: TLSFiles, now: Date = Date()) throws {
@@ -55,13 +57,14 @@ public final class ServerTLSContexts: Sendable {
     /// Compares the files' identity (inode, size, modification time) with what was loaded, and
     /// reloads when any changed. Cheap enough to call every few seconds.
     public func reloadIfChanged(now: Date = Date()) -> Reload {
-        let previous = current
-        guard Self.stamps(files) != previous.stamps else { return .unchanged }
+        let stamps = Self.stamps(files)
+        guard stamps != current.stamps, stamps != refused.withLockedValue({ $0 }) else { return .unchanged }
         do {
             let fresh = try Self.load(files, now: now)
             loaded.withLockedValue { $0 = fresh }
             return .reloaded(fresh.certificate)
         } catch {
+            refused.withLockedValue { $0 = stamps }
             return .failed("\(error)")
         }
     }

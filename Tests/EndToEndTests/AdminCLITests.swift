@@ -26,6 +26,7 @@ func admin(
     var environment = ProcessInfo.processInfo.environment
     environment["VCOM_ADMIN_USER"] = user
     environment["VCOM_ADMIN_PASSWORD"] = password
+    if pair.tls { environment["VCOM_ADMIN_CA"] = pair.files.file("ca.pem").path } else { environment["VCOM_ADMIN_PLAINTEXT"] = "1" }
     environment["VCOM_ADMIN_SERVERS"] =
         servers ?? [pair.primary?.adminEndpoint, pair.secondary?.adminEndpoint].compactMap { $0?.description }.joined(separator: ",")
     environment.merge(extra) { $1 }

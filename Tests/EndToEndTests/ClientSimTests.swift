@@ -17,7 +17,7 @@ import Glibc
         second.set(.refusing, alternate: first.endpoint)
         let sim = try SimProcess(arguments: [
             "--servers", "\(first.endpoint),\(second.endpoint)", "--clients", "3", "--talkers", "1", "--duration", "30",
-            "--until-all-on", "\(second.endpoint)",
+            "--until-all-on", "\(second.endpoint)", "--plaintext",
         ])
         #expect(await eventually { sim.loggedIn(to: "\(first.endpoint)") == 3 }, "\(sim.objects)")
         try await Task.sleep(for: .milliseconds(500))  // media flowing before the fault
@@ -55,7 +55,7 @@ import Glibc
 
     @Test func clientsThatNeverComeBackFailTheRunAndAreCounted() async throws {
         let only = try await ScriptedServer(mode: .accepting)
-        let sim = try SimProcess(arguments: ["--servers", "\(only.endpoint)", "--clients", "2", "--talkers", "0", "--duration", "3"])
+        let sim = try SimProcess(arguments: ["--servers", "\(only.endpoint)", "--clients", "2", "--talkers", "0", "--duration", "3", "--plaintext"])
         #expect(await eventually { sim.loggedIn(to: "\(only.endpoint)") == 2 }, "\(sim.objects)")
         sim.signal(SIGUSR1)
         try await Task.sleep(for: .milliseconds(100))
@@ -81,7 +81,7 @@ import Glibc
         let secondary = "\(pair.secondary.clientEndpoint)"
         let sim = try SimProcess(arguments: [
             "--servers", "\(primary),\(secondary)", "--clients", "\(clients)", "--talkers", "1", "--operators-per-line", "1000",
-            "--password", PairFiles.password, "--duration", "60", "--until-all-on", secondary,
+            "--password", PairFiles.password, "--duration", "60", "--until-all-on", secondary, "--ca", pair.files.file("ca.pem").path,
         ])
         #expect(await eventually(.seconds(60)) { sim.loggedIn(to: primary) == clients }, "\(sim.lastProgress ?? [:])\n\(pair.logs)")
         sim.signal(SIGUSR1)

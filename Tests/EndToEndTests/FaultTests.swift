@@ -44,12 +44,15 @@ import Glibc
         #expect(pair.secondary.metric("vcom_logins_total{credential=\"password\"}") ?? 0 == 0, "no password hash was paid on the secondary")
     }
 
+    /// Wire-level bad input, on a pair started --plaintext so the bytes reach the Wire decoders
+    /// (TLS wraps the same decoders; TLSFaultTests sends the wrong transport instead).
     @Test func garbageWrongVersionsAndAWrongSecretAreRefused_andTheSessionsGoOn() async throws {
         let pair = try TestPair()
+        pair.tls = false
         defer { pair.stop() }
         try await pair.start()
         #expect(await eventually { pair.primary.isActive && pair.secondary.isStandby })
-        let client = TestClient(servers: [pair.primary.clientEndpoint], username: "op1")
+        let client = TestClient(servers: [pair.primary.clientEndpoint], username: "op1", tls: nil)
         defer { client.stop() }
         #expect(await client.waitLoggedIn(to: pair.primary.clientEndpoint))
 
@@ -84,7 +87,7 @@ import Glibc
         let impostor = try ServerProcess(
             role: .primary, files: pair.files,
             arguments: [
-                "--role", "primary", "--id", "vcom-primary", "--data-dir", pair.files.directory.appendingPathComponent("impostor").path,
+                "--plaintext", "--role", "primary", "--id", "vcom-primary", "--data-dir", pair.files.directory.appendingPathComponent("impostor").path,
                 "--cluster-secret-file", pair.files.file("wrong.secret").path, "--vendor-key-file", pair.files.file("vendor.pub").path,
                 "--licence-file", pair.files.file("licence.txt").path, "--client-listen", "127.0.0.1:0",
                 "--peer-address", peerPort.description,

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Testing
+import TransportSecurity
 import Wire
 
 #if canImport(Glibc)
@@ -67,10 +68,14 @@ final class TestClient: @unchecked Sendable {
     private let lock = NSLock()
     private var heard: [ClientEvent] = []
 
-    init(servers: [Endpoint], username: String, password: String = PairFiles.password, heartbeatMs: Int64 = 500) {
+    /// `tls`: the test pairs' CA by default (client ports speak TLS); nil for a plaintext port.
+    init(
+        servers: [Endpoint], username: String, password: String = PairFiles.password, heartbeatMs: Int64 = 500,
+        tls: ClientTLS? = PairFiles.clientTLS
+    ) {
         let box = EventBox()
         connection = ClientConnection(
-            servers: servers, username: username, password: password, clientInstance: "e2e-\(username)",
+            servers: servers, username: username, password: password, clientInstance: "e2e-\(username)", tls: tls,
             configuration: .init(heartbeatInterval: .milliseconds(heartbeatMs), retryBase: .milliseconds(50), retryMaximum: .milliseconds(500)),
             eventLoop: TestPair.group.next(), onEvent: { box.append($0) })
         box.owner = self

@@ -4,6 +4,7 @@ import Foundation
 import Licensing
 import NIOPosix
 import Testing
+import TransportSecurity
 import Wire
 
 #if canImport(Glibc)
@@ -23,9 +24,20 @@ final class PairFiles: @unchecked Sendable {
     static let adminPassword = "admin pass phrase"
     static let admins: [(String, AdminRole)] = [("root", .admin), ("duty", .operator), ("watcher", .viewer)]
 
+    /// One CA for every pair of the test run (the servers' certificates are issued per pair):
+    /// clients trust it from memory, so no file outlives a pair.
+    static let authority = try! PairPKI.makeAuthority()
+    static let clientTLS: ClientTLS? = try! ClientTLS(trust: .authorityPEM(authority.certificatePEM))
+
     init(operators: Int = 8) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("vcom-e2e-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try Data(Self.authority.certificatePEM.utf8).write(to: file("ca.pem"))
+        for name in ["vcom-primary", "vcom-secondary"] {
+            let issued = try PairPKI.issue(name: name, hosts: ["127.0.0.1"], authority: Self.authority)
+            try Data(issued.certificatePEM.utf8).write(to: file("\(name).pem"))
+            try Data(issued.privateKeyPEM.utf8).write(to: file("\(name)-key.pem"))
+        }
         try Data(vendor.publicKey.fileText.utf8).write(to: file("vendor.pub"))
         let licence = try vendor.sign(
             Licence(
@@ -162,8 +174,19 @@ final class TestPair: @unchecked Sendable {
         files = try PairFiles(operators: operators)
     }
 
+    /// TLS on every port (the default a server starts with); false starts the pair --plaintext.
+    var tls = true
+
     func arguments(_ role: ServerRole, clientPort: UInt16 = 0, extra: [String] = []) -> [String] {
-        var arguments = [
+        let name = role == .primary ? "vcom-primary" : "vcom-secondary"
+        let transport =
+            tls
+            ? [
+                "--tls-certificate", files.file("\(name).pem").path, "--tls-key", files.file("\(name)-key.pem").path,
+                "--tls-ca", files.file("ca.pem").path,
+            ] + (role == .primary ? ["--peer-name", "vcom-secondary"] : [])
+            : ["--plaintext"]
+        var arguments = transport + [
             "--role", role.description, "--id", role == .primary ? "vcom-primary" : "vcom-secondary",
             "--data-dir", files.dataDirectory(role).path, "--cluster-secret-file", files.file("cluster.secret").path,
             "--vendor-key-file", files.file("vendor.pub").path, "--client-listen", "127.0.0.1:\(clientPort)",

@@ -116,7 +116,7 @@ final class RecordingClient: @unchecked Sendable {
     init(_ servers: [Endpoint], username: String, password: String = InProcessPair.password) {
         let recorder = Recorder()
         connection = ClientConnection(
-            servers: servers, username: username, password: password, clientInstance: "rt-\(username)",
+            servers: servers, username: username, password: password, clientInstance: "rt-\(username)", tls: nil,
             configuration: .init(heartbeatInterval: .milliseconds(500), retryBase: .milliseconds(50), retryMaximum: .milliseconds(400)),
             eventLoop: MultiThreadedEventLoopGroup.singleton.next(), onEvent: { recorder.record($0) })
         recorder.client = self

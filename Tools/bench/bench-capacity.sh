@@ -7,7 +7,8 @@
 #   heartbeat_cpu_pct   the primary's CPU over 10 idle seconds, % of one core
 #   standby_kib_per_watch  the same RSS difference on the secondary, where every client keeps
 #                       its watch connection (docs/failover-policy.md)
-# Last line: bench-capacity clients=N rss_kib_per_client=... logins_per_s=... heartbeat_cpu_pct=... standby_kib_per_watch=...
+# TLS=1 (default) or 0, as in bench-failover.
+# Last line: bench-capacity clients=N tls=0|1 rss_kib_per_client=... logins_per_s=... heartbeat_cpu_pct=... standby_kib_per_watch=...
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -35,7 +36,7 @@ standby_before=$(rss_kib "$SECONDARY_PID")
 echo "bench-capacity: pair up; the primary's RSS is $((before / 1024)) MiB; logging in $CLIENTS idle clients"
 
 start=$(now_ms)
-"$BIN/vcom-client-sim" --servers "$PRIMARY,$SECONDARY" --clients "$CLIENTS" --talkers 0 --duration 0 --ramp 100000 \
+"$BIN/vcom-client-sim" "${SIM_TLS[@]}" --servers "$PRIMARY,$SECONDARY" --clients "$CLIENTS" --talkers 0 --duration 0 --ramp 100000 \
     >"$RUN/clients.out" 2>"$RUN/clients.log" &
 SIM=$!
 PIDS+=("$SIM")
@@ -65,6 +66,6 @@ for _ in $(seq 1 50); do kill -0 "$SIM" 2>/dev/null || break; sleep 0.1; done
 
 echo "bench-capacity: logs and data in $RUN"
 awk -v n="$CLIENTS" -v b="$before" -v a="$after" -v ms="$elapsed" -v t="$ticks" -v hz="$hz" -v idle="$IDLE" \
-    -v sb="$standby_before" -v sa="$standby_after" 'BEGIN {
-    printf "bench-capacity clients=%d rss_kib_per_client=%.1f logins_per_s=%.0f heartbeat_cpu_pct=%.1f standby_kib_per_watch=%.1f\n",
-        n, (a - b) / n, n * 1000 / ms, 100 * t / hz / idle, (sa - sb) / n }'
+    -v sb="$standby_before" -v sa="$standby_after" -v tls="$TLS" 'BEGIN {
+    printf "bench-capacity clients=%d tls=%d rss_kib_per_client=%.1f logins_per_s=%.0f heartbeat_cpu_pct=%.1f standby_kib_per_watch=%.1f\n",
+        n, tls, (a - b) / n, n * 1000 / ms, 100 * t / hz / idle, (sa - sb) / n }'

@@ -6,8 +6,9 @@
 #   MODE=silent  SIGSTOP of the primary (nothing is closed: heartbeats must notice)
 #   MODE=both    one after the other, one summary line each
 # and a bounded wait until every client is logged in to the secondary. Each mode ends with
-#   bench-failover mode=M clients=N relogin_p50_ms=... relogin_p99_ms=... relogin_max_ms=...
+#   bench-failover mode=M tls=0|1 clients=N relogin_p50_ms=... relogin_p99_ms=... relogin_max_ms=...
 #     media_gap_p99_ms=... never_back=N secondary_active_ms=... listen_drops=N
+# TLS=1 (default) runs every port with TLS, as the servers do by default; TLS=0 in clear.
 # PROFILE=FILE records perf samples of the machine for 4 s from the fault (perf report -i FILE.MODE).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -53,8 +54,8 @@ for mode in "${MODES[@]}"; do
     pair_wait_state "$PRIMARY_METRICS" active 30 || { echo "bench-failover: the primary never served; see $RUN/primary.log" >&2; exit 1; }
     echo "bench-failover [$mode]: pair up (primary $PRIMARY, secondary $SECONDARY); logging in $CLIENTS clients, $TALKERS talking"
 
-    "$BIN/vcom-client-sim" --servers "$PRIMARY,$SECONDARY" --clients "$CLIENTS" --talkers "$TALKERS" --duration 600 ${SIM_THREADS:+--threads $SIM_THREADS} \
-        --until-all-on "$SECONDARY" --figures-line "bench-failover mode=$mode" >"$RUN/clients.out" 2>"$RUN/clients.log" &
+    "$BIN/vcom-client-sim" "${SIM_TLS[@]}" --servers "$PRIMARY,$SECONDARY" --clients "$CLIENTS" --talkers "$TALKERS" --duration 600 ${SIM_THREADS:+--threads $SIM_THREADS} \
+        --until-all-on "$SECONDARY" --figures-line "bench-failover mode=$mode tls=$TLS" >"$RUN/clients.out" 2>"$RUN/clients.log" &
     SIM=$!
     PIDS+=("$SIM")
     deadline=$((SECONDS + 120))

@@ -146,7 +146,7 @@ start_clients() {
         [ "$group" = local ] || prefix=(ip netns exec "$(ns "$group")")
         local until=(--duration 60 --until-all-on "$3")
         [ -n "$3" ] || until=(--duration 0)  # until stop_clients
-        "${prefix[@]}" "$BIN/vcom-client-sim" --servers "$1,$2" --clients "$size" --first-index "$first" --talkers 3 "${until[@]}" --json \
+        "${prefix[@]}" "$BIN/vcom-client-sim" "${SIM_TLS[@]}" --servers "$1,$2" --clients "$size" --first-index "$first" --talkers 3 "${until[@]}" --json \
             >"$RUN/$4-$group.jsonl" 2>"$RUN/$4-$group.log" &
         SIMS+=($!)
         PIDS+=($!)

@@ -31,6 +31,7 @@ done
 export ADMIN_USER=root VCOM_ADMIN_PASSWORD="demo-$(head -c 6 /dev/urandom | base64 | tr -d '/+=')"
 pair_files "$CLIENTS"
 say "made a vendor key, licence LIC-DEMO, a cluster secret, $CLIENTS operators and administrator 'root' in $RUN"
+[ "$TLS" = 1 ] && say "made a fresh pair CA and the servers' certificates (vcom-admin pki init): TLS on every port, clients and vcom-admin verify with $RUN/pki/ca.pem"
 pair_common
 pair_start_secondary
 pair_start_primary
@@ -39,7 +40,7 @@ pair_wait_state "$SECONDARY_METRICS" standby 30 || true
 say "pair up: primary $PRIMARY $(pair_state "$PRIMARY_METRICS"), secondary $SECONDARY $(pair_state "$SECONDARY_METRICS")"
 export VCOM_ADMIN_USER=root VCOM_ADMIN_SERVERS="$PRIMARY_ADMIN,$SECONDARY_ADMIN"
 
-$BIN/vcom-client-sim --servers "$PRIMARY,$SECONDARY" --clients "$CLIENTS" --talkers "$TALKERS" --duration 90 \
+$BIN/vcom-client-sim "${SIM_TLS[@]}" --servers "$PRIMARY,$SECONDARY" --clients "$CLIENTS" --talkers "$TALKERS" --duration 90 \
     --until-all-on "$SECONDARY" >"$RUN/clients.out" 2>"$RUN/clients.log" &
 SIM=$!
 PIDS+=("$SIM")
@@ -73,7 +74,7 @@ say "a switch back that does not name the incident is refused:"
 $BIN/vcom-admin switchover --to primary --yes 2>&1 | show || true
 
 # The clients are on the secondary now; a new simulator run watches them being redirected.
-$BIN/vcom-client-sim --servers "$SECONDARY,$PRIMARY" --clients "$CLIENTS" --talkers "$TALKERS" --duration 90 \
+$BIN/vcom-client-sim "${SIM_TLS[@]}" --servers "$SECONDARY,$PRIMARY" --clients "$CLIENTS" --talkers "$TALKERS" --duration 90 \
     --until-all-on "$PRIMARY" >"$RUN/clients-back.out" 2>"$RUN/clients-back.log" &
 SIM=$!
 PIDS+=("$SIM")

@@ -10,6 +10,9 @@ PRIMARY_HOST=${PRIMARY_HOST:-127.0.0.1}
 SECONDARY_HOST=${SECONDARY_HOST:-127.0.0.1}
 PRIMARY_EXEC=()
 SECONDARY_EXEC=()
+# TLS=1 (the default, as the servers themselves): a fresh pair CA and certificates per run, TLS
+# on every port, clients and vcom-admin verify with the CA. TLS=0: --plaintext everywhere.
+TLS=${TLS:-1}
 
 pair_cleanup() {
     for pid in "${PIDS[@]:-}"; do
@@ -30,6 +33,22 @@ pair_files() {
     head -c 32 /dev/urandom | base64 > "$RUN/cluster.secret"
     chmod 600 "$RUN/cluster.secret"
     "$BIN/vcom-server" bootstrap --data-dir "$RUN/primary" --demo-operators "$1" ${ADMIN_USER:+--admin "$ADMIN_USER"} >/dev/null
+    if [ "$TLS" = 1 ]; then
+        "$BIN/vcom-admin" pki init --dir "$RUN/pki" --primary-host "$PRIMARY_HOST" --primary-host 127.0.0.1 \
+            --secondary-host "$SECONDARY_HOST" --secondary-host 127.0.0.1 >/dev/null
+        export VCOM_ADMIN_CA="$RUN/pki/ca.pem"
+        SIM_TLS=(--ca "$RUN/pki/ca.pem")
+    else
+        export VCOM_ADMIN_PLAINTEXT=1
+        SIM_TLS=(--plaintext)
+    fi
+}
+
+# pair_tls ROLE: the TLS flags of one server (in TLS_ARGS).
+pair_tls() {
+    if [ "$TLS" != 1 ]; then TLS_ARGS=(--plaintext); return; fi
+    TLS_ARGS=(--tls-certificate "$RUN/pki/vcom-$1.pem" --tls-key "$RUN/pki/vcom-$1-key.pem" --tls-ca "$RUN/pki/ca.pem")
+    if [ "$1" = primary ]; then TLS_ARGS+=(--peer-name vcom-secondary); fi
 }
 
 # pair_ready FILE FIELD: waits (30 s at most) for a ready file and prints one of its fields.
@@ -69,7 +88,8 @@ pair_common() {
 # SECONDARY_ADMIN.
 pair_start_secondary() {
     rm -f "$RUN/secondary.ready"
-    "${SECONDARY_EXEC[@]}" "$BIN/vcom-server" --role secondary --id vcom-secondary --primary-id vcom-primary --data-dir "$RUN/secondary" \
+    pair_tls secondary
+    "${SECONDARY_EXEC[@]}" "$BIN/vcom-server" "${TLS_ARGS[@]}" --role secondary --id vcom-secondary --primary-id vcom-primary --data-dir "$RUN/secondary" \
         --client-listen "$SECONDARY_HOST:${1:-0}" --peer-listen "$SECONDARY_HOST:${SECONDARY_PEER_PORT:-0}" \
         --metrics-listen "$SECONDARY_HOST:0" --admin-listen "$SECONDARY_HOST:0" "${PAIR_COMMON[@]}" \
         --ready-file "$RUN/secondary.ready" 2>>"$RUN/secondary.log" >/dev/null &
@@ -85,7 +105,8 @@ pair_start_secondary() {
 # pair_start_primary [CLIENT_PORT]: sets PRIMARY, PRIMARY_PID, PRIMARY_METRICS, PRIMARY_ADMIN.
 pair_start_primary() {
     rm -f "$RUN/primary.ready"
-    "${PRIMARY_EXEC[@]}" "$BIN/vcom-server" --role primary --id vcom-primary --data-dir "$RUN/primary" --licence-file "$RUN/licence.txt" \
+    pair_tls primary
+    "${PRIMARY_EXEC[@]}" "$BIN/vcom-server" "${TLS_ARGS[@]}" --role primary --id vcom-primary --data-dir "$RUN/primary" --licence-file "$RUN/licence.txt" \
         --client-listen "$PRIMARY_HOST:${1:-0}" --peer-address "$SECONDARY_PEER" \
         --metrics-listen "$PRIMARY_HOST:0" --admin-listen "$PRIMARY_HOST:0" "${PAIR_COMMON[@]}" \
         --ready-file "$RUN/primary.ready" 2>>"$RUN/primary.log" >/dev/null &
@@ -117,9 +138,9 @@ bench_prepare() {
         echo "$1: $2 clients need $(($2 + 1000)) file descriptors, the limit is $(ulimit -n)" >&2
         exit 1
     fi
-    echo "$1: building vcom-server, vcom-client-sim and vcom-license (release; a cold build takes a few minutes)..."
+    echo "$1: building vcom-server, vcom-client-sim, vcom-license and vcom-admin (release; a cold build takes a few minutes)..."
     local product
-    for product in vcom-server vcom-client-sim vcom-license; do
+    for product in vcom-server vcom-client-sim vcom-license vcom-admin; do
         swift build -c release --product "$product" 2>&1 | tail -1
     done
 }

@@ -1,0 +1,307 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Testing
+import TransportSecurity
+import Wire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Issue 14's bad input, on real servers: the wrong transport on each port, an untrusted
+/// certificate, a wrong peer identity, an expired certificate. Each is refused with a logged
+/// reason, and the pair's own link and sessions are not disturbed.
+@Suite(.serialized) struct TLSFaultTests {
+    @Test func wrongTransportsAndCertificatesAreRefusedWithAReason_andTheSessionsGoOn() async throws {
+        let pair = try TestPair()
+        defer { pair.stop() }
+        try await pair.start()
+        #expect(await eventually { pair.primary.isActive && pair.secondary.isStandby }, "\(pair.logs)")
+        let client = TestClient(servers: [pair.primary.clientEndpoint], username: "op1")
+        defer { client.stop() }
+        #expect(await client.waitLoggedIn(to: pair.primary.clientEndpoint))
+
+        // A plaintext client on each TLS port.
+        _ = try rawExchange(pair.primary.clientEndpoint, send: Array("GET / HTTP/1.1\r\n\r\n".utf8))
+        #expect(await pair.primary.waitForLog("client port: 127.0.0.1"), "\(pair.primary.log.suffix(2000))")
+        #expect(pair.primary.log.contains("refused: a plaintext client on a TLS port"))
+        let hello = try plaintextHello()
+        #expect(try rawExchange(pair.primary.adminEndpoint!, send: hello).isEmpty, "no Wire answer in clear")
+        #expect(await pair.primary.waitForLog("admin port: 127.0.0.1"))
+        #expect(try rawExchange(pair.secondary.peerEndpoint!, send: hello).isEmpty)
+        #expect(await pair.secondary.waitForLog("peer port: 127.0.0.1"))
+
+        // A client that does not trust the pair's CA does not log in; the server says why.
+        let stranger = TestClient(
+            servers: [pair.primary.clientEndpoint], username: "op2",
+            tls: try ClientTLS(trust: .authorityPEM(try PairPKI.makeAuthority().certificatePEM)))
+        defer { stranger.stop() }
+        #expect(!(await stranger.waitLoggedIn(to: pair.primary.clientEndpoint, timeout: .seconds(2))))
+        #expect(pair.primary.log.contains("TLS handshake failed"), "\(pair.primary.log.suffix(2000))")
+
+        // Would-be primaries at the secondary's peer port: another CA, the pair's CA with the
+        // wrong name, the pair's CA and the right name but expired.
+        let peerPort = pair.secondary.peerEndpoint!
+        let foreign = try PairPKI.issue(name: "vcom-primary", hosts: ["127.0.0.1"], authority: try PairPKI.makeAuthority())
+        #expect(try await tlsDial(peerPort, presenting: foreign) == false)
+        #expect(await pair.secondary.waitForLog("is not from this pair's CA"), "\(pair.secondary.log.suffix(2000))")
+        let intruder = try PairPKI.issue(name: "vcom-intruder", hosts: ["127.0.0.1"], authority: PairFiles.authority)
+        #expect(try await tlsDial(peerPort, presenting: intruder) == false)
+        #expect(await pair.secondary.waitForLog("names vcom-intruder, 127.0.0.1; this server's peer is 'vcom-primary'"))
+        let longAgo = Date().addingTimeInterval(-400 * 86_400)
+        let expired = try PairPKI.issue(name: "vcom-primary", hosts: ["127.0.0.1"], authority: PairFiles.authority, validityDays: 30, now: longAgo)
+        #expect(try await tlsDial(peerPort, presenting: expired) == false)
+        #expect(await pair.secondary.waitForLog("expired on"))
+        // The control: the pair's CA and the right name complete the handshake.
+        let genuine = try PairPKI.issue(name: "vcom-primary", hosts: ["127.0.0.1"], authority: PairFiles.authority)
+        #expect(try await tlsDial(peerPort, presenting: genuine) == true)
+
+        // A server never starts with an expired certificate of its own.
+        try Data(expired.certificatePEM.utf8).write(to: pair.files.file("expired.pem"))
+        try Data(expired.privateKeyPEM.utf8).write(to: pair.files.file("expired-key.pem"))
+        let stale = try ServerProcess(
+            role: .primary, files: pair.files,
+            arguments: pair.arguments(.primary) + [
+                "--tls-certificate", pair.files.file("expired.pem").path, "--tls-key", pair.files.file("expired-key.pem").path,
+                "--data-dir", pair.files.directory.appendingPathComponent("stale").path,
+            ], name: "stale")
+        await #expect(throws: TestFailure.self) { try await stale.start(timeout: .seconds(15)) }
+        #expect(stale.log.contains("tls.certificate:") && stale.log.contains("expired on"), "\(stale.log)")
+
+        // Through all of it: the pair's link never dropped and the session never noticed.
+        #expect(pair.primary.isActive && pair.secondary.isStandby)
+        #expect(!pair.primary.log.contains("peer link lost"))
+        #expect(client.loggedInTo == pair.primary.clientEndpoint)
+        #expect(!client.events.contains { if case .lost = $0 { true } else { false } }, "\(client.events)")
+    }
+
+    @Test func clientPortInClear_refusesTLSClients_whilePeerAndAdminKeepTLS() async throws {
+        let pair = try TestPair()
+        defer { pair.stop() }
+        try await pair.startSecondary(extra: ["--no-client-tls"])
+        try await pair.startPrimary(extra: ["--no-client-tls"])
+        #expect(await eventually { pair.primary.isActive && pair.secondary.isStandby }, "\(pair.logs)")
+        let tlsClient = TestClient(servers: [pair.primary.clientEndpoint], username: "op1")
+        defer { tlsClient.stop() }
+        #expect(!(await tlsClient.waitLoggedIn(to: pair.primary.clientEndpoint, timeout: .seconds(2))))
+        #expect(await pair.primary.waitForLog("refused: a TLS client on a plaintext port"), "\(pair.primary.log.suffix(2000))")
+        let plain = TestClient(servers: [pair.primary.clientEndpoint], username: "op2", tls: nil)
+        defer { plain.stop() }
+        #expect(await plain.waitLoggedIn(to: pair.primary.clientEndpoint))
+        let status = try await admin(["status", "--json"], pair: pair)
+        #expect(status.status == 0, "\(status.errors)")
+        #expect(status.output.contains("\"transport\":\"tls, clients in clear\""), "\(status.output)")
+        #expect(try rawExchange(pair.secondary.peerEndpoint!, send: try plaintextHello()).isEmpty, "the peer port keeps TLS")
+    }
+
+    /// A renewal with `vcom-admin pki issue` over the primary's files, then SIGHUP: the new
+    /// certificate serves new connections, the open session stays, and a certificate within 30
+    /// days of expiry is reported by the server's log and by `vcom-admin status`.
+    @Test func aRenewedCertificateIsTakenWithoutARestart() async throws {
+        let pair = try TestPair()
+        defer { pair.stop() }
+        try await pair.start()
+        #expect(await eventually { pair.primary.isActive && pair.secondary.isStandby }, "\(pair.logs)")
+        let before = try await admin(["status", "--json"], pair: pair)
+        #expect(before.output.contains("\"certificate_days_left\":"), "\(before.output)")
+        let client = TestClient(servers: [pair.primary.clientEndpoint], username: "op1")
+        defer { client.stop() }
+        #expect(await client.waitLoggedIn(to: pair.primary.clientEndpoint))
+
+        try Data(PairFiles.authority.privateKeyPEM.utf8).write(to: pair.files.file("ca-key.pem"))
+        let issued = try await admin(
+            ["pki", "issue", "--dir", pair.files.directory.path, "--name", "vcom-primary", "--host", "127.0.0.1", "--days", "20", "--json"],
+            pair: pair)
+        #expect(issued.status == 0, "\(issued.errors)")
+        let shown = try await admin(["pki", "show", pair.files.file("vcom-primary.pem").path, "--json"], pair: pair)
+        #expect(shown.output.contains("\"days_left\":19") || shown.output.contains("\"days_left\":20"), "\(shown.output)")
+        pair.primary.kill(SIGHUP)
+        #expect(await pair.primary.waitForLog("TLS: certificate reloaded"), "\(pair.primary.log.suffix(2000))")
+        #expect(pair.primary.log.contains("expires in 19 days") || pair.primary.log.contains("expires in 20 days"))
+
+        let status = try await admin(["status"], pair: pair)
+        #expect(status.output.contains("RENEW SOON"), "\(status.output)")
+        let pin = try #require(shown.output.firstMatch(of: /"fingerprint":"(sha256:[0-9a-f]{64})"/)?.1)
+        let pinned = try await admin(
+            ["status", "--json", "--pin", String(pin)], pair: pair, servers: pair.primary.adminEndpoint!.description,
+            environment: ["VCOM_ADMIN_CA": ""])
+        #expect(pinned.status == 0, "the renewed certificate is what the admin port presents: \(pinned.errors)")
+        let late = TestClient(servers: [pair.primary.clientEndpoint], username: "op2")
+        defer { late.stop() }
+        #expect(await late.waitLoggedIn(to: pair.primary.clientEndpoint))
+        #expect(client.loggedInTo == pair.primary.clientEndpoint)
+        #expect(!client.events.contains { if case .lost = $0 { true } else { false } })
+        let wrongPin = try await admin(
+            ["status", "--pin", "sha256:" + String(repeating: "ab", count: 32)], pair: pair, servers: pair.primary.adminEndpoint!.description)
+        #expect(wrongPin.status == 2 && wrongPin.output.contains("TLS"), "\(wrongPin.output) \(wrongPin.errors)")
+    }
+
+    /// Issue 14's proof: the peer link's bytes, captured between the servers, hold no
+    /// configuration value, name or password. The same capture of a pair started --plaintext
+    /// finds the configuration value: the capture sees what crosses.
+    @Test(arguments: [true, false]) func thePeerLinkCarriesNothingReadable(tls: Bool) async throws {
+        let pair = try TestPair()
+        pair.tls = tls
+        defer { pair.stop() }
+        try await pair.startSecondary()
+        let relay = try Relay(to: pair.secondary.peerEndpoint!)
+        defer { relay.stop() }
+        pair.secondaryPeerPort = relay.port
+        try await pair.startPrimary()
+        #expect(await eventually { pair.primary.isActive && pair.secondary.isStandby }, "\(pair.logs)")
+
+        let value = "value-\(UUID().uuidString)"
+        let displayName = "Name-\(UUID().uuidString.prefix(12))"
+        let password = "password-\(UUID().uuidString.prefix(12))"
+        #expect(try await admin(["config", "set", "capture.marker", value], pair: pair).status == 0)
+        let added = try await admin(
+            ["users", "add", "captured", "--display-name", displayName], pair: pair, environment: ["VCOM_NEW_PASSWORD": password])
+        #expect(added.status == 0, "\(added.errors)")
+        #expect(await eventually { pair.secondary.configRevision == pair.primary.configRevision && pair.primary.configRevision > 0 })
+        try await Task.sleep(for: .milliseconds(300))
+
+        let captured = relay.captured
+        #expect(captured.count > 1000, "the capture saw the link (\(captured.count) bytes)")
+        let found = { (text: String) in captured.firstRange(of: Array(text.utf8)) != nil }
+        #expect(!found(password), "a password never crosses, not even in clear (only its hash)")
+        if tls {
+            #expect(!found(value) && !found(displayName) && !found("capture.marker"))
+            #expect(captured.first == 0x16, "the link starts with a TLS handshake")
+        } else {
+            #expect(found(value) && found(displayName), "the control: in clear, the capture finds them")
+        }
+    }
+}
+
+/// A Wire hello, in clear.
+func plaintextHello() throws -> [UInt8] {
+    var buffer = ByteBuffer()
+    try FrameCodec<ClientMessage>(configuration: .client).encode(.hello(Hello(nodeId: "probe", software: "test")), into: &buffer)
+    return Array(buffer.readableBytesView)
+}
+
+/// Dials `endpoint` with TLS 1.3 presenting `identity` (and trusting any server); true when the
+/// server completed the handshake, false when it refused it.
+func tlsDial(_ endpoint: Endpoint, presenting identity: IssuedIdentity) async throws -> Bool {
+    var configuration = TLSConfiguration.makeClientConfiguration()
+    configuration.minimumTLSVersion = .tlsv13
+    configuration.certificateVerification = .none
+    configuration.certificateChain = try NIOSSLCertificate.fromPEMBytes(Array(identity.certificatePEM.utf8)).map { .certificate($0) }
+    configuration.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(identity.privateKeyPEM.utf8), format: .pem))
+    let context = try NIOSSLContext(configuration: configuration)
+    let group = MultiThreadedEventLoopGroup.singleton
+    let outcome = group.next().makePromise(of: Bool.self)
+    let channel = try await ClientBootstrap(group: group)
+        .channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: nil))
+                try channel.pipeline.syncOperations.addHandler(HandshakeOutcome(outcome))
+            }
+        }
+        .connect(host: endpoint.host, port: Int(endpoint.port)).get()
+    // In TLS 1.3 the client finishes first; a server that refuses the client's certificate says
+    // so right after. A Wire hello makes the server answer (a peer hello) if it accepted.
+    channel.writeAndFlush(ByteBuffer(bytes: try plaintextHello()), promise: nil)
+    let timeout = channel.eventLoop.scheduleTask(in: .seconds(5)) { outcome.succeed(false) }
+    defer {
+        timeout.cancel()
+        channel.close(promise: nil)
+    }
+    return try await outcome.futureResult.get()
+}
+
+/// True at the first bytes the server sends after the handshake, false at an error or close.
+final class HandshakeOutcome: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    let promise: EventLoopPromise<Bool>
+    init(_ promise: EventLoopPromise<Bool>) { self.promise = promise }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) { promise.succeed(true) }
+    func errorCaught(context: ChannelHandlerContext, error: Error) { promise.succeed(false) }
+    func channelInactive(context: ChannelHandlerContext) { promise.succeed(false) }
+}
+
+/// A TCP relay on loopback that records every byte it passes, both ways: the wire between
+/// the two servers, as an eavesdropper sees it.
+final class Relay: @unchecked Sendable {
+    let port: UInt16
+    private let listener: Int32
+    private let lock = NSLock()
+    private var bytes: [UInt8] = []
+    private var sockets: [Int32] = []
+    private var stopped = false
+
+    init(to upstream: Endpoint) throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound, listen(fd, 8) == 0 else {
+            close(fd)
+            throw TestFailure("the relay cannot listen")
+        }
+        listener = fd
+        port = UInt16(bigEndian: address.sin_port)
+        Thread.detachNewThread { [self] in
+            while true {
+                let client = accept(listener, nil, nil)
+                guard client >= 0 else { return }
+                guard let server = try? Self.dial(upstream) else {
+                    close(client)
+                    continue
+                }
+                lock.withLock { sockets += [client, server] }
+                Thread.detachNewThread { self.pump(from: client, to: server) }
+                Thread.detachNewThread { self.pump(from: server, to: client) }
+            }
+        }
+    }
+
+    var captured: [UInt8] { lock.withLock { bytes } }
+
+    func stop() {
+        lock.withLock {
+            stopped = true
+            shutdown(listener, Int32(SHUT_RDWR))
+            close(listener)
+            for socket in sockets { shutdown(socket, Int32(SHUT_RDWR)) }
+        }
+    }
+
+    private func pump(from source: Int32, to destination: Int32) {
+        var chunk = [UInt8](repeating: 0, count: 16_384)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { recv(source, $0.baseAddress, $0.count, 0) }
+            guard count > 0 else { break }
+            lock.withLock { bytes += chunk[0..<count] }
+            guard (chunk.withUnsafeBytes { send(destination, $0.baseAddress, count, Int32(MSG_NOSIGNAL)) }) == count else { break }
+        }
+        shutdown(destination, Int32(SHUT_RDWR))
+        shutdown(source, Int32(SHUT_RDWR))
+        lock.withLock {
+            sockets.removeAll { $0 == source }
+            close(source)
+        }
+    }
+
+    static func dial(_ endpoint: Endpoint) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = endpoint.port.bigEndian
+        inet_pton(AF_INET, endpoint.host, &address.sin_addr)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            close(fd)
+            throw TestFailure("the relay cannot reach \(endpoint)")
+        }
+        return fd
+    }
+}
