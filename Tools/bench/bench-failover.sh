@@ -21,6 +21,9 @@ TALKERS=${TALKERS:-50}
 MODE=${MODE:-kill}
 STEADY=${STEADY:-3}
 TIMEOUT=${TIMEOUT:-60}
+# New clients per second while logging in (the simulator's --ramp). With TLS on this 2-core
+# machine the pair completes about 400-600 handshakes a second (docs/performance.md).
+RAMP=${RAMP:-2000}
 BIN=.build/release
 BASE="run/bench-failover-$(date +%Y%m%d-%H%M%S)"
 
@@ -54,7 +57,7 @@ for mode in "${MODES[@]}"; do
     pair_wait_state "$PRIMARY_METRICS" active 30 || { echo "bench-failover: the primary never served; see $RUN/primary.log" >&2; exit 1; }
     echo "bench-failover [$mode]: pair up (primary $PRIMARY, secondary $SECONDARY); logging in $CLIENTS clients, $TALKERS talking"
 
-    "$BIN/vcom-client-sim" "${SIM_TLS[@]}" --servers "$PRIMARY,$SECONDARY" --clients "$CLIENTS" --talkers "$TALKERS" --duration 600 ${SIM_THREADS:+--threads $SIM_THREADS} \
+    "$BIN/vcom-client-sim" "${SIM_TLS[@]}" --servers "$PRIMARY,$SECONDARY" --clients "$CLIENTS" --talkers "$TALKERS" --duration 600 --ramp "$RAMP" ${SIM_THREADS:+--threads $SIM_THREADS} \
         --until-all-on "$SECONDARY" --figures-line "bench-failover mode=$mode tls=$TLS" >"$RUN/clients.out" 2>"$RUN/clients.log" &
     SIM=$!
     PIDS+=("$SIM")

@@ -94,6 +94,12 @@ final class HandshakeFailureLogger: ChannelInboundHandler, RemovableChannelHandl
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A connection closed mid-handshake (a port scan, a refused plaintext client, a health
+        // check) is not worth a line of its own.
+        if case NIOSSLError.uncleanShutdown = error {
+            context.fireErrorCaught(error)
+            return
+        }
         if !reported, error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError {
             reported = true
             report("\(error)")
