@@ -88,6 +88,7 @@ let package = Package(
                 "Wire", "Licensing", "ConfigStore", "HealthMonitor", "ActivationPolicy", "AdminProtocol", "TransportSecurity",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),

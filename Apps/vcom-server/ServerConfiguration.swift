@@ -25,7 +25,7 @@ struct ServerConfiguration {
         "peer.address", "peer.client-address", "timings.peer-heartbeat-ms", "timings.peer-misses", "timings.client-heartbeat-ms",
         "timings.client-misses", "timings.token-lifetime-s", "timings.startup-peer-wait-ms", "timings.handover-timeout-ms",
         "timings.switchover-timeout-ms", "tls.certificate", "tls.key", "tls.ca", "tls.peer-name", "tls.clients", "tls.plaintext",
-        "tls.reload-check-s",
+        "tls.reload-check-s", "tls.handshake-limit",
     ]
 
     /// Reads a TOML file; unknown keys are errors (a typo must not silently drop a setting).
@@ -197,6 +197,7 @@ struct ServerConfiguration {
         var settings = TransportSettings(contexts: contexts, peerName: peerName)
         settings.clientsUseTLS = try flag("tls.clients", default: true)
         settings.reloadInterval = .seconds(try count("tls.reload-check-s", default: 10, range: 1...86_400))
+        settings.handshakeLimit = try count("tls.handshake-limit", default: settings.handshakeLimit, range: 1...100_000)
         return settings
     }
 
