@@ -38,7 +38,16 @@ extension ActivationPolicy {
         guard Int(report.loggedInClients) >= configuration.handoverMinimumClients else {
             guard pending != nil else { return [] }
             handoverCooldownUntil = now + configuration.handoverRetryBackoff
-            return [.warning("handover abandoned: no client reached the secondary; keeping service")]
+            lastHandoverId = nil
+            // The peer's activation was the trial this server asked for, not a takeover to
+            // yield to: its "active" announcement (at a higher epoch) reaches here before its
+            // "standby", and must not make this server step down (the chaos suite saw the
+            // primary yield, then resume as "secondary never took over": an outage for every
+            // client it kept). If the peer still serves, re-assert above it, as on expiry.
+            peerActivatedWhileLinked = false
+            let warning = PolicyAction.warning("handover abandoned: no client reached the secondary; keeping service")
+            guard persistent.state == .active, peer?.state == .active else { return [warning] }
+            return [warning] + reassert()
         }
         guard peer?.state == .active || pending != nil else { return [] }
         lastHandoverId = nil
