@@ -20,7 +20,9 @@ import Glibc
             "--until-all-on", "\(second.endpoint)", "--plaintext",
         ])
         #expect(await eventually { sim.loggedIn(to: "\(first.endpoint)") == 3 }, "\(sim.objects)")
-        try await Task.sleep(for: .milliseconds(500))  // media flowing before the fault
+        // Media flowing to every listener before the fault (generous: the suites run in
+        // parallel, and a listener that heard nothing before has no gap to report).
+        try await Task.sleep(for: .milliseconds(1500))
 
         sim.signal(SIGUSR1)  // the fault's moment, then the fault
         try await Task.sleep(for: .milliseconds(200))

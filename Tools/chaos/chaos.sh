@@ -56,7 +56,8 @@ RUN="run/chaos-$(date +%Y%m%d-%H%M%S)-$$"
 trap 'stop_background; pair_cleanup' EXIT
 trap 'echo; echo "chaos: interrupted"; exit 130' INT TERM
 if [ "$NETNS" = 1 ]; then
-    SCENARIOS=(crash pause linkcut isolate clientcut flap)
+    # A+B: fault A, three seconds later fault B, in one round (the checker judges each).
+    SCENARIOS=(crash pause linkcut isolate clientcut flap linkcut+crash flap+crash pause+clientcut)
     PRIMARY_HOST=$(addr p)
     SECONDARY_HOST=$(addr s)
     PRIMARY_EXEC=(ip netns exec "$(ns p)")
@@ -234,19 +235,15 @@ writer &
 BACKGROUND+=($!)
 echo "chaos: pair up (primary $PRIMARY, secondary $SECONDARY); records in $RUN"
 
-for round in $(seq 1 "$ROUNDS"); do
-    scenario=${SCENARIOS[$((RANDOM % ${#SCENARIOS[@]}))]}
-    case $scenario in
-    crash | pause) kind=primary-failure budget=$BUDGET_MS target=$SECONDARY ;;
-    isolate | clientcut) kind=primary-failure budget=$((BUDGET_MS + 10000)) target=$SECONDARY ;;
-    linkcut | flap) kind=split budget=$BUDGET_MS target="" ;;
-    esac
-    record "\"action\":\"round\",\"round\":$round,\"scenario\":\"$scenario\",\"kind\":\"$kind\",\"budget_ms\":$budget"
-    start_clients "$PRIMARY" "$SECONDARY" "$target" "round$round-failover"
-    sleep 1
-    mark_clients
+# The kind of one fault: a split leaves every client able to reach the primary.
+fault_kind() { case $1 in linkcut | flap) echo split ;; *) echo primary-failure ;; esac; }
+
+# inject STEP: one fault, recorded with its own kind.
+inject() {
+    local kind
+    kind=$(fault_kind "$1")
     fault() { record "\"action\":\"fault\",\"round\":$round,\"kind\":\"$kind\",\"fault\":\"$1\""; }
-    case $scenario in
+    case $1 in
     crash)
         fault "kill -9 primary"
         kill -9 "$PRIMARY_PID"
@@ -274,27 +271,61 @@ for round in $(seq 1 "$ROUNDS"); do
         for _ in 1 2 3 4 5; do cut p s; sleep 0.5; heal; sleep 0.7; done
         ;;
     esac
+}
+
+# recover STEP...: the network first (a restarted primary must find its peer, or it would
+# start alone and serve), then the primary.
+recover() {
+    local step network=0
+    for step in "$@"; do case $step in linkcut | isolate | clientcut) network=1 ;; esac; done
+    if [ "$network" = 1 ]; then
+        record "\"action\":\"heal\",\"round\":$round"
+        heal
+    fi
+    for step in "$@"; do
+        case $step in
+        crash)
+            record "\"action\":\"restart\",\"round\":$round"
+            pair_start_primary "${PRIMARY##*:}"
+            ;;
+        pause)
+            sleep 1
+            record "\"action\":\"resume\",\"round\":$round"
+            kill -CONT "$PRIMARY_PID"
+            ;;
+        esac
+    done
+}
+
+for round in $(seq 1 "$ROUNDS"); do
+    scenario=${SCENARIOS[$((RANDOM % ${#SCENARIOS[@]}))]}
+    IFS=+ read -r -a steps <<<"$scenario"
+    kind=split budget=$BUDGET_MS target=""
+    for step in "${steps[@]}"; do
+        if [ "$(fault_kind "$step")" = primary-failure ]; then kind=primary-failure target=$SECONDARY; fi
+        case $step in isolate | clientcut) budget=$((BUDGET_MS + 10000)) ;; esac
+    done
+    record "\"action\":\"round\",\"round\":$round,\"scenario\":\"$scenario\",\"kind\":\"$kind\",\"budget_ms\":$budget"
+    start_clients "$PRIMARY" "$SECONDARY" "$target" "round$round-failover"
+    sleep 1
+    # The clients measure from the fault that moves them: in linkcut+crash they stay on the
+    # primary through the split and move at the crash.
+    marked=0
+    for index in "${!steps[@]}"; do
+        [ "$index" = 0 ] || sleep 3
+        if [ "$marked" = 0 ] && { [ "$kind" = split ] || [ "$(fault_kind "${steps[$index]}")" = primary-failure ]; }; then
+            mark_clients
+            marked=1
+        fi
+        inject "${steps[$index]}"
+    done
     if [ "$kind" = split ]; then
         sleep 4
     else
         pair_wait_state "$SECONDARY_METRICS" active 30 || true
         finish_clients
     fi
-    case $scenario in
-    crash)
-        record "\"action\":\"restart\",\"round\":$round"
-        pair_start_primary "${PRIMARY##*:}"
-        ;;
-    pause)
-        sleep 1
-        record "\"action\":\"resume\",\"round\":$round"
-        kill -CONT "$PRIMARY_PID"
-        ;;
-    *)
-        record "\"action\":\"heal\",\"round\":$round"
-        heal
-        ;;
-    esac
+    recover "${steps[@]}"
     if [ "$kind" = split ]; then
         # The clients stay on through the heal: the rule keeps the side that has them.
         settle || true
