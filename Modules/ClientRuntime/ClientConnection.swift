@@ -114,21 +114,18 @@ public final class ClientConnection: Sendable {
         let actions = box.shell.machine.handle(event, at: now, random: &box.random)
         // Messages are written as they come (`perform` does not flush) and flushed together,
         // before anything else happens to the channels: one system call for a hello and its login.
-        var written = false
+        // Only the channel written to is flushed: with TLS a flush is not free, and a listener's
+        // watch connection has nothing to send when its session does.
+        var written = (main: false, watch: false)
         for action in actions {
-            let isWrite: Bool
             switch action {
-            case .send, .sendWatch: isWrite = true
-            default: isWrite = false
-            }
-            if !isWrite && written {
-                flushBoth(box)
-                written = false
+            case .send: written.main = true
+            case .sendWatch: written.watch = true
+            default: flush(box, &written)
             }
             perform(action)
-            written = written || isWrite
         }
-        if written { flushBoth(box) }
+        flush(box, &written)
         let machine = box.shell.machine
         // A media frame or a heartbeat changes neither (the server and token change only with
         // the phase): no lock taken for them, 50 times a second per listener.
@@ -138,9 +135,10 @@ public final class ClientConnection: Sendable {
         scheduleTimer(now: now)
     }
 
-    private func flushBoth(_ box: Box) {
-        box.shell.channel?.flush()
-        box.shell.watchChannel?.flush()
+    private func flush(_ box: Box, _ written: inout (main: Bool, watch: Bool)) {
+        if written.main { box.shell.channel?.flush() }
+        if written.watch { box.shell.watchChannel?.flush() }
+        written = (false, false)
     }
 
     /// Carries out one action; messages are written, not flushed (`feed` flushes).
