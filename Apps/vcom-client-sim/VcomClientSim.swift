@@ -111,7 +111,13 @@ struct VcomClientSim: AsyncParsableCommand {
                 output.note("fault marked at \(ContinuousClock.now - started)")
             }
             if signals.takeMark() != nil { output.note("fault marked (SIGUSR1)") }
-            if let target, run.isMarked, counts.on[target] == clients { break }
+            if let target, run.isMarked, counts.on[target] == clients {
+                // A listener's media gap closes with its first frame after the re-login, up to
+                // a loop turn after the login itself: a second more lets every gap close
+                // (frames come every 20 ms) before the figures are taken.
+                try? await Task.sleep(for: .seconds(1))
+                break
+            }
             if signals.stopRequested { break }
             if duration > 0, ContinuousClock.now - started >= .milliseconds(Int64(duration * 1000)) { break }
         }

@@ -119,8 +119,13 @@ final class HandshakeFailureLogger: ChannelInboundHandler, RemovableChannelHandl
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // A connection closed mid-handshake (a port scan, a refused plaintext client, a health
-        // check) is not worth a line of its own.
+        // check, a client that gave up waiting in a storm) is not worth a line of its own: in
+        // a login storm there were tens of thousands of them.
         if case NIOSSLError.uncleanShutdown = error {
+            context.fireErrorCaught(error)
+            return
+        }
+        if "\(error)".contains("EOF during handshake") {
             context.fireErrorCaught(error)
             return
         }
