@@ -131,6 +131,11 @@ let package = Package(
         .executableTarget(
             name: "chaos-check", dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Tools/chaos-check"),
+        // The chaos suite's peer-link delay and stalls, where the kernel has no netem.
+        .executableTarget(
+            name: "chaos-relay",
+            dependencies: nio + [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Tools/chaos-relay"),
         .executableTarget(
             name: "vcom-client-sim",
             dependencies: [

@@ -89,4 +89,43 @@ import Glibc
             #expect(!result.output.contains("violations=0"), "\(name)")
         }
     }
+
+    /// A peer-link delay below the detection thresholds: nothing may happen.
+    static func quietRun() -> [String: String] {
+        let summary = #"{"type":"summary","never_back":0,"relogin":{"count":0},"outages":{"count":0}}"#
+        return [
+            "actions.jsonl": """
+                {"t":500,"action":"round","round":1,"scenario":"peerdelay","kind":"quiet","budget_ms":1000}
+                {"t":1000,"action":"fault","round":1,"kind":"quiet","fault":"peer link delayed"}
+                {"t":6000,"action":"heal","round":1}
+                {"t":7000,"action":"round-end","round":1}
+                """,
+            "status.jsonl": """
+                {"t":900,"server":"primary","address":"a:1","up":true,"state":"active","epoch":2,"logins":3}
+                {"t":900,"server":"secondary","address":"b:1","up":true,"state":"standby","epoch":2,"logins":0}
+                {"t":6500,"server":"primary","address":"a:1","up":true,"state":"active","epoch":2,"logins":3}
+                {"t":6500,"server":"secondary","address":"b:1","up":true,"state":"standby","epoch":2,"logins":0}
+                """,
+            "writes.jsonl": #"{"t":700,"key":"chaos.w1","value":"value-1","ok":true}"#,
+            "round1-failover-c1.jsonl": summary, "round1-failover-c2.jsonl": summary,
+            "final-config.json": #"{"settings":{"chaos.w1":"value-1"}}"#,
+            "final-divergence.json": #"{"divergence":[]}"#,
+            "final-incidents.json": #"{"incidents":[]}"#,
+        ]
+    }
+
+    @Test func aFaultBelowTheThresholdsMustChangeNothing() throws {
+        let clean = try check(Self.quietRun())
+        #expect(clean.status == 0 && clean.output.contains("scenarios=peerdelay:1 violations=0"), "\(clean.output)")
+        var activated = Self.quietRun()
+        activated["status.jsonl"]! += "\n" + #"{"t":2000,"server":"secondary","address":"b:1","up":true,"state":"active","epoch":3,"logins":0}"#
+        activated["final-incidents.json"] = #"{"incidents":[{"id":"S3-1","decided_at":"1970-01-01T00:00:01.900Z"}]}"#
+        let result = try check(activated)
+        #expect(result.status == 1)
+        #expect(result.output.contains("the secondary served at t=2000"), "\(result.output)")
+        #expect(result.output.contains("below the thresholds, caused an incident"), "\(result.output)")
+        var lost = Self.quietRun()
+        lost["round1-failover-c2.jsonl"] = #"{"type":"summary","never_back":0,"relogin":{"count":0},"outages":{"count":2}}"#
+        #expect(try check(lost).output.contains("2 sessions were lost to a fault below the detection thresholds"))
+    }
 }

@@ -58,9 +58,11 @@ struct ChaosCheck: ParsableCommand {
                     if neverBack != 0 { violations.append("\(name): \(neverBack) clients never came back") }
                     if count == 0 && kind == "primary-failure" { violations.append("\(name): no client moved") }
                     if count > 0 && relogin > budget { violations.append("\(name): a client took \(Int(relogin)) ms (budget \(Int(budget)))") }
-                    // A split moves nobody: every client still reached its server.
+                    // A split moves nobody: every client still reached its server. Neither does a
+                    // fault below the detection thresholds.
                     let outages = (summary["outages"] as? [String: Any])?["count"] as? Int ?? 0
                     if kind == "split" && outages > 0 { violations.append("\(name): \(outages) sessions were lost in a split that every client survived") }
+                    if kind == "quiet" && outages > 0 { violations.append("\(name): \(outages) sessions were lost to a fault below the detection thresholds") }
                 }
             }
         }
@@ -136,7 +138,7 @@ struct ChaosCheck: ParsableCommand {
 
         // 4a. After a split heals, the side with the clients keeps serving (no switch back
         //     was needed to bring service home).
-        for round in rounds where round["kind"] as? String == "split" {
+        for round in rounds where ["split", "quiet"].contains(round["kind"] as? String ?? "") {
             let number = round["round"] as? Int
             if actions.contains(where: { $0["action"] as? String == "switchover" && ($0["round"] as? Int) == number }) {
                 violations.append("round \(number ?? 0): after the split healed, the primary (which had the clients) did not keep serving")
@@ -157,10 +159,25 @@ struct ChaosCheck: ParsableCommand {
         // 5. Every fault left an incident decided after it (within the round).
         let incidents = (object("final-incidents.json")["incidents"] as? [[String: Any]]) ?? []
         let decided = incidents.compactMap { ($0["decided_at"] as? String).flatMap(Self.milliseconds) }
-        for fault in faults {
+        for fault in faults where fault["kind"] as? String != "quiet" {
             let t = Double(fault["t"] as? Int ?? 0)
             if !decided.contains(where: { $0 >= t - 1000 && $0 <= t + 30_000 }) {
                 violations.append("round \(fault["round"] ?? 0): no incident records \(fault["fault"] ?? "the fault")")
+            }
+        }
+
+        // 7. A fault below the detection thresholds (delay that leaves no heartbeat gap of the
+        //    loss timeout) changes nothing: no incident, and the secondary never serves.
+        for fault in faults where fault["kind"] as? String == "quiet" {
+            let t = fault["t"] as? Int ?? 0
+            let end = actions.first { $0["action"] as? String == "round-end" && ($0["round"] as? Int) == (fault["round"] as? Int) }?["t"] as? Int ?? Int.max
+            if decided.contains(where: { $0 >= Double(t) && $0 <= Double(end) }) {
+                violations.append("round \(fault["round"] ?? 0): \(fault["fault"] ?? "the fault"), below the thresholds, caused an incident")
+            }
+            if let active = samples.first(where: {
+                $0["server"] as? String == "secondary" && $0["state"] as? String == "active" && ($0["t"] as? Int ?? 0) > t && ($0["t"] as? Int ?? 0) < end
+            }) {
+                violations.append("round \(fault["round"] ?? 0): the secondary served at t=\(active["t"] ?? 0) during \(fault["fault"] ?? "the fault"), below the thresholds")
             }
         }
 

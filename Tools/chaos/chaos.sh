@@ -34,7 +34,7 @@ source Tools/chaos/netns-lib.sh
 
 if [ "${CHAOS_INNER:-0}" != 1 ]; then
     echo "chaos: $ROUNDS rounds, SEED=$SEED, $CLIENTS clients; building (debug)..."
-    for product in vcom-server vcom-admin vcom-license vcom-client-sim chaos-check; do
+    for product in vcom-server vcom-admin vcom-license vcom-client-sim chaos-check chaos-relay; do
         swift build --product "$product" 2>&1 | grep -E "error" || true
     done
     if [ "$NETNS" != 0 ] && net_possible; then
@@ -57,7 +57,7 @@ trap 'stop_background; pair_cleanup' EXIT
 trap 'echo; echo "chaos: interrupted"; exit 130' INT TERM
 if [ "$NETNS" = 1 ]; then
     # A+B: fault A, three seconds later fault B, in one round (the checker judges each).
-    SCENARIOS=(crash pause linkcut isolate clientcut flap linkcut+crash flap+crash pause+clientcut)
+    SCENARIOS=(crash pause linkcut isolate clientcut flap peerdelay peerloss linkcut+crash flap+crash pause+clientcut)
     PRIMARY_HOST=$(addr p)
     SECONDARY_HOST=$(addr s)
     PRIMARY_EXEC=(ip netns exec "$(ns p)")
@@ -226,6 +226,15 @@ export ADMIN_USER=chaos VCOM_ADMIN_PASSWORD="chaos-$(head -c 6 /dev/urandom | ba
 pair_files "$CLIENTS"
 pair_common --log-level debug  # lost sessions are logged with their reason at debug level
 pair_start_secondary
+if [ "$NETNS" = 1 ]; then
+    # The peer link runs through chaos-relay, in the secondary's namespace: it passes bytes
+    # through until a round asks it to delay or stall them (there is no netem here).
+    echo pass >"$RUN/relay.ctl"
+    "${SECONDARY_EXEC[@]}" "$BIN/chaos-relay" --listen "$SECONDARY_HOST:0" --to "$SECONDARY_PEER" --control "$RUN/relay.ctl" \
+        >"$RUN/relay.ready" 2>"$RUN/relay.log" &
+    PIDS+=($!)
+    SECONDARY_PEER=$(pair_ready "$RUN/relay.ready" relay)
+fi
 pair_start_primary
 pair_wait_state "$PRIMARY_METRICS" active 30
 pair_wait_state "$SECONDARY_METRICS" standby 30
@@ -235,8 +244,15 @@ writer &
 BACKGROUND+=($!)
 echo "chaos: pair up (primary $PRIMARY, secondary $SECONDARY); records in $RUN"
 
-# The kind of one fault: a split leaves every client able to reach the primary.
-fault_kind() { case $1 in linkcut | flap) echo split ;; *) echo primary-failure ;; esac; }
+# The kind of one fault: a split leaves every client able to reach the primary; a quiet one
+# stays below the detection thresholds and must change nothing.
+fault_kind() {
+    case $1 in
+    linkcut | flap | peerloss) echo split ;;
+    peerdelay) echo quiet ;;
+    *) echo primary-failure ;;
+    esac
+}
 
 # inject STEP: one fault, recorded with its own kind.
 inject() {
@@ -270,6 +286,18 @@ inject() {
         fault "peer link flapping"
         for _ in 1 2 3 4 5; do cut p s; sleep 0.5; heal; sleep 0.7; done
         ;;
+    peerdelay)
+        # Below the threshold: heartbeats every 100 ms arrive 60 to 180 ms late, in order, so
+        # no silence reaches 300 ms.
+        fault "peer link delayed 120 ms +/- 60 ms for 5 s"
+        echo "delay 120 60" >"$RUN/relay.ctl"
+        sleep 5
+        ;;
+    peerloss)
+        # Above it: what lost segments cost TCP until retransmitted, three stalls of 700 ms.
+        fault "peer link stalled 700 ms three times (lost segments)"
+        for _ in 1 2 3; do echo stall >"$RUN/relay.ctl"; sleep 0.7; echo pass >"$RUN/relay.ctl"; sleep 1.5; done
+        ;;
     esac
 }
 
@@ -277,10 +305,11 @@ inject() {
 # start alone and serve), then the primary.
 recover() {
     local step network=0
-    for step in "$@"; do case $step in linkcut | isolate | clientcut) network=1 ;; esac; done
+    for step in "$@"; do case $step in linkcut | isolate | clientcut | peerdelay | peerloss) network=1 ;; esac; done
     if [ "$network" = 1 ]; then
         record "\"action\":\"heal\",\"round\":$round"
         heal
+        [ ! -f "$RUN/relay.ctl" ] || echo pass >"$RUN/relay.ctl"
     fi
     for step in "$@"; do
         case $step in
@@ -300,9 +329,12 @@ recover() {
 for round in $(seq 1 "$ROUNDS"); do
     scenario=${SCENARIOS[$((RANDOM % ${#SCENARIOS[@]}))]}
     IFS=+ read -r -a steps <<<"$scenario"
-    kind=split budget=$BUDGET_MS target=""
+    kind=quiet budget=$BUDGET_MS target=""
     for step in "${steps[@]}"; do
-        if [ "$(fault_kind "$step")" = primary-failure ]; then kind=primary-failure target=$SECONDARY; fi
+        case $(fault_kind "$step") in
+        primary-failure) kind=primary-failure target=$SECONDARY ;;
+        split) [ "$kind" = primary-failure ] || kind=split ;;
+        esac
         case $step in isolate | clientcut) budget=$((BUDGET_MS + 10000)) ;; esac
     done
     record "\"action\":\"round\",\"round\":$round,\"scenario\":\"$scenario\",\"kind\":\"$kind\",\"budget_ms\":$budget"
@@ -313,20 +345,20 @@ for round in $(seq 1 "$ROUNDS"); do
     marked=0
     for index in "${!steps[@]}"; do
         [ "$index" = 0 ] || sleep 3
-        if [ "$marked" = 0 ] && { [ "$kind" = split ] || [ "$(fault_kind "${steps[$index]}")" = primary-failure ]; }; then
+        if [ "$marked" = 0 ] && { [ "$kind" != primary-failure ] || [ "$(fault_kind "${steps[$index]}")" = primary-failure ]; }; then
             mark_clients
             marked=1
         fi
         inject "${steps[$index]}"
     done
-    if [ "$kind" = split ]; then
+    if [ "$kind" != primary-failure ]; then
         sleep 4
     else
         pair_wait_state "$SECONDARY_METRICS" active 30 || true
         finish_clients
     fi
     recover "${steps[@]}"
-    if [ "$kind" = split ]; then
+    if [ "$kind" != primary-failure ]; then
         # The clients stay on through the heal: the rule keeps the side that has them.
         settle || true
         record "\"action\":\"settled\",\"round\":$round"
