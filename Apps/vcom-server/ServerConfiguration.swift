@@ -62,7 +62,7 @@ struct ServerConfiguration {
                 } else if let bool = item.bool {
                     configuration.values[name] = String(bool)
                 } else {
-                    throw ConfigurationProblem(setting: name, problem: "must be a string or a whole number")
+                    throw ConfigurationProblem(setting: name, problem: "must be a string, a whole number, true or false")
                 }
             }
         }

@@ -41,6 +41,24 @@ import Testing
             "--client-listen", "127.0.0.1:0", "--peer-address", "127.0.0.1:1",
         ])
         #expect(primaryWithoutLicence.status == 78 && primaryWithoutLicence.errors.contains("server.licence-file: missing"))
+        // TLS is on by default: no certificate, no start (and the way out is named).
+        let noCertificate = try run(base + ["--role", "secondary"])
+        #expect(noCertificate.status == 78 && noCertificate.errors.contains("tls.certificate: missing"), "\(noCertificate.errors)")
+        #expect(noCertificate.errors.contains("vcom-admin pki init"))
+        let tls = ["--tls-certificate", files.file("vcom-primary.pem").path, "--tls-key", files.file("vcom-primary-key.pem").path, "--tls-ca", files.file("ca.pem").path]
+        let noPeerName = try run([
+            "--role", "primary", "--id", "vcom-primary", "--data-dir", files.dataDirectory(.primary).path,
+            "--cluster-secret-file", files.file("cluster.secret").path, "--vendor-key-file", files.file("vendor.pub").path,
+            "--client-listen", "127.0.0.1:0", "--peer-address", "127.0.0.1:1", "--licence-file", files.file("licence.txt").path,
+        ] + tls)
+        #expect(noPeerName.status == 78 && noPeerName.errors.contains("tls.peer-name: missing"), "\(noPeerName.errors)")
+        let both = try run(base + ["--role", "secondary", "--plaintext"] + tls)
+        #expect(both.status == 78 && both.errors.contains("choose one"), "\(both.errors)")
+        let wrongKey = try run(base + ["--role", "secondary"] + tls.map { $0.hasSuffix("vcom-primary-key.pem") ? files.file("vcom-secondary-key.pem").path : $0 })
+        #expect(wrongKey.status == 78 && wrongKey.errors.contains("is not the key of the certificate"), "\(wrongKey.errors)")
+        try Data("[tls]\nclients = \"maybe\"\n".utf8).write(to: files.file("maybe.toml"))
+        let maybe = try run(["--config", files.file("maybe.toml").path] + base + ["--role", "secondary"] + tls)
+        #expect(maybe.status == 78 && maybe.errors.contains("tls.clients: 'maybe' must be true or false"), "\(maybe.errors)")
         try Data("[server]\nrole = \"secondary\"\ncolour = \"blue\"\n".utf8).write(to: files.file("typo.toml"))
         let typo = try run(["--config", files.file("typo.toml").path])
         #expect(typo.status == 78 && typo.errors.contains("server.colour: unknown setting"), "\(typo.errors)")
