@@ -141,7 +141,7 @@ struct Run: AsyncParsableCommand {
         if let peer = runtime.peerAddress { ready["peer"] = peer.description }
         if let metrics = runtime.metricsAddress { ready["metrics"] = metrics.description }
         if let admin = runtime.adminAddress { ready["admin"] = admin.description }
-        ready["tls"] = runtime.settings.tls == nil ? "off" : runtime.settings.tls!.clientsUseTLS ? "on" : "peer-and-admin"
+        ready["tls"] = runtime.settings.tls.map { $0.clientsUseTLS ? "on" : "peer-and-admin" } ?? "off"
         let data = try JSONSerialization.data(withJSONObject: ready, options: [.sortedKeys, .withoutEscapingSlashes])
         let line = String(decoding: data, as: UTF8.self)
         FileHandle.standardOutput.write(Data((line + "\n").utf8))

@@ -404,7 +404,7 @@ public final class ServerRuntime: Sendable {
             activationIncident: status.activationIncident, openIncidents: UInt32(clamping: incidents.filter { $0.acknowledgedAt == nil }.count),
             openDivergence: UInt32(clamping: divergence),
             certificateExpiresMs: settings.tls.map { Int64($0.contexts.current.certificate.notValidAfter.timeIntervalSince1970 * 1000) },
-            transport: settings.tls == nil ? "plaintext" : settings.tls!.clientsUseTLS ? "tls" : "tls, clients in clear")
+            transport: settings.tls.map { $0.clientsUseTLS ? "tls" : "tls, clients in clear" } ?? "plaintext")
     }
 
     /// Reloads the certificate files now if they changed (SIGHUP; the runtime also checks on

@@ -110,28 +110,9 @@ import Glibc
 /// Sends bytes on a fresh connection and returns what comes back before the server closes
 /// (bounded by two seconds).
 func rawExchange(_ endpoint: Endpoint, send bytes: [UInt8]) throws -> [UInt8] {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw TestFailure("no socket") }
+    guard let fd = blockingConnect(endpoint) else { throw TestFailure("cannot connect to \(endpoint)") }
     defer { close(fd) }
-    var timeout = timeval(tv_sec: 2, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = endpoint.port.bigEndian
-    inet_pton(AF_INET, endpoint.host, &address.sin_addr)
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard connected == 0 else { throw TestFailure("cannot connect to \(endpoint)") }
-    _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, 0) }
-    var response = [UInt8]()
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        if count <= 0 { break }
-        response += chunk[0..<count]
-    }
-    return response
+    return exchange(fd, send: bytes)
 }
 
 /// The reason of the first goodbye frame in `bytes`, if there is one (any conversation's

@@ -10,11 +10,11 @@ import Wire
 import Glibc
 #endif
 
-/// Reads a server's `/metrics` with a plain blocking HTTP GET on loopback.
-func scrapeMetrics(_ endpoint: Endpoint) -> [String: Double] {
+/// A blocking TCP connection to an IPv4 endpoint whose reads give up after two seconds; nil
+/// when it cannot connect. The caller closes it.
+func blockingConnect(_ endpoint: Endpoint) -> Int32? {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { return [:] }
-    defer { close(fd) }
+    guard fd >= 0 else { return nil }
     var timeout = timeval(tv_sec: 2, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     var address = sockaddr_in()
@@ -24,9 +24,16 @@ func scrapeMetrics(_ endpoint: Endpoint) -> [String: Double] {
     let connected = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    guard connected == 0 else { return [:] }
-    let request = Array("GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8)
-    _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+    guard connected == 0 else {
+        close(fd)
+        return nil
+    }
+    return fd
+}
+
+/// Sends `bytes`, then reads until the other side closes (or two silent seconds).
+func exchange(_ fd: Int32, send bytes: [UInt8]) -> [UInt8] {
+    _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
     var response = [UInt8]()
     var chunk = [UInt8](repeating: 0, count: 65_536)
     while true {
@@ -34,6 +41,14 @@ func scrapeMetrics(_ endpoint: Endpoint) -> [String: Double] {
         if count <= 0 { break }
         response += chunk[0..<count]
     }
+    return response
+}
+
+/// Reads a server's `/metrics` with a plain blocking HTTP GET on loopback.
+func scrapeMetrics(_ endpoint: Endpoint) -> [String: Double] {
+    guard let fd = blockingConnect(endpoint) else { return [:] }
+    defer { close(fd) }
+    let response = exchange(fd, send: Array("GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8))
     var values: [String: Double] = [:]
     let text = String(decoding: response, as: UTF8.self)
     for line in text.split(separator: "\n") where !line.hasPrefix("#") {

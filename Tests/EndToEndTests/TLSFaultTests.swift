@@ -224,86 +224,41 @@ final class HandshakeOutcome: ChannelInboundHandler, @unchecked Sendable {
     func channelInactive(context: ChannelHandlerContext) { promise.succeed(false) }
 }
 
-/// A TCP relay on loopback that records every byte it passes, both ways: the wire between
-/// the two servers, as an eavesdropper sees it.
+/// `chaos-relay` on loopback, recording every byte it passes: the wire between the two
+/// servers, as an eavesdropper sees it. Killed (by pid) when it ends.
 final class Relay: @unchecked Sendable {
-    let port: UInt16
-    private let listener: Int32
-    private let lock = NSLock()
-    private var bytes: [UInt8] = []
-    private var sockets: [Int32] = []
-    private var stopped = false
+    static let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("chaos-relay")
+    let process = Process()
+    let capture = FileManager.default.temporaryDirectory.appendingPathComponent("relay-\(UUID().uuidString.prefix(8))")
+    private(set) var port: UInt16 = 0
 
     init(to upstream: Endpoint) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        process.executableURL = Self.binary
+        process.arguments = [
+            "--listen", "127.0.0.1:0", "--to", upstream.description, "--control", capture.path + ".none", "--capture", capture.path,
+        ]
+        let ready = Pipe()
+        process.standardOutput = ready
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // The relay prints {"relay":"127.0.0.1:PORT"} once it listens, then nothing more.
+        let line = String(decoding: ready.fileHandleForReading.availableData, as: UTF8.self)
+        guard let address = line.firstMatch(of: /"relay":"([^"]+)"/)?.1, let endpoint = Endpoint(parsing: String(address)) else {
+            stop()
+            throw TestFailure("chaos-relay did not start: \(line)")
         }
-        guard bound, listen(fd, 8) == 0 else {
-            close(fd)
-            throw TestFailure("the relay cannot listen")
-        }
-        listener = fd
-        port = UInt16(bigEndian: address.sin_port)
-        Thread.detachNewThread { [self] in
-            while true {
-                let client = accept(listener, nil, nil)
-                guard client >= 0 else { return }
-                guard let server = try? Self.dial(upstream) else {
-                    close(client)
-                    continue
-                }
-                lock.withLock { sockets += [client, server] }
-                Thread.detachNewThread { self.pump(from: client, to: server) }
-                Thread.detachNewThread { self.pump(from: server, to: client) }
-            }
-        }
+        port = endpoint.port
     }
 
-    var captured: [UInt8] { lock.withLock { bytes } }
+    var captured: [UInt8] { Array((try? Data(contentsOf: capture)) ?? Data()) }
 
     func stop() {
-        lock.withLock {
-            stopped = true
-            shutdown(listener, Int32(SHUT_RDWR))
-            close(listener)
-            for socket in sockets { shutdown(socket, Int32(SHUT_RDWR)) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
         }
+        try? FileManager.default.removeItem(at: capture)
     }
 
-    private func pump(from source: Int32, to destination: Int32) {
-        var chunk = [UInt8](repeating: 0, count: 16_384)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { recv(source, $0.baseAddress, $0.count, 0) }
-            guard count > 0 else { break }
-            lock.withLock { bytes += chunk[0..<count] }
-            guard (chunk.withUnsafeBytes { send(destination, $0.baseAddress, count, Int32(MSG_NOSIGNAL)) }) == count else { break }
-        }
-        shutdown(destination, Int32(SHUT_RDWR))
-        shutdown(source, Int32(SHUT_RDWR))
-        lock.withLock {
-            sockets.removeAll { $0 == source }
-            close(source)
-        }
-    }
-
-    static func dial(_ endpoint: Endpoint) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = endpoint.port.bigEndian
-        inet_pton(AF_INET, endpoint.host, &address.sin_addr)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else {
-            close(fd)
-            throw TestFailure("the relay cannot reach \(endpoint)")
-        }
-        return fd
-    }
+    deinit { stop() }
 }

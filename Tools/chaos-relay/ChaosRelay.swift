@@ -8,6 +8,8 @@ import NIOPosix
 /// on the peer link that passes bytes through, delays them (with jitter, order kept), or
 /// holds them (a stall: what a lost segment costs TCP until it is retransmitted). The mode
 /// comes from a control file the suite rewrites: `pass`, `delay MS JITTER_MS` or `stall`.
+/// With `--capture`, it also records every byte it passes (the end-to-end test that looks for
+/// readable configuration on the peer link).
 @main
 struct ChaosRelay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,13 +17,19 @@ struct ChaosRelay: AsyncParsableCommand {
 
     @Option(help: "host:port to listen on (port 0: any; the bound address is printed).") var listen: String
     @Option(help: "host:port to relay to.") var to: String
-    @Option(help: "The control file: 'pass', 'delay MS JITTER_MS' or 'stall' (read every 20 ms).") var control: String
+    @Option(help: "The control file: 'pass', 'delay MS JITTER_MS' or 'stall' (read every 20 ms; absent: pass).") var control: String
+    @Option(help: "Append every byte relayed, both ways, to this file.") var capture: String?
 
     func run() async throws {
         guard let (listenHost, listenPort) = Self.split(listen), let (toHost, toPort) = Self.split(to) else {
             throw ValidationError("--listen and --to are host:port")
         }
         let shaping = Shaping(file: control)
+        let recorder: FileHandle? = try capture.map { path in
+            FileManager.default.createFile(atPath: path, contents: nil)
+            guard let handle = FileHandle(forWritingAtPath: path) else { throw ValidationError("--capture: cannot write \(path)") }
+            return handle
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
         loop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(20)) { _ in shaping.refresh() }
@@ -34,8 +42,8 @@ struct ChaosRelay: AsyncParsableCommand {
                     .channelOption(.socketOption(.tcp_nodelay), value: 1)
                     .connect(host: toHost, port: toPort)
                     .flatMap { outbound in
-                        let there = Direction(shaping: shaping, to: outbound)
-                        let back = Direction(shaping: shaping, to: inbound)
+                        let there = Direction(shaping: shaping, to: outbound, recorder: recorder)
+                        let back = Direction(shaping: shaping, to: inbound, recorder: recorder)
                         return inbound.pipeline.addHandler(there).flatMap { outbound.pipeline.addHandler(back) }
                             .flatMap { inbound.setOption(.autoRead, value: true) }
                     }
@@ -84,13 +92,16 @@ final class Direction: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     let shaping: Shaping
     let to: Channel
+    /// Shared by both directions of every connection, all on the relay's one loop.
+    let recorder: FileHandle?
     private var queue: [(due: NIODeadline, bytes: ByteBuffer)] = []
     private var lastDue = NIODeadline.now()
     private var pump: RepeatedTask?
 
-    init(shaping: Shaping, to: Channel) {
+    init(shaping: Shaping, to: Channel, recorder: FileHandle?) {
         self.shaping = shaping
         self.to = to
+        self.recorder = recorder
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -104,7 +115,9 @@ final class Direction: ChannelInboundHandler, @unchecked Sendable {
         }
         due = max(due, lastDue)  // bytes of one connection never overtake each other
         lastDue = due
-        queue.append((due, unwrapInboundIn(data)))
+        let bytes = unwrapInboundIn(data)
+        recorder?.write(Data(bytes.readableBytesView))
+        queue.append((due, bytes))
         drain()
     }
 

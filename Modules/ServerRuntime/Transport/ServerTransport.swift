@@ -84,10 +84,9 @@ struct ServerTransport: Sendable {
         try operations.addHandler(HandshakeFailureLogger(report: { refuse("TLS handshake failed: \($0)") }))
     }
 
-    /// For the primary's connection to its secondary.
-    func addDialing(to channel: Channel, address: String) throws {
+    /// For the primary's connection to its secondary (no gate: one connection at a time).
+    static func addDialing(_ tls: TransportSettings?, logger: Logger, to channel: Channel, address: String) throws {
         guard let tls else { return }
-        let logger = logger
         let loaded = tls.contexts.current
         let check = try PeerCertificateCheck(authorityPEM: loaded.authorityPEM, expectedName: tls.peerName)
         let refuse: @Sendable (String) -> Void = { why in logger.warning("peer link to \(address) refused: \(why)") }
