@@ -137,7 +137,7 @@ admin_servers() {
 }
 
 # start_clients FIRST OTHER TARGET NAME: a simulator per group of clients (in its namespace),
-# starting on FIRST; each ends once all its clients are on TARGET (empty: after 10 s) and
+# starting on FIRST; each ends once all its clients are on TARGET (empty: at stop_clients) and
 # leaves its JSON in NAME-GROUP.jsonl. Returns once every client is on FIRST.
 start_clients() {
     SIMS=()
@@ -167,6 +167,19 @@ start_clients() {
 }
 
 mark_clients() { for sim in "${SIMS[@]}"; do kill -USR1 "$sim" 2>/dev/null || true; done; }
+
+# wait_clients_on ADDRESS NAME SECONDS: until every simulator of NAME reports all its clients
+# on ADDRESS (bounded).
+wait_clients_on() {
+    local index=0 group deadline=$((SECONDS + $3))
+    for group in "${GROUPS_[@]}"; do
+        until grep -q "\"$1\":${GROUP_SIZES[$index]}[,}]" "$RUN/$2-$group.jsonl" 2>/dev/null; do
+            [ $SECONDS -lt $deadline ] || return 1
+            sleep 0.1
+        done
+        index=$((index + 1))
+    done
+}
 
 stop_clients() {
     for sim in "${SIMS[@]}"; do kill -INT "$sim" 2>/dev/null || true; done
@@ -258,7 +271,7 @@ fault_kind() {
 inject() {
     local kind
     kind=$(fault_kind "$1")
-    fault() { record "\"action\":\"fault\",\"round\":$round,\"kind\":\"$kind\",\"fault\":\"$1\""; }
+    fault() { record "\"action\":\"fault\",\"round\":$round,\"kind\":\"$kind\",\"fault\":\"$1\""; }  # kind: inject's
     case $1 in
     crash)
         fault "kill -9 primary"
@@ -338,7 +351,10 @@ for round in $(seq 1 "$ROUNDS"); do
         case $step in isolate | clientcut) budget=$((BUDGET_MS + 10000)) ;; esac
     done
     record "\"action\":\"round\",\"round\":$round,\"scenario\":\"$scenario\",\"kind\":\"$kind\",\"budget_ms\":$budget"
-    start_clients "$PRIMARY" "$SECONDARY" "$target" "round$round-failover"
+    # The clients stay on until the primary is back, as real ones would: a resumed primary must
+    # find them on the secondary (with nobody anywhere, its stale sessions could outnumber the
+    # secondary's none and the split rule would rightly keep it serving).
+    start_clients "$PRIMARY" "$SECONDARY" "" "round$round-failover"
     sleep 1
     # The clients measure from the fault that moves them: in linkcut+crash they stay on the
     # primary through the split and move at the crash.
@@ -355,15 +371,21 @@ for round in $(seq 1 "$ROUNDS"); do
         sleep 4
     else
         pair_wait_state "$SECONDARY_METRICS" active 30 || true
-        finish_clients
+        wait_clients_on "$target" "round$round-failover" 70 || true
     fi
     recover "${steps[@]}"
     if [ "$kind" != primary-failure ]; then
         # The clients stay on through the heal: the rule keeps the side that has them.
         settle || true
         record "\"action\":\"settled\",\"round\":$round"
-        stop_clients
+    else
+        # The primary, restarted or resumed, finds the clients on the secondary and waits for
+        # authorization. Bounded by the longest heal hold (after flapping, a resumed primary and
+        # the secondary both serve until the link has held 30 s): restore_primary judges
+        # whatever state it is in.
+        pair_wait_state "$PRIMARY_METRICS" "awaiting authorization" 70 || true
     fi
+    stop_clients
     restore_primary
     pair_wait_state "$PRIMARY_METRICS" active 20 || true
     pair_wait_state "$SECONDARY_METRICS" standby 20 || true
