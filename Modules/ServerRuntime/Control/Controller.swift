@@ -151,19 +151,16 @@ final class Controller {
         loop.execute { for waiter in ready { waiter.1.succeed() } }
     }
 
-    /// Sessions that started or ended on purpose since the last batch.
-    func clientsChanged(joined: Int, left: Int) {
+    /// Sessions that started, ended on purpose, or were lost since the last batch.
+    func clientsChanged(joined: Int, left: Int, lost: Int = 0) {
         let now = clock.now
         for _ in 0..<joined { census.clientJoined(at: now) }
         for _ in 0..<left { census.clientLeft(at: now) }
-        clientCountChanged()
-    }
-
-    func clientLost() {
-        let reports = census.clientLost(at: clock.now)
-        for report in reports {
-            logger.warning("client census: \(report)")
-            decide(.census(report))
+        for _ in 0..<lost {
+            for report in census.clientLost(at: now) {
+                logger.warning("client census: \(report)")
+                decide(.census(report))
+            }
         }
         clientCountChanged()
     }
