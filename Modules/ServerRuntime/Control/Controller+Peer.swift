@@ -22,18 +22,25 @@ extension Controller {
         guard settings.role == .primary, let address = settings.peerAddress, peer == nil, !dialing, !shuttingDown else { return }
         dialing = true
         let bound = NIOLoopBound(self, eventLoop: loop)
-        ClientBootstrap(group: loop)
-            .connectTimeout(.seconds(1))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let handler = bound.value.makePeerHandler(remote: address.description)
-                    try ServerTransport.addDialing(bound.value.settings.tls, logger: bound.value.logger, to: channel, address: address.description)
-                    try channel.pipeline.syncOperations.addWireHandlers(for: PeerMessage.self, configuration: .peer)
-                    try channel.pipeline.syncOperations.addHandler(handler)
+        let loop = self.loop
+        // Connected on a thread (a blocking connect, bounded by 1 s) so that the socket lands on a
+        // high descriptor: see `PeerSocket` for why that makes a killed primary's link close first.
+        NIOThreadPool.singleton.runIfActive(eventLoop: loop) {
+            try PeerSocket.connect(host: address.host, port: Int(address.port), timeout: .seconds(1))
+        }
+        .flatMap { descriptor in
+            ClientBootstrap(group: loop)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let handler = bound.value.makePeerHandler(remote: address.description)
+                        try ServerTransport.addDialing(bound.value.settings.tls, logger: bound.value.logger, to: channel, address: address.description)
+                        try channel.pipeline.syncOperations.addWireHandlers(for: PeerMessage.self, configuration: .peer)
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                    }
                 }
-            }
-            .connect(host: address.host, port: Int(address.port))
+                .withConnectedSocket(descriptor)
+        }
             .hop(to: loop)
             .assumeIsolated()
             .whenComplete { result in
