@@ -50,6 +50,11 @@ public struct ServerSettings: Sendable {
         public var startupPeerWait: Duration = .seconds(1)
         public var handoverTimeout: Duration = .seconds(5)
         public var switchoverTimeout: Duration = .seconds(5)
+        /// After the peer link *closed*, how long the clients watching this server wait to hear
+        /// that it serves (their own connections closed too; a silent link announces at once).
+        /// About the time 10,000 clients of a killed primary take to come over by themselves on
+        /// the benchmark's two shared cores (docs/failover-policy.md).
+        public var announcementDelayAfterClose: Duration = .seconds(1)
         /// The client census window: at least the clients' own timeout plus one heartbeat.
         public var censusWindow: Duration { clientHeartbeat * (clientMisses + 1) }
 

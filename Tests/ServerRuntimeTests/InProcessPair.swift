@@ -21,6 +21,12 @@ final class InProcessPair: @unchecked Sendable {
     var primary: ServerRuntime!
     var secondaryPeerPort: UInt16 = 0
     var clientPorts: [ServerRole: UInt16] = [:]
+    /// Timings both servers start with (the client heartbeat is 500 ms here).
+    var timings: ServerSettings.Timings = {
+        var timings = ServerSettings.Timings()
+        timings.clientHeartbeat = .milliseconds(500)
+        return timings
+    }()
     static let password = "correct horse battery"
     static let passwordHash = try! PasswordHasher().hash(password)
     static let secret = Array("in-process-cluster-secret-0123456789".utf8)
@@ -60,7 +66,7 @@ final class InProcessPair: @unchecked Sendable {
             role: role, serverId: role == .primary ? "vcom-primary" : "vcom-secondary", primaryId: "vcom-primary",
             clientListen: Endpoint(host: "127.0.0.1", port: clientPorts[role] ?? 0), dataDirectory: dataDirectory(role),
             vendorKeys: [vendor.publicKey], clusterSecret: Self.secret, eventLoopThreads: 1)
-        settings.timings.clientHeartbeat = .milliseconds(500)
+        settings.timings = timings
         switch role {
         case .primary:
             settings.licenceFile = licenceFile

@@ -104,4 +104,28 @@ final class RawClient: @unchecked Sendable {
         #expect(await client.waitLoggedIn(to: pair.secondary.clientAddress))
         await pair.shutdown()
     }
+
+    /// A closed link means the peer's process ended and its clients saw their connections close
+    /// too: the announcement waits `announcementDelayAfterClose`, for those that saw nothing.
+    @Test func afterAClosedLinkTheAnnouncementWaits_andStillComes() async throws {
+        let pair = try InProcessPair()
+        pair.timings.announcementDelayAfterClose = .seconds(3)
+        try await pair.start()
+        let client = RecordingClient([pair.primary.clientAddress], username: "op3")
+        #expect(await client.waitLoggedIn(to: pair.primary.clientAddress))
+        let token = try #require(client.connection.token)
+        client.connection.stop()
+        let watcher = try await RawClient(pair.secondary.clientAddress)
+        try await watcher.send(.hello(Hello(nodeId: "w", software: "test")), .watch(Watch(sessionToken: token, epoch: 1)))
+        #expect(await eventually { await pair.secondary.report()?.clientsWatching == 1 })
+
+        await pair.primary.stopAbruptly()
+        #expect(await pair.secondary.waitForState(.active, timeout: .seconds(10)))
+        let activeAt = ContinuousClock.now
+        let heard = { watcher.messages.contains { if case .activated = $0 { true } else { false } } }
+        #expect(!heard(), "announced at once after a closed link")
+        #expect(await eventually(.seconds(10)) { heard() })
+        #expect(ContinuousClock.now - activeAt >= .seconds(1.5), "the announcement came \(ContinuousClock.now - activeAt) after the activation")
+        await pair.shutdown()
+    }
 }

@@ -81,7 +81,14 @@ extension Controller {
             case .report(let report):
                 switch report {
                 case .up, .restored: logger.notice("peer link \(report == .up ? "up" : "restored") with \(peerInfo?.nodeId ?? "the peer")")
-                case .lost(let cause): logger.warning("peer link lost (\(cause == .closed ? "connection closed" : "silent"))")
+                case .lost(let cause):
+                    logger.warning("peer link lost (\(cause == .closed ? "connection closed" : "silent"))")
+                    // A closed link: the peer's process ended (or its host reset the connection), and
+                    // the kernel closes its clients' connections as well: they come by themselves, and
+                    // an activation's announcement would only add a message and a probe per client to
+                    // the storm. It waits, for the clients that heard no close. A silent link gives its
+                    // clients nothing to notice: they hear at once.
+                    announcementHeldUntil = cause == .closed ? clock.now + settings.timings.announcementDelayAfterClose : nil
                 case .stable: logger.info("peer link stable")
                 case .suspect, .recovered: logger.debug("peer link \(report)")
                 }
@@ -135,7 +142,10 @@ extension Controller {
             $0.takingOver = takingOver
         }
         clients.servingChanged()
-        clients.announce(activeEpoch: state == .active ? epoch : nil, from: loop)
+        if let held = announcementHeldUntil, clock.now >= held { announcementHeldUntil = nil }
+        if state != .active || announcementHeldUntil == nil {
+            clients.announce(activeEpoch: state == .active ? epoch : nil, from: loop)
+        }
         metrics.state(state, epoch: epoch)
         metrics.revision(store.head.revision)
     }

@@ -72,6 +72,8 @@ final class Controller {
     /// The shutdown ended the sessions and closed the link: no event is decided any more.
     var halted = false
     var stateWaiters: [(ServerState, EventLoopPromise<Void>)] = []
+    /// Watching clients hear of an activation no earlier than this (set when the link closed).
+    var announcementHeldUntil: MonotonicTime?
 
     init(
         settings: ServerSettings, loop: EventLoop, logger: Logger, clock: any RuntimeClock, metrics: RuntimeMetrics,
@@ -175,7 +177,7 @@ final class Controller {
 
     func scheduleTimer() {
         let now = clock.now
-        var deadline = policy.nextDeadline.earliest(monitor.nextDeadline).earliest(census.nextDeadline)
+        var deadline = policy.nextDeadline.earliest(monitor.nextDeadline).earliest(census.nextDeadline).earliest(announcementHeldUntil)
         if let wall = leader.nextDeadlineMs {
             let remaining = Int64(wall) - Int64(wallMs())
             deadline = deadline.earliest(now + .milliseconds(max(0, remaining)))
