@@ -126,11 +126,12 @@ public final class ClientConnection: Sendable {
             perform(action)
         }
         flush(box, &written)
-        let machine = box.shell.machine
         // A media frame or a heartbeat changes neither (the server and token change only with
-        // the phase): no lock taken for them, 50 times a second per listener.
-        if machine.phase != before.0 || machine.epoch != before.1 {
-            published.withLockedValue { $0 = (machine.phase, machine.server, machine.epoch, machine.token) }
+        // the phase): no lock taken for them, 50 times a second per listener. The fields are read
+        // one by one: a copy of the whole machine retained and released a dozen references.
+        if box.shell.machine.phase != before.0 || box.shell.machine.epoch != before.1 {
+            let published = (box.shell.machine.phase, box.shell.machine.server, box.shell.machine.epoch, box.shell.machine.token)
+            self.published.withLockedValue { $0 = published }
         }
         scheduleTimer(now: now)
     }
