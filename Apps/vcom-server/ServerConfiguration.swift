@@ -24,7 +24,7 @@ struct ServerConfiguration {
         "server.licence-file", "server.threads", "listen.client", "listen.peer", "listen.metrics", "listen.admin", "advertise.client",
         "peer.address", "peer.client-address", "timings.peer-heartbeat-ms", "timings.peer-misses", "timings.client-heartbeat-ms",
         "timings.client-misses", "timings.token-lifetime-s", "timings.startup-peer-wait-ms", "timings.handover-timeout-ms",
-        "timings.switchover-timeout-ms", "tls.certificate", "tls.key", "tls.ca", "tls.peer-name", "tls.clients", "tls.plaintext",
+        "timings.switchover-timeout-ms", "timings.announcement-delay-ms", "tls.certificate", "tls.key", "tls.ca", "tls.peer-name", "tls.clients", "tls.plaintext",
         "tls.reload-check-s", "tls.handshake-limit",
     ]
 
@@ -161,6 +161,8 @@ struct ServerConfiguration {
         timings.startupPeerWait = try milliseconds("timings.startup-peer-wait-ms", default: timings.startupPeerWait, range: 0...600_000)
         timings.handoverTimeout = try milliseconds("timings.handover-timeout-ms", default: timings.handoverTimeout, range: 100...600_000)
         timings.switchoverTimeout = try milliseconds("timings.switchover-timeout-ms", default: timings.switchoverTimeout, range: 100...600_000)
+        timings.announcementDelayAfterClose = try milliseconds(
+            "timings.announcement-delay-ms", default: timings.announcementDelayAfterClose, range: 0...60_000)
         settings.timings = timings
         settings.eventLoopThreads = try count("server.threads", default: System.coreCount, range: 1...256)
         settings.tls = try transport(role: role, primaryId: primaryId)

@@ -60,6 +60,8 @@ struct Run: AsyncParsableCommand {
     @Option(help: "How long a handover waits for the peer, in ms (timings.handover-timeout-ms, default 5000).") var handoverTimeoutMs: Int?
     @Option(help: "How long an authorized switchover waits for the peer, in ms (timings.switchover-timeout-ms, default 5000).")
     var switchoverTimeoutMs: Int?
+    @Option(help: "After the peer link closed, how long the watching clients wait to hear that this server serves, in ms (timings.announcement-delay-ms, default 1000).")
+    var announcementDelayMs: Int?
     @Option(help: "Event loop threads (server.threads, default: the number of cores).") var threads: Int?
     @Option(help: "This server's certificate, PEM (tls.certificate); `vcom-admin pki init` makes one.") var tlsCertificate: String?
     @Option(help: "Its private key, PEM (tls.key).") var tlsKey: String?
@@ -124,6 +126,7 @@ struct Run: AsyncParsableCommand {
             ("timings.token-lifetime-s", tokenLifetimeS.map(String.init)),
             ("timings.handover-timeout-ms", handoverTimeoutMs.map(String.init)),
             ("timings.switchover-timeout-ms", switchoverTimeoutMs.map(String.init)),
+            ("timings.announcement-delay-ms", announcementDelayMs.map(String.init)),
             ("tls.certificate", tlsCertificate), ("tls.key", tlsKey), ("tls.ca", tlsCa), ("tls.peer-name", peerName),
             ("tls.clients", noClientTls ? "false" : nil), ("tls.plaintext", plaintext ? "true" : nil),
         ]

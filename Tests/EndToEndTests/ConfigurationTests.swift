@@ -59,6 +59,8 @@ import Testing
         try Data("[tls]\nclients = \"maybe\"\n".utf8).write(to: files.file("maybe.toml"))
         let maybe = try run(["--config", files.file("maybe.toml").path] + base + ["--role", "secondary"] + tls)
         #expect(maybe.status == 78 && maybe.errors.contains("tls.clients: 'maybe' must be true or false"), "\(maybe.errors)")
+        let longDelay = try run(base + ["--role", "secondary", "--announcement-delay-ms", "61000"] + tls)
+        #expect(longDelay.status == 78 && longDelay.errors.contains("timings.announcement-delay-ms"), "\(longDelay.errors)")
         try Data("[server]\nrole = \"secondary\"\ncolour = \"blue\"\n".utf8).write(to: files.file("typo.toml"))
         let typo = try run(["--config", files.file("typo.toml").path])
         #expect(typo.status == 78 && typo.errors.contains("server.colour: unknown setting"), "\(typo.errors)")
@@ -77,7 +79,7 @@ import Testing
         }
         let help = try run(["run", "--help"])
         #expect(help.status == 0)
-        for flag in ["--config", "--role", "--cluster-secret-file", "--client-listen", "--peer-listen", "--peer-address", "--metrics-listen", "--licence-file", "--ready-file", "Exit codes"] {
+        for flag in ["--config", "--role", "--cluster-secret-file", "--client-listen", "--peer-listen", "--peer-address", "--metrics-listen", "--licence-file", "--ready-file", "--announcement-delay-ms", "Exit codes"] {
             #expect(help.output.contains(flag), "--help does not mention \(flag)")
         }
     }
