@@ -90,6 +90,25 @@ import Glibc
         }
     }
 
+    /// linkcut+crash: the split's incident (the secondary activated) also explains the crash of
+    /// the primary 3 s later, which changes no state; without any incident it is still caught.
+    @Test func aCombinedRoundIsExplainedByItsFirstIncident() throws {
+        var combined = Self.cleanRun()
+        combined["actions.jsonl"] = """
+            {"t":500,"action":"round","round":1,"scenario":"linkcut+crash"}
+            {"t":1000,"action":"fault","round":1,"kind":"split","fault":"peer link cut"}
+            {"t":4000,"action":"fault","round":1,"kind":"primary-failure","fault":"kill -9 primary"}
+            {"t":5000,"action":"switchover","round":1,"incident":"S3-1"}
+            {"t":6000,"action":"round-end","round":1}
+            """
+        combined["status.jsonl"]! += "\n" + #"{"t":4300,"server":"secondary","address":"b:1","up":true,"state":"active","epoch":3,"logins":3}"#
+        let passed = try check(combined)
+        #expect(passed.status == 0 && passed.output.contains("violations=0"), "\(passed.output)")
+        combined["final-incidents.json"] = #"{"incidents":[]}"#
+        let caught = try check(combined)
+        #expect(caught.status == 1 && caught.output.contains("round 1: no incident records kill -9 primary"), "\(caught.output)")
+    }
+
     /// A peer-link delay below the detection thresholds: nothing may happen.
     static func quietRun() -> [String: String] {
         let summary = #"{"type":"summary","never_back":0,"relogin":{"count":0},"outages":{"count":0}}"#
