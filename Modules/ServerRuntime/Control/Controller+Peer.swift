@@ -41,16 +41,16 @@ extension Controller {
                 }
                 .withConnectedSocket(descriptor)
         }
-            .hop(to: loop)
-            .assumeIsolated()
-            .whenComplete { result in
-                let controller = bound.value
-                controller.dialing = false
-                if case .failure(let error) = result {
-                    controller.logger.debug("cannot reach the secondary at \(address): \(error)")
-                    controller.scheduleRedial()
-                }
+        .hop(to: loop)
+        .assumeIsolated()
+        .whenComplete { result in
+            let controller = bound.value
+            controller.dialing = false
+            if case .failure(let error) = result {
+                controller.logger.debug("cannot reach the secondary at \(address): \(error)")
+                controller.scheduleRedial()
             }
+        }
     }
 
     /// Tries again after a delay that doubles up to 2 s, with ±20 % jitter so two primaries
