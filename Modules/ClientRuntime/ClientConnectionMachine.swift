@@ -137,6 +137,8 @@ public struct ClientConnectionMachine: Sendable {
     var watchNextHeartbeat = MonotonicTime.zero
     /// A heartbeat sent to the own server after the other announced its activation.
     var probe: (sequence: UInt32, deadline: MonotonicTime, epoch: UInt64)?
+    /// The server this client last lost a session on, until it logs in somewhere again.
+    var lostSessionOn: Endpoint?
 
     public init(
         servers: [Endpoint], username: String, password: String, clientInstance: String, configuration: Configuration = Configuration()
@@ -283,8 +285,11 @@ public struct ClientConnectionMachine: Sendable {
         token = accepted.sessionToken
         epoch = max(epoch, accepted.epoch)
         if let alternate = accepted.alternateServer { servers[1 - current] = alternate }
-        // Here after losing the other server: it is unlikely to be back within seconds.
-        let otherFailed = failures > 0
+        // Here after losing a session on the other server: it is unlikely to be back within
+        // seconds. (Not merely after failed attempts: a first login that needed a retry in a
+        // busy start-up would otherwise leave its client without a watch for a minute.)
+        let otherFailed = lostSessionOn != nil && lostSessionOn == servers[1 - current]
+        lostSessionOn = nil
         failures = 0
         lastHeard = now
         let interval = Duration.milliseconds(Int64(accepted.heartbeatIntervalMs))
@@ -324,6 +329,7 @@ public struct ClientConnectionMachine: Sendable {
         if wasLoggedIn {
             actions.append(.emit(.lost(server: at, reason: reason)))
             failures = 0
+            lostSessionOn = at
         }
         // Already connected to the other server: log in there, no new connection.
         if case .open = watch { return actions + adoptWatch(at: now) }

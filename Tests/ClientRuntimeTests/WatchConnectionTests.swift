@@ -77,6 +77,32 @@ import Wire
         #expect(until >= at(15_110) && until <= at(75_110))
     }
 
+    /// A first login that needed retries (refused by a standby, a slow start) is no failover:
+    /// its watch starts within the usual two seconds, not a minute later.
+    @Test mutating func aFirstLoginAfterRetriesWatchesSoon() {
+        var client = Machine(servers: [secondary, primary], username: "ann", password: "pw", clientInstance: "c1")
+        _ = client.handle(.start, at: ms(0), random: &random)
+        _ = client.handle(.connected(attempt: 1), at: ms(1), random: &random)
+        _ = client.handle(.received(.hello(Hello(nodeId: "s", software: "s"))), at: ms(2), random: &random)
+        let refused = client.handle(
+            .received(.loginRefused(LoginRefused(reason: .notActiveServer, detail: "standby", alternateServer: primary, epoch: 2))),
+            at: ms(3), random: &random)
+        #expect(refused.contains(.connect(primary, attempt: 2)), "\(refused)")
+        _ = client.handle(.connected(attempt: 2), at: ms(4), random: &random)
+        _ = client.handle(.received(.hello(Hello(nodeId: "p", software: "s"))), at: ms(5), random: &random)
+        _ = client.handle(
+            .received(
+                .loginAccepted(
+                    LoginAccepted(
+                        sessionId: 9, epoch: 2, serverRole: .primary, alternateServer: secondary, sessionToken: ByteBuffer(string: "tok"),
+                        heartbeatIntervalMs: 1000))), at: ms(6), random: &random)
+        guard case .waiting(let until) = client.watch else {
+            Issue.record("expected a scheduled watch, got \(client.watch)")
+            return
+        }
+        #expect(until <= ms(2006), "a first login's watch waited until \(until)")
+    }
+
     @Test mutating func anActivationMovesTheClientOnlyIfItsServerIsSilent() {
         var (client, _) = watching()
         // The secondary activates: the client probes the primary.
