@@ -130,8 +130,8 @@ public final class ClientConnection: Sendable {
         // the phase): no lock taken for them, 50 times a second per listener. The fields are read
         // one by one: a copy of the whole machine retained and released a dozen references.
         if box.shell.machine.phase != before.0 || box.shell.machine.epoch != before.1 {
-            let published = (box.shell.machine.phase, box.shell.machine.server, box.shell.machine.epoch, box.shell.machine.token)
-            self.published.withLockedValue { $0 = published }
+            let snapshot = (box.shell.machine.phase, box.shell.machine.server, box.shell.machine.epoch, box.shell.machine.token)
+            published.withLockedValue { $0 = snapshot }
         }
         scheduleTimer(now: now)
     }

@@ -4,6 +4,17 @@ import NIOCore
 import Testing
 import Wire
 
+/// A login reply, as the machine receives it.
+private func accepted(
+    session: UInt64, epoch: UInt64, role: ServerRole, alternate: Endpoint?, token: String
+) -> ClientConnectionMachine.Event {
+    .received(
+        .loginAccepted(
+            LoginAccepted(
+                sessionId: session, epoch: epoch, serverRole: role, alternateServer: alternate, sessionToken: ByteBuffer(string: token),
+                heartbeatIntervalMs: 1000)))
+}
+
 /// The watch connection: a logged-in client watches the other server, moves over that
 /// connection when its own server is lost, and when the other announces its activation moves
 /// only if its own server does not answer a probe.
@@ -25,11 +36,7 @@ import Wire
         _ = client.handle(.connected(attempt: 1), at: ms(1), random: &random)
         _ = client.handle(.received(.hello(Hello(nodeId: "p", software: "s"))), at: ms(2), random: &random)
         let login = client.handle(
-            .received(
-                .loginAccepted(
-                    LoginAccepted(
-                        sessionId: 7, epoch: 2, serverRole: .primary, alternateServer: secondary, sessionToken: ByteBuffer(string: "tok"),
-                        heartbeatIntervalMs: 1000))), at: ms(3), random: &random)
+            accepted(session: 7, epoch: 2, role: .primary, alternate: secondary, token: "tok"), at: ms(3), random: &random)
         #expect(!login.contains { if case .connectWatch = $0 { true } else { false } }, "not at once: spread over two seconds")
         guard case .waiting(let start) = client.watch, start <= ms(2003) else {
             Issue.record("a login schedules the watch on the other server, got \(client.watch)")
@@ -65,11 +72,7 @@ import Wire
         #expect(client.watch == .none)
         // Logged in there, it watches the server it lost, but not before 15 s (within 75 s).
         _ = client.handle(
-            .received(
-                .loginAccepted(
-                    LoginAccepted(
-                        sessionId: 8, epoch: 3, serverRole: .secondary, alternateServer: primary, sessionToken: ByteBuffer(string: "tok3"),
-                        heartbeatIntervalMs: 1000))), at: at(110), random: &random)
+            accepted(session: 8, epoch: 3, role: .secondary, alternate: primary, token: "tok3"), at: at(110), random: &random)
         guard case .waiting(let until) = client.watch else {
             Issue.record("expected a delayed watch, got \(client.watch)")
             return
@@ -91,11 +94,7 @@ import Wire
         _ = client.handle(.connected(attempt: 2), at: ms(4), random: &random)
         _ = client.handle(.received(.hello(Hello(nodeId: "p", software: "s"))), at: ms(5), random: &random)
         _ = client.handle(
-            .received(
-                .loginAccepted(
-                    LoginAccepted(
-                        sessionId: 9, epoch: 2, serverRole: .primary, alternateServer: secondary, sessionToken: ByteBuffer(string: "tok"),
-                        heartbeatIntervalMs: 1000))), at: ms(6), random: &random)
+            accepted(session: 9, epoch: 2, role: .primary, alternate: secondary, token: "tok"), at: ms(6), random: &random)
         guard case .waiting(let until) = client.watch else {
             Issue.record("expected a scheduled watch, got \(client.watch)")
             return
@@ -196,11 +195,7 @@ import Wire
         #expect(request.pressedKeys == [talk, line])
         _ = client.handle(.received(.hello(Hello(nodeId: "s", software: "s"))), at: .milliseconds(3), random: &random)
         _ = client.handle(
-            .received(
-                .loginAccepted(
-                    LoginAccepted(
-                        sessionId: 1, epoch: 2, serverRole: .primary, alternateServer: nil, sessionToken: ByteBuffer(string: "t"),
-                        heartbeatIntervalMs: 1000))), at: .milliseconds(4), random: &random)
+            accepted(session: 1, epoch: 2, role: .primary, alternate: nil, token: "t"), at: .milliseconds(4), random: &random)
         var release = talk
         release.pressed = false
         #expect(client.handle(.keyChanged(release), at: .milliseconds(5), random: &random) == [.send(.keyChange(release))])
