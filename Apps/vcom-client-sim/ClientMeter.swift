@@ -29,6 +29,7 @@ struct ClientMeter: Sendable {
     var lostAfterMark = false
     /// Media: the last frame heard, and the silences longer than a few frames (kept with
     /// their times, since the mark may be applied after them).
+    var firstMedia: MonotonicTime?
     var lastMedia: MonotonicTime?
     var heardBeforeMark = false
     var gaps: [(from: MonotonicTime, to: MonotonicTime)] = []
@@ -69,6 +70,7 @@ struct ClientMeter: Sendable {
             gaps.append((last, now))
             if gaps.count > 64 { gaps.removeFirst() }
         }
+        if firstMedia == nil { firstMedia = now }
         lastMedia = now
     }
 
@@ -94,11 +96,13 @@ struct ClientMeter: Sendable {
         } else if let start = outageStart, start >= time {
             lostAfterMark = true
         }
-        // Hearing the line when the fault came: a frame shortly before it, or a silence that
-        // spans it.
-        heardBeforeMark = gaps.contains { $0.from <= time && $0.to > time && time - $0.from < .milliseconds(200) }
-            || lastMedia.map { time - $0 < .milliseconds(200) && time >= $0 } ?? false
-            || gaps.contains { $0.from < time && $0.to > time }
+        // Hearing the line when the fault came: a frame before it, and either frames after it
+        // (through it, or a silence that spans it) or the last one shortly before it. The mark
+        // reaches each event loop some milliseconds after `time`: frames heard meanwhile were
+        // taken for "nothing before the fault", and those listeners' gaps went uncounted.
+        let heardBefore = firstMedia.map { $0 <= time } ?? false
+        let lastFrame = lastMedia ?? time
+        heardBeforeMark = heardBefore && (lastFrame > time || time - lastFrame < .milliseconds(200))
     }
 
     /// From the mark to this panel noticing it had lost its server (its first outage after
