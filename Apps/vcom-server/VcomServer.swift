@@ -13,6 +13,11 @@ struct VcomServer: AsyncParsableCommand {
         subcommands: [Run.self, Bootstrap.self, HashPassword.self],
         defaultSubcommand: Run.self
     )
+
+    static func main() async {
+        FastCrash.restartIfNeeded()
+        await main(nil)
+    }
 }
 
 struct Run: AsyncParsableCommand {

@@ -82,7 +82,7 @@ final class ServerProcess: @unchecked Sendable {
     let logFile: URL
     private(set) var ready: [String: Any] = [:]
 
-    init(role: ServerRole, files: PairFiles, arguments: [String], name: String) throws {
+    init(role: ServerRole, files: PairFiles, arguments: [String], name: String, environment: [String: String]? = nil) throws {
         self.role = role
         readyFile = files.file("\(name).ready")
         logFile = files.file("\(name).log")
@@ -94,6 +94,7 @@ final class ServerProcess: @unchecked Sendable {
         try log.seekToEnd()
         process.standardError = log
         process.standardOutput = FileHandle.nullDevice
+        process.environment = environment
     }
 
     /// Starts the process and waits for its ready line.
