@@ -41,7 +41,20 @@ struct ClientMeter: Sendable {
     var isLoggedIn: Bool { server != nil }
     var inOutage: Bool { outageStart != nil }
 
+    /// The last thing that happened to this client (not media): for one that never got in,
+    /// where it is stuck.
+    var last = "not started"
+
     mutating func record(_ event: ClientEvent, at now: MonotonicTime) {
+        switch event {
+        case .connecting(let to): last = "connecting to \(to)"
+        case .refused(let by, let reason, _): last = "refused by \(by): \(reason)"
+        case .lost(let at, let reason): last = "lost on \(at): \(reason.prefix(60))"
+        case .redirected(let from, let to, _): last = "redirected from \(from) to \(to)"
+        case .stopped(let reason): last = "stopped: \(reason.prefix(60))"
+        case .loggedIn(let at, _, _, _): last = "logged in to \(at)"
+        case .media: break
+        }
         switch event {
         case .loggedIn(let at, _, _, _):
             server = at

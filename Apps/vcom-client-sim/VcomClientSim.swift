@@ -43,6 +43,8 @@ struct VcomClientSim: AsyncParsableCommand {
     @Option(help: "Clients per party line, as bootstrapped.") var operatorsPerLine: Int = 20
     @Option(help: "Bytes of audio per media frame (20 ms of Opus at 32 kbit/s is about 80).") var frameBytes: Int = 80
     @Option(help: "New clients per second while starting.") var ramp: Double = 2_000
+    @Option(help: "At most this many clients in their first login attempt at once: the ramp waits for a place (the simulator's own handshakes must not starve the clients already in).")
+    var maxStarting: Int = 256
     @Option(help: "Event loop threads (default: the number of cores).") var threads: Int = System.coreCount
     @Option(help: "Client heartbeat interval, ms.") var heartbeatMs: Int = 1_000
     @Option(help: "Mark the fault this many seconds after every client logged in (instead of SIGUSR1).") var markAfter: Double?
@@ -61,6 +63,7 @@ struct VcomClientSim: AsyncParsableCommand {
         guard (1...1_000).contains(operatorsPerLine) else { throw ValidationError("--operators-per-line must be 1 to 1000") }
         guard (1...1_200).contains(frameBytes) else { throw ValidationError("--frame-bytes must be 1 to 1200") }
         guard duration >= 0, ramp > 0 else { throw ValidationError("--duration must be ≥ 0 and --ramp > 0") }
+        guard (1...200_000).contains(maxStarting) else { throw ValidationError("--max-starting must be 1 to 200000") }
         guard firstIndex >= 0 else { throw ValidationError("--first-index must be ≥ 0") }
         guard parsedServers() != nil else { throw ValidationError("--servers '\(servers)' must be host:port[,host:port]") }
         if let untilAllOn, Endpoint(parsing: untilAllOn) == nil { throw ValidationError("--until-all-on '\(untilAllOn)' must be host:port") }
@@ -87,12 +90,18 @@ struct VcomClientSim: AsyncParsableCommand {
         let run = SimulationRun(
             settings: .init(
                 servers: endpoints, clients: clients, talkers: talkers, userPrefix: userPrefix, firstIndex: firstIndex, password: password,
-                operatorsPerLine: operatorsPerLine, frameBytes: frameBytes, heartbeat: .milliseconds(heartbeatMs), tls: tls),
+                operatorsPerLine: operatorsPerLine, frameBytes: frameBytes, heartbeat: .milliseconds(heartbeatMs), tls: tls,
+                maxStarting: maxStarting),
             group: group)
         let output = Output(json: json, live: isatty(STDOUT_FILENO) == 1 && !json)
         let signals = SignalWatcher { time in Task { await run.markFault(at: time) } }
         let started = ContinuousClock.now
-        await run.start(ramp: ramp) { output.progress(run.counts(), at: ContinuousClock.now - started) }
+        let duration = duration
+        await run.start(ramp: ramp) {
+            output.progress(run.counts(), at: ContinuousClock.now - started)
+        } stopRequested: {
+            signals.stopRequested || (duration > 0 && ContinuousClock.now - started >= .milliseconds(Int64(duration * 1000)))
+        }
 
         var everyoneOnce = false
         var markDue: ContinuousClock.Instant?
@@ -125,7 +134,7 @@ struct VcomClientSim: AsyncParsableCommand {
         await run.stop()
         try? await group.shutdownGracefully()
         output.summary(summary)
-        output.reasons(run.counts().reasons)
+        output.reasons(run.counts().reasons.merging(summary.neverLoggedIn) { $0 + $1 })
         if let figuresLine { print("\(figuresLine) \(summary.keyValues)") }
         if summary.everLoggedIn == 0 {
             output.note("nobody could log in: check --servers, the accounts (--user-prefix, --password) and that a server is active")

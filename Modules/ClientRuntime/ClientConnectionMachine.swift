@@ -40,14 +40,20 @@ public struct ClientConnectionMachine: Sendable {
         public var probeTimeout: Duration
         /// The watch starts at a random moment this long at most after a login.
         public var watchStartSpread: Duration
+        /// A connection attempt that has neither connected nor failed by then counts as failed.
+        /// The shell's own connect timeout (1 s) normally ends it first; this one makes sure no
+        /// phase but `idle` and `stopped` waits without a deadline: a client stuck there would
+        /// never log in, and nothing would tell.
+        public var connectDeadline: Duration
 
         public init(
             heartbeatInterval: Duration = .seconds(1), heartbeatMisses: Int = 3, retryBase: Duration = .milliseconds(100),
             retryMaximum: Duration = .seconds(2), retryJitter: Double = 0.2, watchOther: Bool = true,
             watchHeartbeatInterval: Duration = .seconds(10), probeTimeout: Duration = .milliseconds(250),
-            watchStartSpread: Duration = .seconds(2)
+            watchStartSpread: Duration = .seconds(2), connectDeadline: Duration = .seconds(5)
         ) {
             self.watchStartSpread = max(.zero, watchStartSpread)
+            self.connectDeadline = max(.milliseconds(1), connectDeadline)
             self.heartbeatInterval = heartbeatInterval
             self.heartbeatMisses = max(1, heartbeatMisses)
             self.retryBase = retryBase
@@ -125,6 +131,7 @@ public struct ClientConnectionMachine: Sendable {
     var attempt = 0
     var failures = 0
     var lastHeard = MonotonicTime.zero
+    var connectStarted = MonotonicTime.zero
     var nextHeartbeat: MonotonicTime?
     var heartbeatSequence: UInt32 = 0
     var usingToken = false
@@ -161,7 +168,8 @@ public struct ClientConnectionMachine: Sendable {
             case .loggedIn: nextHeartbeat.earliest(lastHeard + configuration.timeout)
             case .waiting(let until): until
             case .greeting, .loggingIn: lastHeard + configuration.timeout
-            default: nil
+            case .connecting: connectStarted + configuration.connectDeadline
+            case .idle, .stopped: nil
             }
         let watching: MonotonicTime? =
             switch watch {
@@ -259,6 +267,9 @@ public struct ClientConnectionMachine: Sendable {
             return [.close] + lost(at: now, reason: "the server did not answer in time", random: &random)
         case (.waiting(let until), .tick) where now >= until:
             return connect(at: now)
+        case (.connecting, .tick) where now >= connectStarted + configuration.connectDeadline:
+            // Its completion, if it ever comes, carries an attempt number no longer awaited.
+            return retry(at: now, random: &random)
         default:
             return []
         }
@@ -277,6 +288,7 @@ public struct ClientConnectionMachine: Sendable {
         }
         attempt += 1
         phase = .connecting(attempt: attempt)
+        connectStarted = now
         return [.connect(target, attempt: attempt)]
     }
 

@@ -63,6 +63,17 @@ import Wire
         #expect(client.token == ByteBuffer(string: "token-2"))
     }
 
+    @Test mutating func aConnectThatNeverEnds_isGivenUpAndRetried() {
+        var client = machine()
+        #expect(client.handle(.start, at: ms(0), random: &random) == [.connect(primary, attempt: 1)])
+        #expect(client.nextDeadline == ms(5000), "connecting is not a wait without end")
+        #expect(client.handle(.tick, at: ms(4999), random: &random).isEmpty)
+        #expect(client.handle(.tick, at: ms(5000), random: &random) == [.connect(primary, attempt: 2)])
+        // The abandoned attempt's late completion is not taken for the new one.
+        #expect(client.handle(.connected(attempt: 1), at: ms(5001), random: &random).isEmpty)
+        #expect(client.phase == .connecting(attempt: 2))
+    }
+
     @Test mutating func losingItsServer_itTriesTheOtherAtOnceWithItsToken() {
         var client = machine()
         _ = logIn(&client, at: 0)

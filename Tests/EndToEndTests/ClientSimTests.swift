@@ -55,6 +55,22 @@ import Glibc
         #expect(try #require(figure(summary, "media_gap", "p50_ms")) >= 690)
     }
 
+    @Test func theRampWaitsForClientsInTheirFirstLogin_andSaysWhereTheyAreStuck() async throws {
+        let hung = try await ScriptedServer(mode: .silent)
+        let sim = try SimProcess(arguments: [
+            "--servers", "\(hung.endpoint)", "--clients", "9", "--talkers", "0", "--max-starting", "3", "--duration", "2.5", "--plaintext",
+        ])
+        // The run ends at its duration although the ramp could not finish (each first attempt
+        // waits out the 3 s greeting timeout), and nobody logged in fails it.
+        #expect(await sim.waitForExit(timeout: .seconds(15)) == 1, "\(sim.objects)")
+        let started = sim.objects.filter { $0["type"] as? String == "progress" }.compactMap { $0["started"] as? Int }
+        #expect(!started.isEmpty && started.allSatisfy { $0 == 3 }, "at most 3 in their first login: \(started)")
+        let reasons = try #require(sim.objects.last { $0["type"] as? String == "reasons" }?["reasons"] as? [String: Int])
+        let stuck = reasons.filter { $0.key.hasPrefix("never logged in, last: connecting to \(hung.endpoint)") }
+        #expect(stuck.values.reduce(0, +) == 3, "\(reasons)")
+        #expect(reasons.filter { $0.key.contains("not started") }.values.reduce(0, +) == 6, "\(reasons)")
+    }
+
     @Test func clientsThatNeverComeBackFailTheRunAndAreCounted() async throws {
         let only = try await ScriptedServer(mode: .accepting)
         let sim = try SimProcess(arguments: ["--servers", "\(only.endpoint)", "--clients", "2", "--talkers", "0", "--duration", "3", "--plaintext"])

@@ -5,9 +5,10 @@ import Wire
 
 /// A client port that follows a script instead of a policy: it accepts every login (or refuses
 /// each with "not the active server"), echoes heartbeats, and plays one talker's media to every
-/// session (50 frames a second). The simulator's figures are checked against what it did.
+/// session (50 frames a second), or says nothing at all (silent: a hung server). The
+/// simulator's figures are checked against what it did.
 final class ScriptedServer: Sendable {
-    enum Mode: Sendable { case accepting, refusing }
+    enum Mode: Sendable { case accepting, refusing, silent }
 
     private struct State {
         var mode: Mode
@@ -69,6 +70,7 @@ final class ScriptedServer: Sendable {
         init(state: NIOLockedValueBox<State>) { self.state = state }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            if state.withLockedValue({ $0.mode }) == .silent { return }
             switch unwrapInboundIn(data) {
             case .hello:
                 context.writeAndFlush(wrapOutboundOut(.hello(Hello(nodeId: "scripted", software: "test"))), promise: nil)
