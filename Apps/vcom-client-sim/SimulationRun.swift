@@ -24,6 +24,9 @@ final class SimulationRun: @unchecked Sendable {
         var tls: ClientTLS?
         /// Clients in their first login attempt at once; the ramp waits for a place.
         var maxStarting = 256
+        /// The first this many clients keep a watch of the other server (all, unless the
+        /// process's descriptor limit is short: see `DescriptorLimit`).
+        var watches = Int.max
     }
 
     struct Counts: Sendable {
@@ -148,7 +151,7 @@ final class SimulationRun: @unchecked Sendable {
         panel.connection = ClientConnection(
             servers: settings.servers, username: "\(settings.userPrefix)\(panel.index + settings.firstIndex)", password: settings.password,
             clientInstance: "sim-\(panel.index + settings.firstIndex)", tls: settings.tls,
-            configuration: .init(heartbeatInterval: settings.heartbeat), eventLoop: panel.loop, timers: timers[ObjectIdentifier(panel.loop)],
+            configuration: .init(heartbeatInterval: settings.heartbeat, watchOther: panel.index < settings.watches), eventLoop: panel.loop, timers: timers[ObjectIdentifier(panel.loop)],
             onEvent: { [unowned self] event in self.handle(event, panel: panel) })
         // Held from the start: the library sends them with every login, the first included.
         panel.connection.press(KeyChange(action: .listen, target: .partyLine(panel.lineId), pressed: true))
@@ -250,7 +253,9 @@ final class SimulationRun: @unchecked Sendable {
                 var meter = panel.meter
                 // Where a client that never got in is stuck: its connection's phase now.
                 if meter.firstLogin == nil, let connection = panel.connection {
-                    meter.last += " (now \(Self.describe(connection.state.phase, at: now)))"
+                    let state = connection.state
+                    meter.last += " (now \(Self.describe(state.phase, at: now)), next \(state.server.map { "\($0)" } ?? "none")"
+                        + (connection.lastConnectFailure.map { "; last connect failure: \($0)" } ?? "") + ")"
                 }
                 return (panel, meter)
             }

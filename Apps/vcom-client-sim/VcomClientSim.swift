@@ -79,6 +79,7 @@ struct VcomClientSim: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let watches = DescriptorLimit.watches(forClients: clients)
         let endpoints = parsedServers()!
         let tls: ClientTLS?
         do {
@@ -91,7 +92,7 @@ struct VcomClientSim: AsyncParsableCommand {
             settings: .init(
                 servers: endpoints, clients: clients, talkers: talkers, userPrefix: userPrefix, firstIndex: firstIndex, password: password,
                 operatorsPerLine: operatorsPerLine, frameBytes: frameBytes, heartbeat: .milliseconds(heartbeatMs), tls: tls,
-                maxStarting: maxStarting),
+                maxStarting: maxStarting, watches: watches),
             group: group)
         let output = Output(json: json, live: isatty(STDOUT_FILENO) == 1 && !json)
         let signals = SignalWatcher { time in Task { await run.markFault(at: time) } }
@@ -185,5 +186,32 @@ final class SignalWatcher: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return stop
+    }
+}
+
+/// Every client keeps two connections (its session, and its watch of the other server) in this
+/// one process. Below 2 x clients descriptors the last clients' connects failed with EMFILE and
+/// they never logged in (3 of 10,000 at this machine's hard limit of 20,000, which root cannot
+/// raise here). So the soft limit is raised as far as needed and allowed, and when the watches
+/// still do not fit, the last clients run without one, said on standard error: a session for
+/// every client matters more than a watch for every client.
+enum DescriptorLimit {
+    /// How many clients (the first ones) keep a watch.
+    static func watches(forClients clients: Int) -> Int {
+        let reserve = 64  // event loops (3 each), standard streams, connections being replaced
+        var limit = rlimit()
+        guard getrlimit(CInt(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return clients }
+        let needed = rlim_t(2 * clients + reserve)
+        if limit.rlim_cur < needed {
+            limit.rlim_cur = min(needed, limit.rlim_max)
+            _ = setrlimit(CInt(RLIMIT_NOFILE.rawValue), &limit)
+        }
+        let available = Int(min(limit.rlim_cur, rlim_t(Int.max)))
+        let watches = max(0, min(clients, available - clients - reserve))
+        if watches < clients {
+            FileHandle.standardError.write(
+                Data("vcom-client-sim: \(clients) clients need \(needed) file descriptors (a session and a watch each) and the limit is \(available): the last \(clients - watches) clients run without a watch\n".utf8))
+        }
+        return watches
     }
 }

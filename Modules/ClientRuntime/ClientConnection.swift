@@ -72,6 +72,10 @@ public final class ClientConnection: Sendable {
     }
     /// The session token from the last login (what a re-login presents).
     public var token: ByteBuffer? { published.withLockedValue { $0.token } }
+    /// Why the last connection attempt that failed failed (a connect says nothing else: no
+    /// event), for a program that shows why it cannot get in.
+    public var lastConnectFailure: String? { connectFailure.withLockedValue { $0 } }
+    private let connectFailure = NIOLockedValueBox<String?>(nil)
     public var isLoggedIn: Bool { if case .loggedIn = state.phase { true } else { false } }
 
     public func start() {
@@ -224,6 +228,7 @@ public final class ClientConnection: Sendable {
                         self.feed(.connected(attempt: attempt))
                     }
                 case .failure(let error):
+                    self.connectFailure.withLockedValue { $0 = "\(watch ? "watch " : "")\(endpoint): \(error)" }
                     self.feed(watch ? .watchConnectFailed(attempt: attempt) : .connectFailed(attempt: attempt, reason: "\(error)"))
                 }
             }

@@ -71,6 +71,30 @@ import Glibc
         #expect(reasons.filter { $0.key.contains("not started") }.values.reduce(0, +) == 6, "\(reasons)")
     }
 
+    @Test func shortOfDescriptors_theLastClientsRunWithoutAWatch_andAllGetIn() async throws {
+        let server = try await ScriptedServer(mode: .accepting)
+        let other = try await ScriptedServer(mode: .refusing)
+        server.set(.accepting, alternate: other.endpoint)
+        // 40 clients and their watches would need 144 descriptors; the shell allows 120.
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("vcom-sim-limit-\(UUID().uuidString.prefix(8)).txt")
+        defer { try? FileManager.default.removeItem(at: output) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = [
+            "-c", "ulimit -n 120 && exec \"$0\" \"$@\" 2>&1", SimProcess.binary.path, "--servers", "\(server.endpoint),\(other.endpoint)",
+            "--clients", "40", "--talkers", "0", "--duration", "4", "--plaintext",
+        ]
+        process.standardOutput = try FileHandle(forWritingTo: { FileManager.default.createFile(atPath: output.path, contents: nil); return output }())
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+        #expect(!process.isRunning && process.terminationStatus == 0, "\(text)")
+        #expect(text.contains("the last 24 clients run without a watch"), "\(text)")
+        #expect(text.contains("40 clients, 40 ever logged in, 0 not logged in at the end"), "\(text)")
+    }
+
     @Test func clientsThatNeverComeBackFailTheRunAndAreCounted() async throws {
         let only = try await ScriptedServer(mode: .accepting)
         let sim = try SimProcess(arguments: ["--servers", "\(only.endpoint)", "--clients", "2", "--talkers", "0", "--duration", "3", "--plaintext"])
