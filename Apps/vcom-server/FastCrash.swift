@@ -21,11 +21,14 @@ enum FastCrash {
         setenv(variable, setting, 1)
         // The binary's own path, not /proc/self/exe: the process is named after the file it runs
         // (ps, pgrep and the crash report would say "exe").
+        let reason: String
         if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
             execv(path, CommandLine.unsafeArgv)
+            reason = String(cString: strerror(errno))
+        } else {
+            reason = "/proc/self/exe cannot be read"
         }
         // Still here: exec failed. Run as we are; only a crash's report is slower.
-        let reason = String(cString: strerror(errno))
         FileHandle.standardError.write(
             Data("vcom-server: could not restart with \(variable)=\(setting) (\(reason)); a crash will hold the sockets while it is reported\n".utf8))
     }
