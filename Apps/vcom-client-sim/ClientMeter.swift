@@ -41,20 +41,27 @@ struct ClientMeter: Sendable {
     var isLoggedIn: Bool { server != nil }
     var inOutage: Bool { outageStart != nil }
 
-    /// The last thing that happened to this client (not media): for one that never got in,
-    /// where it is stuck.
-    var last = "not started"
+    /// The last thing that happened to this client (not media), kept as it came: it is only
+    /// written out for a client that never got in (`lastDescription`), not formatted per event.
+    var lastEvent: ClientEvent?
+    /// Where a client that never got in is stuck, filled in when the summary is taken.
+    var stuck: String?
+
+    var lastDescription: String {
+        switch lastEvent {
+        case nil: "not started"
+        case .connecting(let to): "connecting to \(to)"
+        case .refused(let by, let reason, _): "refused by \(by): \(reason)"
+        case .lost(let at, let reason): "lost on \(at): \(reason.prefix(60))"
+        case .redirected(let from, let to, _): "redirected from \(from) to \(to)"
+        case .stopped(let reason): "stopped: \(reason.prefix(60))"
+        case .loggedIn(let at, _, _, _): "logged in to \(at)"
+        case .media: "media"
+        }
+    }
 
     mutating func record(_ event: ClientEvent, at now: MonotonicTime) {
-        switch event {
-        case .connecting(let to): last = "connecting to \(to)"
-        case .refused(let by, let reason, _): last = "refused by \(by): \(reason)"
-        case .lost(let at, let reason): last = "lost on \(at): \(reason.prefix(60))"
-        case .redirected(let from, let to, _): last = "redirected from \(from) to \(to)"
-        case .stopped(let reason): last = "stopped: \(reason.prefix(60))"
-        case .loggedIn(let at, _, _, _): last = "logged in to \(at)"
-        case .media: break
-        }
+        if case .media = event {} else { lastEvent = event }
         switch event {
         case .loggedIn(let at, _, _, _):
             server = at

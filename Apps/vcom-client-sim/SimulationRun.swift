@@ -254,8 +254,8 @@ final class SimulationRun: @unchecked Sendable {
                 // Where a client that never got in is stuck: its connection's phase now.
                 if meter.firstLogin == nil, let connection = panel.connection {
                     let state = connection.state
-                    meter.last += " (now \(Self.describe(state.phase, at: now)), next \(state.server.map { "\($0)" } ?? "none")"
-                        + (connection.lastConnectFailure.map { "; last connect failure: \($0)" } ?? "") + ")"
+                    meter.stuck = "now \(Self.describe(state.phase, at: now)), next \(state.server.map { "\($0)" } ?? "none")"
+                        + (connection.lastConnectFailure.map { "; last connect failure: \($0)" } ?? "")
                 }
                 return (panel, meter)
             }
@@ -315,7 +315,7 @@ struct Summary {
     init(meters: [(talker: Bool, line: UInt32, meter: ClientMeter)], talkingLines: Set<UInt32>, end: MonotonicTime) {
         clients = meters.count
         everLoggedIn = meters.filter { $0.meter.firstLogin != nil }.count
-        for entry in meters where entry.meter.firstLogin == nil { neverLoggedIn["never logged in, last: " + entry.meter.last, default: 0] += 1 }
+        for entry in meters where entry.meter.firstLogin == nil { neverLoggedIn["never logged in, last: \(entry.meter.lastDescription)\(entry.meter.stuck.map { " (\($0))" } ?? "")", default: 0] += 1 }
         notLoggedInAtEnd = meters.filter { !$0.meter.isLoggedIn }.count
         neverBack = meters.filter { $0.meter.neverBack }.count
         marked = meters.contains { $0.meter.mark != nil }

@@ -84,7 +84,8 @@ import Glibc
             "-c", "ulimit -n 120 && exec \"$0\" \"$@\" 2>&1", SimProcess.binary.path, "--servers", "\(server.endpoint),\(other.endpoint)",
             "--clients", "40", "--talkers", "0", "--duration", "4", "--plaintext",
         ]
-        process.standardOutput = try FileHandle(forWritingTo: { FileManager.default.createFile(atPath: output.path, contents: nil); return output }())
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: output)
         try process.run()
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         let deadline = ContinuousClock.now + .seconds(20)

@@ -49,10 +49,7 @@ deadline=$((SECONDS + 180))
 until grep -qF "[$PRIMARY=$CLIENTS]" "$RUN/clients.out" 2>/dev/null; do
     if [ $SECONDS -gt $deadline ] || ! kill -0 "$SIM" 2>/dev/null; then
         echo "bench-capacity: the clients were not all on the primary within 180 s:" >&2
-        # The simulator's summary (why sessions ended, logins refused) says what went wrong.
-        kill -INT "$SIM" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$SIM" 2>/dev/null || break; sleep 0.1; done
-        grep -v '^t=' "$RUN/clients.out" | tail -n 25 >&2
+        sim_summary "$SIM" "$RUN/clients.out"
         tail -n 3 "$RUN/clients.out" "$RUN/clients.log" >&2
         exit 1
     fi

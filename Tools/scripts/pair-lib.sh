@@ -128,6 +128,14 @@ pair_wait_state() {
     return 1
 }
 
+# sim_summary PID OUTPUT: ends a simulator that is failing a benchmark (SIGINT: it prints its
+# summary, with why sessions ended and where clients that never got in are stuck) and shows it.
+sim_summary() {
+    kill -INT "$1" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+    grep -v '^t=' "$2" | tail -n 25 >&2
+}
+
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # bench_prepare NAME CLIENTS: the file descriptors CLIENTS connections need (exits when the hard
