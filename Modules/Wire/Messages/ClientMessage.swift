@@ -312,7 +312,8 @@ public struct KeyChange: WireCodable {
 }
 
 /// One packet of encoded audio (20 ms at 50 frames per second). The audio is a slice of
-/// the received buffer, so decoding copies nothing.
+/// the received buffer, so decoding copies nothing; a receiver that keeps it past the read
+/// keeps that whole buffer, and copies it first.
 public struct MediaFrame: WireCodable {
     public var streamId: UInt32
     public var sequence: UInt32
@@ -331,7 +332,7 @@ public struct MediaFrame: WireCodable {
         streamId = try buffer.readWireInteger("media.streamId")
         sequence = try buffer.readWireInteger("media.sequence")
         timestamp = try buffer.readWireInteger("media.timestamp")
-        audio = try buffer.readWireBytes("media.audio")
+        audio = try buffer.readWireSlice("media.audio")
     }
 
     public func write(to buffer: inout ByteBuffer) throws(WireError) {
