@@ -307,7 +307,7 @@ public final class ClientConnection: Sendable {
         }
 
         func errorCaught(context: ChannelHandlerContext, error: Error) {
-            context.close(promise: nil)
+            context.close(after: error)
         }
     }
 }

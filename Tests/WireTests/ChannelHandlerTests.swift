@@ -1,3 +1,4 @@
+import Glibc
 import NIOCore
 import NIOEmbedded
 import NIOTestUtils
@@ -114,4 +115,34 @@ import Testing
 final class ErrorLog: @unchecked Sendable {  // EmbeddedChannel runs on the test's thread.
     private(set) var all: [WireError] = []
     func append(_ error: WireError) { all.append(error) }
+
+    /// Records every close that reaches the front of the pipeline (where the socket, or a TLS
+    /// handler, would act on it).
+    final class CloseRecorder: ChannelOutboundHandler {
+        typealias OutboundIn = Any
+        var closes = 0
+        func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+            closes += 1
+            context.close(mode: mode, promise: promise)
+        }
+    }
+
+    final class ClosesAfterErrors: ChannelInboundHandler {
+        typealias InboundIn = Any
+        func errorCaught(context: ChannelHandlerContext, error: Error) { context.close(after: error) }
+    }
+
+    /// A socket error leaves the close to NIO (which closes the channel itself); any other error
+    /// closes through the pipeline.
+    @Test func closeAfterAnError_leavesSocketErrorsToNIO() throws {
+        let recorder = CloseRecorder()
+        let channel = EmbeddedChannel(handlers: [recorder, ClosesAfterErrors()])
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        channel.pipeline.fireErrorCaught(IOError(errnoCode: ECONNRESET, reason: "read(descriptor:pointer:size:)"))
+        #expect(recorder.closes == 0)
+        #expect(channel.isActive)
+        channel.pipeline.fireErrorCaught(WireError.truncatedFrame(have: 1, need: 2))
+        #expect(recorder.closes == 1)
+        #expect(!channel.isActive)
+    }
 }

@@ -139,6 +139,6 @@ final class AdminSessionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        context.close(promise: nil)
+        context.close(after: error)
     }
 }

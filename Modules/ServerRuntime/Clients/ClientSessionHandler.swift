@@ -200,7 +200,7 @@ final class ClientSessionHandler: ChannelDuplexHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // Protocol errors were answered by WireErrorHandler; anything else ends the session.
-        context.close(promise: nil)
+        context.close(after: error)
     }
 
     private func finish(_ session: ClientSessionRef, lost: Bool, why: @autoclosure () -> String = "") {

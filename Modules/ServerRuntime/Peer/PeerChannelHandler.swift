@@ -62,7 +62,7 @@ final class PeerChannelHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         controller.logger.warning("peer link error from \(remote): \(error)")
-        context.close(promise: nil)
+        context.close(after: error)
     }
 
     /// Sends a frame (flushed at once unless `flush` is false).

@@ -100,3 +100,16 @@ extension ChannelPipeline.SynchronousOperations {
         try addHandler(WireErrorHandler<Message>(onError: onError))
     }
 }
+
+extension ChannelHandlerContext {
+    /// Ends the connection after an error that reached the application, unless the error is
+    /// one that ends it already. NIO closes a socket channel itself after a failed read or
+    /// write (`IOError`); a close through the pipeline as well made the TLS handler start a
+    /// polite shutdown on the dead connection: a close_notify written into a reset socket, and
+    /// a timer for the answer. After a kill -9 every connection of the dead server is reset,
+    /// and that shutdown was 15 % of the simulator's CPU while its 10,000 clients were noticing.
+    public func close(after error: Error) {
+        if error is IOError { return }
+        close(promise: nil)
+    }
+}
