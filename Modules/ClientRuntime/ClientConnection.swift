@@ -158,7 +158,7 @@ public final class ClientConnection: Sendable {
         case .close:
             let channel = box.shell.channel
             box.shell.channel = nil
-            channel?.close(promise: nil)
+            if let channel { ClientTLS.closeAtOnce(channel) }
         case .connectWatch(let endpoint, let attempt):
             box.shell.watchAttempt = attempt
             connect(endpoint, attempt: attempt, watch: true)
@@ -168,7 +168,7 @@ public final class ClientConnection: Sendable {
             let channel = box.shell.watchChannel
             box.shell.watchChannel = nil
             box.shell.watchAttempt = -1
-            channel?.close(promise: nil)
+            if let channel { ClientTLS.closeAtOnce(channel) }
         case .adoptWatch:
             box.shell.channel = box.shell.watchChannel
             box.shell.attempt = box.shell.watchAttempt
