@@ -92,7 +92,7 @@ extension ClientTLS {
     /// length, so a truncation is seen without TLS's help. On the channel's event loop.
     public static func closeAtOnce(_ channel: Channel) {
         if let tls = try? channel.pipeline.syncOperations.context(handlerType: NIOSSLClientHandler.self) {
-            tls.close(promise: nil)  // from the TLS handler's place: the handlers before it only
+            tls.close(promise: nil)  // goes from NIOSSL's place toward the socket, past NIOSSL
         } else {
             channel.close(promise: nil)
         }

@@ -115,7 +115,10 @@ import Testing
 final class ErrorLog: @unchecked Sendable {  // EmbeddedChannel runs on the test's thread.
     private(set) var all: [WireError] = []
     func append(_ error: WireError) { all.append(error) }
+}
 
+/// `close(after:)`: what ends a connection after an error, and what is left to NIO.
+@Suite struct CloseAfterErrorTests {
     /// Records every close that reaches the front of the pipeline (where the socket, or a TLS
     /// handler, would act on it).
     final class CloseRecorder: ChannelOutboundHandler {
