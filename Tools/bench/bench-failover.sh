@@ -74,7 +74,14 @@ for mode in "${MODES[@]}"; do
         sleep 0.2
     done
     echo "bench-failover [$mode]: $(tail -1 "$RUN/clients.out")"
+    # What the steady state (heartbeats, talk) leaves of the two cores for the failover.
+    steady_from=$(now_ms)
+    ticks_before=("$(cpu_ticks "$PRIMARY_PID")" "$(cpu_ticks "$SECONDARY_PID")" "$(cpu_ticks "$SIM")")
     sleep "$STEADY"
+    steady_ms=$(($(now_ms) - steady_from))
+    ticks_after=("$(cpu_ticks "$PRIMARY_PID")" "$(cpu_ticks "$SECONDARY_PID")" "$(cpu_ticks "$SIM")")
+    echo "bench-failover [$mode]: steady state, % of one core: primary $(cpu_pct "${ticks_before[0]}" "${ticks_after[0]}" "$steady_ms")," \
+        "secondary $(cpu_pct "${ticks_before[1]}" "${ticks_after[1]}" "$steady_ms"), clients $(cpu_pct "${ticks_before[2]}" "${ticks_after[2]}" "$steady_ms")"
 
     drops_before=$(listen_drops)
     if [ -n "${PROFILE:-}" ]; then  # PROFILE=FILE: perf samples of the whole machine, 4 s from the fault
