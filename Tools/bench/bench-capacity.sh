@@ -28,7 +28,6 @@ trap 'echo; echo "bench-capacity: interrupted"; exit 130' INT TERM
 bench_prepare bench-capacity "$CLIENTS"
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 pair_files "$CLIENTS"
 pair_common
