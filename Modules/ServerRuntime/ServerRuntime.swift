@@ -286,6 +286,13 @@ public final class ServerRuntime: Sendable {
                 // A listener that stops reading loses media above 64 KiB queued (about 600
                 // frames, 12 s of one talker), rather than growing the server without bound.
                 .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
+                // What an idle TLS client costs in memory: see PagedBufferAllocator.
+                .childChannelOption(.allocator, value: PagedBufferAllocator.allocator)
+                // A channel keeps its receive buffer between reads. A client sends heartbeats,
+                // keys and 80-byte media frames: 512 bytes hold any of them with TLS's overhead
+                // (NIO's default starts at 2 KiB, kept per connection); the buffer still grows
+                // for a larger read.
+                .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let operations = channel.pipeline.syncOperations
