@@ -139,7 +139,7 @@ sim_summary() {
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # cpu_ticks PID: the process's user + system CPU time so far, in clock ticks (0 once it is gone).
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }' || echo 0; }
+cpu_ticks() { { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null || true; } | awk '{ print $12 + $13 } END { if (NR == 0) print 0 }'; }
 
 # cpu_pct TICKS_BEFORE TICKS_AFTER MS: the share of one core those ticks were, over MS.
 cpu_pct() { awk -v a="$1" -v b="$2" -v ms="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", (b - a) * 100000 / hz / (ms > 0 ? ms : 1) }'; }
