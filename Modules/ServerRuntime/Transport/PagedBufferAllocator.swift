@@ -10,8 +10,8 @@ import Darwin
 /// NIOSSL gives every TLS connection a 32 KiB plaintext buffer and a 16 KiB ciphertext buffer
 /// for its whole life, and an idle client's heartbeats use the first hundred bytes of each.
 /// From glibc's heap those blocks land on pages that earlier handshakes had touched and freed,
-/// so each costs its resident pages in full (docs/performance.md, bench-capacity). Mapped on
-/// their own, a buffer costs only the pages ever written: one for a connection that carries
+/// and many of those pages stay resident (3 KiB per client, docs/performance.md). Mapped on their
+/// own, a buffer costs only the pages ever written: one for a connection that carries
 /// heartbeats. Small buffers stay on the heap.
 ///
 /// Each block starts with a 16-byte header that says how it was obtained: `deallocate` is not
