@@ -261,7 +261,18 @@ final class SimulationRun: @unchecked Sendable {
             }
             meters.withLockedValue { $0 += copies }
         }
-        return Summary(meters: meters.withLockedValue { $0.map { ($0.0.talker, $0.0.lineId, $0.1) } }, talkingLines: Set(panels.filter(\.talker).map(\.lineId)), end: Self.now())
+        let end = Self.now()
+        let loops = Array(group.makeIterator())
+        let talkingLines = Set(panels.filter(\.talker).map(\.lineId))
+        var summary = Summary(meters: meters.withLockedValue { $0.map { ($0.0.talker, $0.0.lineId, $0.1) } }, talkingLines: talkingLines, end: end)
+        summary.perClient = meters.withLockedValue { entries in
+            entries.sorted { $0.0.index < $1.0.index }.map { panel, meter in
+                ClientRow(
+                    client: panel.index + settings.firstIndex, loop: loops.firstIndex { $0 === panel.loop } ?? -1, talker: panel.talker,
+                    watch: panel.index < settings.watches, meter: meter, mediaGapCounted: talkingLines.contains(panel.lineId), end: end)
+            }
+        }
+        return summary
     }
 }
 
@@ -309,6 +320,8 @@ struct Summary {
     var mediaGap: Figures
     var onAtEnd: [String: Int]
     var refusals: Int
+    /// One row per client, in client order (`--per-client`).
+    var perClient: [ClientRow] = []
     /// Clients that never logged in, by the last thing that happened to them.
     var neverLoggedIn: [String: Int] = [:]
 
@@ -336,4 +349,37 @@ struct Summary {
     }
 
     static func ms(_ duration: Duration) -> Double { Double(duration.nanoseconds) / 1_000_000 }
+}
+
+/// One client's figures, for a look at the distribution behind the percentiles: which event
+/// loop a slow client was on, when it noticed its loss against when it was back.
+struct ClientRow {
+    static let header = "client,loop,talker,watch,first_login_ms,loss_noticed_ms,back_ms,media_gap_ms,on_at_end"
+    var client: Int
+    var loop: Int
+    var talker: Bool
+    var watch: Bool
+    var firstLogin: Double?
+    var lossNoticed: Double?
+    var back: Double?
+    var mediaGap: Double?
+    var onAtEnd: String?
+
+    init(client: Int, loop: Int, talker: Bool, watch: Bool, meter: ClientMeter, mediaGapCounted: Bool, end: MonotonicTime) {
+        self.client = client
+        self.loop = loop
+        self.talker = talker
+        self.watch = watch
+        firstLogin = meter.firstLogin.map(Summary.ms)
+        lossNoticed = meter.lossNoticedAfterMark.map(Summary.ms)
+        back = meter.backAfterMark.map(Summary.ms)
+        mediaGap = mediaGapCounted ? meter.mediaGap(until: end).map(Summary.ms) : nil
+        onAtEnd = meter.server?.description
+    }
+
+    /// Milliseconds to the microsecond; an empty field where the client has no such figure.
+    var csv: String {
+        func ms(_ value: Double?) -> String { value.map { String(format: "%.3f", $0) } ?? "" }
+        return "\(client),\(loop),\(talker ? 1 : 0),\(watch ? 1 : 0),\(ms(firstLogin)),\(ms(lossNoticed)),\(ms(back)),\(ms(mediaGap)),\(onAtEnd ?? "")"
+    }
 }

@@ -54,6 +54,8 @@ struct VcomClientSim: AsyncParsableCommand {
     @Flag(help: "Speak in clear, to servers whose client port has TLS switched off (tls.clients = false or --plaintext).")
     var plaintext = false
     @Flag(help: "Print JSON: a progress object per second and the summary.") var json = false
+    @Option(help: ArgumentHelp("At the end, write one CSV row per client to FILE: its event loop, first login, and after the fault when it noticed its loss, when it was back, its media gap.", valueName: "FILE"))
+    var perClient: String?
     @Option(help: "End with one line 'LABEL clients=N relogin_p50_ms=... never_back=N' (what make bench-failover prints).")
     var figuresLine: String?
 
@@ -67,6 +69,10 @@ struct VcomClientSim: AsyncParsableCommand {
         guard firstIndex >= 0 else { throw ValidationError("--first-index must be ≥ 0") }
         guard parsedServers() != nil else { throw ValidationError("--servers '\(servers)' must be host:port[,host:port]") }
         if let untilAllOn, Endpoint(parsing: untilAllOn) == nil { throw ValidationError("--until-all-on '\(untilAllOn)' must be host:port") }
+        // Found out now, not after a long run: the file is written at the end.
+        if let perClient, !FileManager.default.createFile(atPath: perClient, contents: nil) {
+            throw ValidationError("--per-client: cannot create \(perClient)")
+        }
         guard plaintext != (ca != nil) else {
             throw ValidationError("give --ca with the pair's CA certificate (client ports speak TLS by default), or --plaintext for servers without it")
         }
@@ -135,6 +141,16 @@ struct VcomClientSim: AsyncParsableCommand {
         await run.stop()
         try? await group.shutdownGracefully()
         output.summary(summary)
+        var unwritten = false
+        if let perClient {
+            let text = ([ClientRow.header] + summary.perClient.map(\.csv)).joined(separator: "\n") + "\n"
+            do {
+                try text.write(toFile: perClient, atomically: true, encoding: .utf8)
+            } catch {
+                output.note("cannot write --per-client \(perClient): \(error.localizedDescription)")
+                unwritten = true
+            }
+        }
         output.reasons(run.counts().reasons.merging(summary.neverLoggedIn) { $0 + $1 })
         if let figuresLine { print("\(figuresLine) \(summary.keyValues)") }
         if summary.everLoggedIn == 0 {
@@ -145,6 +161,7 @@ struct VcomClientSim: AsyncParsableCommand {
             output.note("\(max(summary.neverBack, summary.notLoggedInAtEnd)) clients were not logged in at the end")
             throw ExitCode(1)
         }
+        if unwritten { throw ExitCode(1) }
     }
 }
 

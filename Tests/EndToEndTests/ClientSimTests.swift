@@ -15,9 +15,11 @@ import Glibc
         let second = try await ScriptedServer(mode: .refusing)
         first.set(.accepting, alternate: second.endpoint)
         second.set(.refusing, alternate: first.endpoint)
+        let rowsFile = FileManager.default.temporaryDirectory.appendingPathComponent("vcom-sim-\(UUID().uuidString.prefix(8)).csv")
+        defer { try? FileManager.default.removeItem(at: rowsFile) }
         let sim = try SimProcess(arguments: [
             "--servers", "\(first.endpoint),\(second.endpoint)", "--clients", "3", "--talkers", "1", "--duration", "30",
-            "--until-all-on", "\(second.endpoint)", "--plaintext",
+            "--until-all-on", "\(second.endpoint)", "--plaintext", "--per-client", rowsFile.path,
         ])
         #expect(await eventually { sim.loggedIn(to: "\(first.endpoint)") == 3 }, "\(sim.objects)")
         // Media flowing to every listener before the fault (generous: the suites run in
@@ -53,6 +55,25 @@ import Glibc
         // Listeners heard the scripted talker before and after: the gap spans the outage.
         #expect(figure(summary, "media_gap", "count") == 3)
         #expect(try #require(figure(summary, "media_gap", "p50_ms")) >= 690)
+
+        // The same outage client by client (--per-client): each noticed its loss after the
+        // fault (200 ms after the mark) and was back at least the refusal's 700 ms later.
+        let rows = try String(contentsOf: rowsFile, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        try #require(rows.count == 4, "\(rows)")
+        #expect(rows[0].joined(separator: ",") == "client,loop,talker,watch,first_login_ms,loss_noticed_ms,back_ms,media_gap_ms,on_at_end")
+        #expect(rows.dropFirst().map { $0[0] } == ["0", "1", "2"])
+        #expect(rows.dropFirst().filter { $0[2] == "1" }.count == 1)  // one talker
+        for row in rows.dropFirst() {
+            try #require(row.count == 9, "\(row)")
+            let noticed = try #require(Double(row[5]), "\(row)")
+            let back = try #require(Double(row[6]), "\(row)")
+            #expect(noticed >= 190 && back >= noticed + 690, "\(row)")
+            #expect(row[8] == "\(second.endpoint)")
+        }
+        // The summary's histogram keeps three significant digits.
+        let slowest = try #require(rows.dropFirst().compactMap { Double($0[6]) }.max())
+        let reloginMax = try #require(figure(summary, "relogin", "max_ms"))
+        #expect(abs(slowest - reloginMax) <= reloginMax / 500, "rows \(slowest) ms, summary \(reloginMax) ms")
     }
 
     @Test func theRampWaitsForClientsInTheirFirstLogin_andSaysWhereTheyAreStuck() async throws {

@@ -9,7 +9,12 @@
 #   bench-failover mode=M tls=0|1 clients=N relogin_p50_ms=... relogin_p99_ms=... relogin_max_ms=...
 #     media_gap_p99_ms=... never_back=N secondary_active_ms=... listen_drops=N
 # TLS=1 (default) runs every port with TLS, as the servers do by default; TLS=0 in clear.
-# PROFILE=FILE records perf samples of the machine for 4 s from the fault (perf report -i FILE.MODE).
+# PROFILE=FILE records perf samples of the machine for 4 s from the fault (perf report -i FILE.MODE);
+# PROFILE_EVENTS replaces perf's sampling options (tracepoints, say: "-e sock:inet_sock_set_state"
+# shows when the dying primary closed each socket) and PROFILE_LEAD (seconds, default 0.3) starts
+# perf that much before the fault: with 10,000 clients running, perf started 0.3 s ahead missed
+# the fault's first tens of milliseconds.
+# Each run's directory keeps clients.csv, one row per client (vcom-client-sim --per-client).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -59,7 +64,7 @@ for mode in "${MODES[@]}"; do
     echo "bench-failover [$mode]: pair up (primary $PRIMARY, secondary $SECONDARY); logging in $CLIENTS clients, $TALKERS talking"
 
     "$BIN/vcom-client-sim" "${SIM_TLS[@]}" --servers "$PRIMARY,$SECONDARY" --clients "$CLIENTS" --talkers "$TALKERS" --duration 600 --ramp "$RAMP" ${SIM_THREADS:+--threads $SIM_THREADS} \
-        --until-all-on "$SECONDARY" --figures-line "bench-failover mode=$mode tls=$TLS" >"$RUN/clients.out" 2>"$RUN/clients.log" &
+        --until-all-on "$SECONDARY" --per-client "$RUN/clients.csv" --figures-line "bench-failover mode=$mode tls=$TLS" >"$RUN/clients.out" 2>"$RUN/clients.log" &
     SIM=$!
     PIDS+=("$SIM")
     deadline=$((SECONDS + 120))
@@ -85,8 +90,9 @@ for mode in "${MODES[@]}"; do
 
     drops_before=$(listen_drops)
     if [ -n "${PROFILE:-}" ]; then  # PROFILE=FILE: perf samples of the whole machine, 4 s from the fault
-        perf record -a -g -F 999 -o "$PROFILE.$mode" -- sleep 4 >/dev/null 2>&1 &
-        sleep 0.3
+        lead=${PROFILE_LEAD:-0.3}
+        perf record ${PROFILE_EVENTS:--g -F 999} -a -o "$PROFILE.$mode" -- sleep "$(awk -v l="$lead" 'BEGIN { print 4 + l }')" >/dev/null 2>&1 &
+        sleep "$lead"
     fi
     fault=$(now_ms)
     kill -USR1 "$SIM"  # the clients measure from this moment
