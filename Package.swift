@@ -67,8 +67,9 @@ let package = Package(
         .target(name: "ActivationPolicy", dependencies: ["HealthMonitor", "Wire"], path: "Modules/ActivationPolicy"),
         .target(
             name: "AdminProtocol",
-            dependencies: [
-                "Wire", "ConfigStore", .product(name: "Crypto", package: "swift-crypto"), .product(name: "CryptoExtras", package: "swift-crypto"),
+            dependencies: nio + [
+                "Wire", "ConfigStore", "TransportSecurity", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Modules/AdminProtocol"),
         // TLS for every port: contexts from PEM files (reloadable), the pair's PKI (swift-certificates),

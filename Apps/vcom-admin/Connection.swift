@@ -89,7 +89,7 @@ struct Connection: ParsableArguments {
     }
 
     /// Runs `body` in a session with each server (in parallel); each result or failure.
-    func eachServer<T: Sendable>(_ body: @escaping @Sendable (inout AdminSession) async throws -> T) async throws -> [(Endpoint, Result<T, AdminFailure>)] {
+    func eachServer<T: Sendable>(_ body: @escaping @Sendable (inout AdminClient) async throws -> T) async throws -> [(Endpoint, Result<T, AdminFailure>)] {
         let endpoints = try endpoints()
         let user = try username()
         let password = try password()
@@ -99,7 +99,7 @@ struct Connection: ParsableArguments {
             for (index, endpoint) in endpoints.enumerated() {
                 group.addTask {
                     do {
-                        return (index, .success(try await AdminSession.with(endpoint, tls: tls, user: user, password: password, timeout: wait, body)))
+                        return (index, .success(try await AdminClient.with(endpoint, tls: tls, user: user, password: password, timeout: wait, body)))
                     } catch let failure as AdminFailure {
                         return (index, .failure(failure))
                     } catch {

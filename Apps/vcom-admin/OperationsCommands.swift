@@ -172,6 +172,12 @@ struct Divergence: AsyncParsableCommand {
             if active == holder {
                 return try await connection.act(.resolveDivergence(entry: entry, resolution: .reapplyHere), on: holder)
             }
+            // Below the admin role the entry came without its password hash: writing it here would
+            // apply the change without the password it carries.
+            guard !report.change.isRedacted else {
+                printError("entry \(entry) carries a password hash, which only the admin role receives: apply it as an administrator")
+                throw ExitCode(1)
+            }
             guard case .done(let text) = try await connection.single(active, { try await $0.call(.writeConfiguration([report.change])) }) else {
                 printError("the active server refused the change; the entry stays open")
                 throw ExitCode(1)

@@ -123,6 +123,7 @@ struct Status: AsyncParsableCommand {
         if report.state == .awaitingAuthorization {
             lines.append("  waits for an authorized switchover (vcom-admin switchover --to \(report.role) --incident ID)")
         }
+        for warning in report.warnings { lines.append("  WARNING: \(warning)") }
         return lines.joined(separator: "\n")
     }
 
@@ -141,6 +142,7 @@ struct Status: AsyncParsableCommand {
         object["certificate_expires"] = report.certificateExpiresMs.map(formatTime)
         object["certificate_days_left"] = report.certificateExpiresMs.map { Int(((Double($0) / 1000 - Date().timeIntervalSince1970) / 86_400).rounded(.down)) }
         object["transport"] = report.transport
+        object["warnings"] = report.warnings
         return object
     }
 }
@@ -356,9 +358,9 @@ struct Switchover: AsyncParsableCommand {
 
 extension Connection {
     /// One call on one server, failures turned into exit codes.
-    func single(_ endpoint: Endpoint, _ body: @escaping @Sendable (inout AdminSession) async throws -> AdminAnswer) async throws -> AdminAnswer {
+    func single(_ endpoint: Endpoint, _ body: @escaping @Sendable (inout AdminClient) async throws -> AdminAnswer) async throws -> AdminAnswer {
         do {
-            return try await AdminSession.with(endpoint, tls: try transport(), user: try username(), password: try password(), timeout: wait, body)
+            return try await AdminClient.with(endpoint, tls: try transport(), user: try username(), password: try password(), timeout: wait, body)
         } catch let failure as AdminFailure {
             printError("\(failure)")
             throw ExitCode(failure.exitCode)

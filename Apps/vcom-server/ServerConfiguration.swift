@@ -19,13 +19,36 @@ struct ServerConfiguration {
     /// Values from the file, by dotted name ("listen.client").
     var values: [String: String] = [:]
 
-    static let knownKeys: Set<String> = [
+    static let knownKeys: Set<String> = Set([
         "server.role", "server.id", "server.primary-id", "server.data-dir", "server.cluster-secret-file", "server.vendor-key-file",
         "server.licence-file", "server.threads", "listen.client", "listen.peer", "listen.metrics", "listen.admin", "advertise.client",
         "peer.address", "peer.client-address", "timings.peer-heartbeat-ms", "timings.peer-misses", "timings.client-heartbeat-ms",
         "timings.client-misses", "timings.token-lifetime-s", "timings.startup-peer-wait-ms", "timings.handover-timeout-ms",
         "timings.switchover-timeout-ms", "timings.announcement-delay-ms", "tls.certificate", "tls.key", "tls.ca", "tls.peer-name", "tls.clients", "tls.plaintext",
         "tls.reload-check-s", "tls.handshake-limit",
+    ]).union(limitKeys.map(\.key))
+
+    /// `[limits]`: what strangers may hold of each port, and the login throttles
+    /// (docs/security.md, "Limits and throttles"). In the file only: no flags.
+    // Key paths never change once made; Swift 6.3 does not call WritableKeyPath Sendable.
+    nonisolated(unsafe) static let limitKeys: [(key: String, path: WritableKeyPath<ServerSettings, Int>, range: ClosedRange<Int>)] = [
+        ("limits.client-per-source", \.limits.client.perSource, 1...1_000_000),
+        ("limits.client-connections", \.limits.client.total, 1...1_000_000),
+        ("limits.client-first-bytes-ms", \.clientFirstBytesMs, 100...60_000),
+        ("limits.client-login-timeout-ms", \.clientLoginTimeoutMs, 500...600_000),
+        ("limits.admin-per-source", \.limits.admin.perSource, 1...10_000),
+        ("limits.admin-connections", \.limits.admin.total, 1...10_000),
+        ("limits.admin-login-timeout-ms", \.adminLoginTimeoutMs, 500...600_000),
+        ("limits.peer-per-source", \.limits.peer.perSource, 1...1_000),
+        ("limits.peer-connections", \.limits.peer.total, 1...1_000),
+        ("limits.metrics-per-source", \.limits.metrics.perSource, 1...10_000),
+        ("limits.metrics-connections", \.limits.metrics.total, 1...10_000),
+        ("limits.password-checks", \.limits.passwordChecks, 1...100_000),
+        ("limits.password-checks-per-source", \.limits.passwordChecksPerSource, 1...100_000),
+        ("limits.client-login-failures", \.clientLoginThrottle.failuresPerAccountAndSource, 1...1_000),
+        ("limits.client-login-failures-per-source", \.clientLoginThrottle.failuresPerSource, 1...100_000),
+        ("limits.admin-login-failures", \.adminLoginThrottle.failuresPerAccountAndSource, 1...1_000),
+        ("limits.admin-login-failures-per-source", \.adminLoginThrottle.failuresPerSource, 1...100_000),
     ]
 
     /// Reads a TOML file; unknown keys are errors (a typo must not silently drop a setting).
@@ -166,6 +189,9 @@ struct ServerConfiguration {
         settings.timings = timings
         settings.eventLoopThreads = try count("server.threads", default: System.coreCount, range: 1...256)
         settings.tls = try transport(role: role, primaryId: primaryId)
+        for (key, path, range) in Self.limitKeys {
+            settings[keyPath: path] = try count(key, default: settings[keyPath: path], range: range)
+        }
         return settings
     }
 
@@ -220,16 +246,17 @@ struct ServerConfiguration {
         }
     }
 
-    /// The cluster secret: a file readable by this user only, of at least 16 bytes; never a
-    /// command-line value (it would show in `ps`).
+    /// The cluster secret: the raw bytes of a file readable by this user only (one trailing
+    /// newline aside), at least 32 of them; never a command-line value (it would show in `ps`).
     func readSecret(_ path: String) throws -> [UInt8] {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigurationProblem(setting: "server.cluster-secret-file", problem: "cannot read \(path)")
         }
-        let bytes = Array(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).utf8)
+        let bytes = ClusterKeys.secret(fromFile: Array(data))
         guard bytes.count >= ClusterKeys.minimumSecretBytes else {
             throw ConfigurationProblem(
-                setting: "server.cluster-secret-file", problem: "\(path) holds \(bytes.count) bytes; at least \(ClusterKeys.minimumSecretBytes) are needed")
+                setting: "server.cluster-secret-file",
+                problem: "\(path) holds \(bytes.count) bytes; at least \(ClusterKeys.minimumSecretBytes) are needed (head -c 32 /dev/urandom | base64 > FILE makes one)")
         }
         if let attributes = try? FileManager.default.attributesOfItem(atPath: path), let mode = attributes[.posixPermissions] as? Int,
             mode & 0o077 != 0

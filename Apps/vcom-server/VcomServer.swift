@@ -43,7 +43,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "This server's id; the primary's licence is bound to it (server.id).") var id: String?
     @Option(help: "On the secondary: the id of the primary it pairs with (server.primary-id).") var primaryId: String?
     @Option(help: "Where everything durable is kept (server.data-dir).") var dataDir: String?
-    @Option(help: "A file holding the pair's shared secret, at least 16 bytes (server.cluster-secret-file).") var clusterSecretFile: String?
+    @Option(help: "A file holding the pair's shared secret, at least 32 bytes (server.cluster-secret-file).") var clusterSecretFile: String?
     @Option(help: "The vendor's public key file (server.vendor-key-file).") var vendorKeyFile: String?
     @Option(help: "On the primary: its licence file (server.licence-file).") var licenceFile: String?
     @Option(help: "host:port for clients; port 0 picks a free one (listen.client).") var clientListen: String?

@@ -187,6 +187,7 @@ extension ConfigChange {
         case .removeAdmin(let username): "remove admin \(username)"
         case .setSetting(let key, let value): "set \(key) = \(value.prefix(80))"
         case .removeSetting(let key): "remove setting \(key)"
+        case .revokeSession(let value): "revoke the session token of \(value.username) (login at \(value.issuedAtMs) ms)"
         }
     }
 }

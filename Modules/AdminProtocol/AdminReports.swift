@@ -31,6 +31,9 @@ public struct ServerReport: WireCodable {
     public var certificateExpiresMs: Int64?
     /// "tls", "tls, clients in clear" or "plaintext".
     public var transport: String?
+    /// What the server warns its operators of (a peer link too slow for its loss timeout...).
+    /// Appended after `transport`: absent from an older server's report.
+    public var warnings: [String] = []
 
     public init(
         serverId: String, role: ServerRole, state: ServerState, epoch: UInt64, peerLinkUp: Bool, peerState: ServerState?,
@@ -83,6 +86,11 @@ public struct ServerReport: WireCodable {
             certificateExpiresMs = try buffer.readOptionalInteger("status.certificateExpires")
             transport = try buffer.readOptionalString("status.transport")
         }
+        if buffer.readableBytes > 0 {
+            for _ in 0..<(try buffer.readWireCount("status.warnings", minimumElementSize: 2)) {
+                warnings.append(try buffer.readWireString("status.warning"))
+            }
+        }
     }
 
     public func write(to buffer: inout ByteBuffer) throws(WireError) {
@@ -108,6 +116,8 @@ public struct ServerReport: WireCodable {
         buffer.writeInteger(openDivergence)
         buffer.writeOptionalInteger(certificateExpiresMs)
         try buffer.writeOptionalString(transport, field: "status.transport")
+        try buffer.writeWireCount(warnings.count, field: "status.warnings")
+        for warning in warnings { try buffer.writeWireString(warning, field: "status.warning") }
     }
 }
 

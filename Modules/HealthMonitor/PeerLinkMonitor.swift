@@ -59,11 +59,17 @@ public struct PeerLinkMonitor: Sendable {
         /// The link was declared lost while the connection is still open: close it, so the
         /// peer sees the loss too and both sides start over with a fresh connection.
         case closeConnection
+        /// The peer's first frame took `roundTrip` after the link was up: more than half the
+        /// loss timeout. The link is kept (the first frame is allowed that long from now on),
+        /// but a silent failure takes longer to tell from a slow link: raise the loss timeout to
+        /// at least `suggestedLossTimeout`. Once per connection.
+        case slowLink(roundTrip: Duration, suggestedLossTimeout: Duration)
     }
 
     private enum Phase: Equatable {
         case disconnected
-        case connected(lastHeard: MonotonicTime, suspect: Bool, stableAt: MonotonicTime?)
+        /// `firstFrameBy`: until the peer's first frame, when it must arrive (nil once heard).
+        case connected(lastHeard: MonotonicTime, suspect: Bool, stableAt: MonotonicTime?, firstFrameBy: MonotonicTime?)
     }
 
     public let configuration: Configuration
@@ -71,6 +77,10 @@ public struct PeerLinkMonitor: Sendable {
     private var nextHeartbeatAt: MonotonicTime?
     private var everConnected = false
     private var recentLosses: [MonotonicTime] = []
+    private var connectedAt: MonotonicTime?
+    /// The longest the peer's first frame has taken after a connection came up (its frames
+    /// start only once its own side is up, a round trip or more later on a long link).
+    public private(set) var firstFrameDelay: Duration?
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
@@ -78,19 +88,27 @@ public struct PeerLinkMonitor: Sendable {
 
     public var isConnected: Bool { phase != .disconnected }
 
-    /// When `tick` must next be called; nil while there is nothing to time.
+    /// When `tick` must next be called; nil while there is nothing to time. A frame that
+    /// arrives exactly at the loss deadline is in time, so the loss is checked just after it.
     public var nextDeadline: MonotonicTime? {
-        guard case .connected(let lastHeard, let suspect, let stableAt) = phase else { return nil }
+        guard case .connected(let lastHeard, let suspect, let stableAt, let firstFrameBy) = phase else { return nil }
         let suspectAt = suspect ? nil : lastHeard + configuration.heartbeatInterval * 1.5
-        return nextHeartbeatAt.earliest(lastHeard + configuration.lossTimeout).earliest(suspectAt).earliest(stableAt)
+        let lossAt = (firstFrameBy ?? lastHeard + configuration.lossTimeout) + .nanoseconds(1)
+        return nextHeartbeatAt.earliest(lossAt).earliest(suspectAt).earliest(stableAt)
     }
 
-    /// The peer session is established (connected and authenticated).
-    public mutating func connected(at now: MonotonicTime) -> [Action] {
+    /// The peer session is established (connected and authenticated). `handshake`: how long
+    /// the opening took, an upper bound of the round trip on the first connection; the peer's
+    /// first frame is allowed the loss timeout plus the longer of it and the slowest first frame
+    /// seen so far. Without that, a link whose round trip reached the loss timeout (150 ms each
+    /// way against 300 ms) was declared lost at every connect, forever.
+    public mutating func connected(at now: MonotonicTime, handshake: Duration = .zero) -> [Action] {
         guard phase == .disconnected else { return [] }
         recentLosses.removeAll { now - $0 > configuration.flapWindow }
         let hold = holdDuration()
-        phase = .connected(lastHeard: now, suspect: false, stableAt: hold == .zero ? nil : now + hold)
+        let allowance = max(handshake, firstFrameDelay ?? .zero)
+        phase = .connected(lastHeard: now, suspect: false, stableAt: hold == .zero ? nil : now + hold, firstFrameBy: now + configuration.lossTimeout + allowance)
+        connectedAt = now
         nextHeartbeatAt = now + configuration.heartbeatInterval
         var actions: [Action] = [.sendHeartbeat, .report(everConnected ? .restored : .up)]
         everConnected = true
@@ -102,12 +120,25 @@ public struct PeerLinkMonitor: Sendable {
     /// process was frozen, and read what had waited in its socket) finds the link already
     /// lost: it was sent long ago, and the peer may have acted on the silence since.
     public mutating func heard(at now: MonotonicTime) -> [Action] {
-        guard case .connected(let lastHeard, let suspect, let stableAt) = phase else { return [] }
-        if now >= lastHeard + configuration.lossTimeout {
+        guard case .connected(let lastHeard, let suspect, let stableAt, let firstFrameBy) = phase else { return [] }
+        var actions: [Action] = []
+        if let firstFrameBy, let connectedAt {
+            // The first frame tells how long this link takes to answer, late or not: the next
+            // connection allows that much.
+            let delay = now - connectedAt
+            firstFrameDelay = max(firstFrameDelay ?? .zero, delay)
+            if delay * 2 > configuration.lossTimeout {
+                let step = configuration.heartbeatInterval
+                let wanted = delay * 2 + step
+                let rounded = step * Int((wanted.nanoseconds + step.nanoseconds - 1) / step.nanoseconds)
+                actions.append(.slowLink(roundTrip: delay, suggestedLossTimeout: rounded))
+            }
+            if now > firstFrameBy { return actions + declareLost(.timeout, at: now) + [.closeConnection] }
+        } else if now > lastHeard + configuration.lossTimeout {
             return declareLost(.timeout, at: now) + [.closeConnection]
         }
-        phase = .connected(lastHeard: now, suspect: false, stableAt: stableAt)
-        return suspect ? [.report(.recovered)] + tick(at: now) : tick(at: now)
+        phase = .connected(lastHeard: now, suspect: false, stableAt: stableAt, firstFrameBy: nil)
+        return actions + (suspect ? [.report(.recovered)] + tick(at: now) : tick(at: now))
     }
 
     /// The connection closed or failed.
@@ -117,8 +148,8 @@ public struct PeerLinkMonitor: Sendable {
     }
 
     public mutating func tick(at now: MonotonicTime) -> [Action] {
-        guard case .connected(let lastHeard, var suspect, var stableAt) = phase else { return [] }
-        if now >= lastHeard + configuration.lossTimeout {
+        guard case .connected(let lastHeard, var suspect, var stableAt, let firstFrameBy) = phase else { return [] }
+        if now > (firstFrameBy ?? lastHeard + configuration.lossTimeout) {
             return declareLost(.timeout, at: now) + [.closeConnection]
         }
         var actions: [Action] = []
@@ -130,7 +161,7 @@ public struct PeerLinkMonitor: Sendable {
             stableAt = nil
             actions.append(.report(.stable))
         }
-        phase = .connected(lastHeard: lastHeard, suspect: suspect, stableAt: stableAt)
+        phase = .connected(lastHeard: lastHeard, suspect: suspect, stableAt: stableAt, firstFrameBy: firstFrameBy)
         if let due = nextHeartbeatAt, now >= due {
             actions.append(.sendHeartbeat)
             // Keep the cadence; after a stall, send one heartbeat and resume from now.
@@ -143,6 +174,7 @@ public struct PeerLinkMonitor: Sendable {
 
     private mutating func declareLost(_ cause: LossCause, at now: MonotonicTime) -> [Action] {
         phase = .disconnected
+        connectedAt = nil
         nextHeartbeatAt = nil
         recentLosses.append(now)
         return [.report(.lost(cause))]

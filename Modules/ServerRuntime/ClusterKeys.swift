@@ -7,8 +7,22 @@ public struct ClusterKeys: Sendable {
     let peerAuthentication: SymmetricKey
     let sessionTokens: SymmetricKey
 
-    /// The secret must be at least 16 bytes (`vcom-server` refuses a shorter file).
-    public static let minimumSecretBytes = 16
+    /// The secret must be at least 32 bytes, the key size the HKDF derives (`vcom-server`
+    /// refuses a shorter file).
+    public static let minimumSecretBytes = 32
+
+    /// The secret in a file's bytes: all of them, as they are, except one trailing newline
+    /// (`\n` or `\r\n`, which editors and `echo` add). Not decoded as text: two different files
+    /// of non-UTF-8 bytes once became the same string of replacement characters, and
+    /// authenticated to each other.
+    public static func secret(fromFile data: [UInt8]) -> [UInt8] {
+        var bytes = data
+        if bytes.last == 0x0A {
+            bytes.removeLast()
+            if bytes.last == 0x0D { bytes.removeLast() }
+        }
+        return bytes
+    }
 
     public init(secret: [UInt8]) {
         let material = SymmetricKey(data: secret)

@@ -41,7 +41,7 @@ extension ActivationPolicy: FailoverDeciding {}
 
 /// Liveness of the peer link.
 public protocol PeerLinkWatching: Sendable {
-    mutating func connected(at now: MonotonicTime) -> [PeerLinkMonitor.Action]
+    mutating func connected(at now: MonotonicTime, handshake: Duration) -> [PeerLinkMonitor.Action]
     mutating func heard(at now: MonotonicTime) -> [PeerLinkMonitor.Action]
     mutating func disconnected(at now: MonotonicTime) -> [PeerLinkMonitor.Action]
     mutating func tick(at now: MonotonicTime) -> [PeerLinkMonitor.Action]

@@ -81,7 +81,7 @@ public final class ServerRuntime: Sendable {
         var logger = baseLogger
         logger[metadataKey: "server"] = "\(settings.serverId)"
         do {
-            try FileManager.default.createDirectory(at: settings.dataDirectory, withIntermediateDirectories: true)
+            for warning in try DataDirectory.secure(settings.dataDirectory) { logger.warning("\(warning)") }
         } catch {
             throw StartError.dataDirectory("cannot create \(settings.dataDirectory.path): \(error.localizedDescription)")
         }
@@ -93,6 +93,8 @@ public final class ServerRuntime: Sendable {
         } catch {
             throw StartError.storage("\(error)")
         }
+        // Files the stores just created, made before this process's umask applied to them.
+        DataDirectory.tightenFiles(in: settings.dataDirectory, warn: false)
         let licence = try Self.loadLicence(settings, logger: logger)
         let persisted: PersistentState
         do {
@@ -103,6 +105,12 @@ public final class ServerRuntime: Sendable {
         let policy = modules.policy ?? ActivationPolicy(role: settings.role, configuration: settings.policyConfiguration, persisted: persisted)
         let metrics = RuntimeMetrics(role: settings.role)
         let clock = modules.clock ?? SystemClock()
+        let descriptors = DescriptorLimit.raise()
+        let limits = settings.limits.fitted(toDescriptors: descriptors.after)
+        logger.info(
+            "open files: limit \(descriptors.after)\(descriptors.after != descriptors.before ? " (raised from \(descriptors.before))" : ""); connections before login: client \(limits.client.total) (\(limits.client.perSource) per source), admin \(limits.admin.total), peer \(limits.peer.total), metrics \(limits.metrics.total)")
+        let refusals = RefusalLog(logger: logger, metrics: metrics)
+        let strangers = PortStrangers(limits: limits, refusals: refusals)
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.eventLoopThreads)
         let controlGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -145,10 +153,16 @@ public final class ServerRuntime: Sendable {
             let events = ClientService.Events(
                 joined: { count(joined: 1) },
                 left: { count(left: 1) },
-                lost: { count(lost: 1) })
+                lost: { count(lost: 1) },
+                revoke: { revoked in
+                    loop.flatSubmit { bound.value.revoke(revoked) }
+                })
             let service = ClientService(
                 gate: gate, tokens: SessionTokens(keys: ClusterKeys(secret: settings.clusterSecret), lifetime: settings.timings.tokenLifetime),
-                store: store, hashing: hashing, events: events, clock: clock, metrics: metrics, logger: logger,
+                store: store,
+                passwordChecks: PasswordChecks(
+                    pool: hashing, threads: 2, limit: limits.passwordChecks, perSource: limits.passwordChecksPerSource),
+                throttle: settings.clientLoginThrottle, refusals: refusals, events: events, clock: clock, metrics: metrics, logger: logger,
                 heartbeatInterval: settings.timings.clientHeartbeat, serverId: settings.serverId,
                 // Twice the peer timeout: the takeover's own detection, and as long again for
                 // its activation to be decided and published.
@@ -157,21 +171,22 @@ public final class ServerRuntime: Sendable {
             try await loop.submit { bound.value.clients = service }.get()
 
             var channels: [Channel] = []
-            let transport = ServerTransport(tls: settings.tls, logger: logger)
+            let transport = ServerTransport(tls: settings.tls, refusals: refusals)
             if let tls = settings.tls { CertificateWatch.start(tls, loop: loop, logger: logger) }
-            let client = try await Self.bindClients(settings, group: group, service: service, transport: transport)
+            let client = try await Self.bindClients(settings, group: group, service: service, transport: transport, strangers: strangers.client)
             channels.append(client)
             let clientAddress = Endpoint(host: settings.clientListen.host, port: UInt16(client.localAddress?.port ?? 0))
             var peerAddress: Endpoint?
             if settings.role == .secondary, let listen = settings.peerListen {
-                let peer = try await Self.bindPeer(listen, loop: loop, controller: bound, transport: transport)
+                let peer = try await Self.bindPeer(listen, loop: loop, controller: bound, transport: transport, strangers: strangers.peer)
                 channels.append(peer)
                 peerAddress = Endpoint(host: listen.host, port: UInt16(peer.localAddress?.port ?? 0))
             }
             var metricsAddress: Endpoint?
             if let listen = settings.metricsListen {
                 do {
-                    let http = try await MetricsServer.start(on: (listen.host, Int(listen.port)), group: group, metrics: metrics)
+                    let http = try await MetricsServer.start(
+                        on: (listen.host, Int(listen.port)), group: group, metrics: metrics, strangers: strangers.metrics)
                     channels.append(http)
                     metricsAddress = Endpoint(host: listen.host, port: UInt16(http.localAddress?.port ?? 0))
                 } catch {
@@ -190,8 +205,12 @@ public final class ServerRuntime: Sendable {
                     throw StartError.storage("the audit log cannot be opened: \(error)")
                 }
                 let admin = AdminService(
-                    runtime: { runtimeBox.runtime }, audit: audit, store: store, clusterSecret: settings.clusterSecret, logger: logger)
-                let channel = try await Self.bindAdmin(listen, group: group, service: admin, transport: transport)
+                    runtime: { runtimeBox.runtime }, audit: audit, store: store, clusterSecret: settings.clusterSecret,
+                    throttle: settings.adminLoginThrottle, logger: logger)
+                let channel = try await Self.bindAdmin(listen, group: group, service: admin, transport: transport, strangers: strangers.admin)
+                // Refused attempts beyond the audit's budget are written as one row per source
+                // and minute, when the minute ends.
+                group.next().scheduleRepeatedTask(initialDelay: .seconds(60), delay: .seconds(60)) { _ in admin.flushSummaries() }
                 channels.append(channel)
                 adminAddress = Endpoint(host: listen.host, port: UInt16(channel.localAddress?.port ?? 0))
             }
@@ -271,7 +290,7 @@ public final class ServerRuntime: Sendable {
     }
 
     static func bindClients(
-        _ settings: ServerSettings, group: EventLoopGroup, service: ClientService, transport: ServerTransport
+        _ settings: ServerSettings, group: EventLoopGroup, service: ClientService, transport: ServerTransport, strangers: Strangers
     ) async throws -> Channel {
         do {
             return try await ServerBootstrap(group: group)
@@ -295,10 +314,12 @@ public final class ServerRuntime: Sendable {
                 .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        let limits = FrameLimits(after: .client)
+                        guard let ticket = try strangers.admit(channel, limits: limits) else { return }
                         let operations = channel.pipeline.syncOperations
                         try transport.addAccepted(.clients, to: channel)
-                        try operations.addWireHandlers(for: ClientMessage.self, configuration: .client)
-                        try operations.addHandler(ClientSessionHandler(service: service))
+                        try operations.addWireHandlers(for: ClientMessage.self, limits: limits)
+                        try operations.addHandler(ClientSessionHandler(service: service, ticket: ticket))
                     }
                 }
                 .bind(host: settings.clientListen.host, port: Int(settings.clientListen.port)).get()
@@ -307,18 +328,31 @@ public final class ServerRuntime: Sendable {
         }
     }
 
-    static func bindAdmin(_ listen: Endpoint, group: EventLoopGroup, service: AdminService, transport: ServerTransport) async throws -> Channel {
+    static func bindAdmin(
+        _ listen: Endpoint, group: EventLoopGroup, service: AdminService, transport: ServerTransport, strangers: Strangers
+    ) async throws -> Channel {
         do {
             return try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        let limits = FrameLimits(after: .admin)
+                        guard let ticket = try strangers.admit(channel, limits: limits) else { return }
                         let operations = channel.pipeline.syncOperations
-                        // A session that says nothing for five minutes is closed.
+                        // A logged-in session that says nothing for five minutes is closed (before
+                        // the login, the port's authentication deadline applies: 30 s).
                         try operations.addHandler(IdleStateHandler(readTimeout: .minutes(5)))
                         try transport.addAccepted(.admin, to: channel)
-                        try operations.addWireHandlers(for: AdminMessage.self, configuration: .admin)
-                        try operations.addHandler(AdminSessionHandler(service: service))
+                        let source = ticket.source
+                        // Bad input is an attempt too: audited (within the refusal budget).
+                        try operations.addWireHandlers(
+                            for: AdminMessage.self, limits: limits,
+                            onError: { error in
+                                service.refused(
+                                    user: "-", source: source, action: limits.isAuthenticated ? "protocol" : "before login",
+                                    result: "refused: \(error)")
+                            })
+                        try operations.addHandler(AdminSessionHandler(service: service, ticket: ticket))
                     }
                 }
                 .bind(host: listen.host, port: Int(listen.port)).get()
@@ -328,7 +362,7 @@ public final class ServerRuntime: Sendable {
     }
 
     static func bindPeer(
-        _ listen: Endpoint, loop: EventLoop, controller: NIOLoopBound<Controller>, transport: ServerTransport
+        _ listen: Endpoint, loop: EventLoop, controller: NIOLoopBound<Controller>, transport: ServerTransport, strangers: Strangers
     ) async throws -> Channel {
         do {
             return try await ServerBootstrap(group: loop)
@@ -336,12 +370,17 @@ public final class ServerRuntime: Sendable {
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        let limits = FrameLimits(after: .peer)
+                        guard let ticket = try strangers.admit(channel, limits: limits) else { return }
                         let remote = channel.remoteAddress.map { "\($0)" } ?? "an unknown address"
+                        let source = ticket.source
                         try transport.addAccepted(.peer, to: channel)
                         try channel.pipeline.syncOperations.addWireHandlers(
-                            for: PeerMessage.self, configuration: .peer,
-                            onError: { error in loop.execute { controller.value.logger.warning("peer port: \(remote) sent bad input: \(error)") } })
-                        try channel.pipeline.syncOperations.addHandler(controller.value.makePeerHandler(remote: remote))
+                            for: PeerMessage.self, limits: limits,
+                            onError: { error in
+                                strangers.refusals.refused(port: "peer", source: source, reason: "bad_input", detail: "bad input: \(error)", level: .warning)
+                            })
+                        try channel.pipeline.syncOperations.addHandler(controller.value.makePeerHandler(remote: remote, ticket: ticket))
                     }
                 }
                 .bind(host: listen.host, port: Int(listen.port)).get()
@@ -405,7 +444,7 @@ public final class ServerRuntime: Sendable {
         guard !isStopped, let status = await status() else { return nil }
         let incidents = (try? await incidents()) ?? []
         let divergence = ((try? (store as? ConfigStore)?.journal()) ?? []).filter { $0.status == .open }.count
-        return ServerReport(
+        var report = ServerReport(
             serverId: status.serverId, role: status.role, state: status.state, epoch: status.epoch, peerLinkUp: status.peerLinkUp,
             peerState: status.peer?.state, peerCanActivate: status.peer?.canActivate, clientsLoggedIn: UInt32(clamping: status.clientsLoggedIn),
             clientsWatching: UInt32(clamping: clients.watcherCount), licenceId: status.licenceId,
@@ -415,6 +454,8 @@ public final class ServerRuntime: Sendable {
             openDivergence: UInt32(clamping: divergence),
             certificateExpiresMs: settings.tls.map { Int64($0.contexts.current.certificate.notValidAfter.timeIntervalSince1970 * 1000) },
             transport: settings.tls.map { $0.clientsUseTLS ? "tls" : "tls, clients in clear" } ?? "plaintext")
+        report.warnings = status.warnings
+        return report
     }
 
     /// Reloads the certificate files now if they changed (SIGHUP; the runtime also checks on
@@ -477,6 +518,21 @@ extension EventLoopFuture {
         cascade(to: promise)
         other.hop(to: eventLoop).cascade(to: promise)
         return promise.futureResult
+    }
+}
+
+/// The strangers of each port (docs/security.md, "Limits and throttles").
+struct PortStrangers: Sendable {
+    let client: Strangers
+    let admin: Strangers
+    let peer: Strangers
+    let metrics: Strangers
+
+    init(limits: ConnectionLimits, refusals: RefusalLog) {
+        client = Strangers(port: "client", limits: limits.client, refusals: refusals)
+        admin = Strangers(port: "admin", limits: limits.admin, refusals: refusals)
+        peer = Strangers(port: "peer", limits: limits.peer, refusals: refusals)
+        metrics = Strangers(port: "metrics", limits: limits.metrics, refusals: refusals)
     }
 }
 

@@ -40,6 +40,26 @@ public struct ServerSettings: Sendable {
     public var eventLoopThreads: Int
     /// TLS on the ports (nil: everything in clear, which the app allows only when asked to).
     public var tls: TransportSettings?
+    /// What strangers may hold of each port, and the password-check queue (docs/security.md).
+    public var limits = ConnectionLimits()
+    /// Failed password checks on the client port, per operator and source, and per source.
+    public var clientLoginThrottle = LoginThrottle.Rules(failuresPerAccountAndSource: 5, failuresPerSource: 30)
+    /// The same on the admin port.
+    public var adminLoginThrottle = LoginThrottle.Rules(failuresPerAccountAndSource: 5, failuresPerSource: 20)
+
+    /// The deadlines of `limits` in whole milliseconds, as the configuration file gives them.
+    public var clientFirstBytesMs: Int {
+        get { Int(limits.client.firstBytes?.milliseconds ?? 0) }
+        set { limits.client.firstBytes = .milliseconds(newValue) }
+    }
+    public var clientLoginTimeoutMs: Int {
+        get { Int(limits.client.authentication.milliseconds) }
+        set { limits.client.authentication = .milliseconds(newValue) }
+    }
+    public var adminLoginTimeoutMs: Int {
+        get { Int(limits.admin.authentication.milliseconds) }
+        set { limits.admin.authentication = .milliseconds(newValue) }
+    }
 
     public struct Timings: Sendable, Equatable {
         public var peerHeartbeat: Duration = .milliseconds(100)

@@ -19,7 +19,7 @@ func admin(
     _ arguments: [String], pair: TestPair, user: String = "root", password: String = PairFiles.adminPassword, servers: String? = nil,
     environment extra: [String: String] = [:]
 ) async throws -> AdminRun {
-    let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vcom-admin")
+    let binary = ServerProcess.binaries.appendingPathComponent("vcom-admin")
     let process = Process()
     process.executableURL = binary
     process.arguments = arguments

@@ -63,6 +63,12 @@ final class PairFiles: @unchecked Sendable {
 
     func file(_ name: String) -> URL { directory.appendingPathComponent(name) }
 
+    /// A configuration file with `text` (TOML), as `--config` arguments.
+    func config(_ text: String, name: String = "server.toml") throws -> [String] {
+        try Data(text.utf8).write(to: file(name))
+        return ["--config", file(name).path]
+    }
+
     func dataDirectory(_ role: ServerRole) -> URL {
         let url = directory.appendingPathComponent(role == .primary ? "primary" : "secondary")
         try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
@@ -74,7 +80,11 @@ final class PairFiles: @unchecked Sendable {
 
 /// One `vcom-server` process. Killed (by pid) when it ends or when the test fails.
 final class ServerProcess: @unchecked Sendable {
-    static let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vcom-server")
+    static let binary = binaries.appendingPathComponent("vcom-server")
+    /// Where the apps are: beside the test runner, or VCOM_TEST_BINARIES (to run a test against
+    /// another build, e.g. the one before a fix, and see it fail there).
+    static let binaries: URL = ProcessInfo.processInfo.environment["VCOM_TEST_BINARIES"].map { URL(fileURLWithPath: $0) }
+        ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
 
     let role: ServerRole
     let process = Process()
@@ -82,14 +92,22 @@ final class ServerProcess: @unchecked Sendable {
     let logFile: URL
     private(set) var ready: [String: Any] = [:]
 
-    init(role: ServerRole, files: PairFiles, arguments: [String], name: String, environment: [String: String]? = nil) throws {
+    /// `under`: a command the server is started through (`prlimit --nofile=...`), which must
+    /// exec it (so the pid stays the server's).
+    init(role: ServerRole, files: PairFiles, arguments: [String], name: String, environment: [String: String]? = nil, under: [String] = []) throws {
         self.role = role
         readyFile = files.file("\(name).ready")
         logFile = files.file("\(name).log")
         try? FileManager.default.removeItem(at: readyFile)
         FileManager.default.createFile(atPath: logFile.path, contents: nil)
-        process.executableURL = Self.binary
-        process.arguments = arguments + ["--ready-file", readyFile.path, "--log-level", "info"]
+        let own = arguments + ["--ready-file", readyFile.path, "--log-level", "info"]
+        if let wrapper = under.first {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [wrapper] + under.dropFirst() + [Self.binary.path] + own
+        } else {
+            process.executableURL = Self.binary
+            process.arguments = own
+        }
         let log = try FileHandle(forWritingTo: logFile)
         try log.seekToEnd()
         process.standardError = log
@@ -212,11 +230,11 @@ final class TestPair: @unchecked Sendable {
         clientPorts[.secondary] = secondary.clientEndpoint.port
     }
 
-    func startPrimary(extra: [String] = []) async throws {
+    func startPrimary(extra: [String] = [], under: [String] = []) async throws {
         generation += 1
         primary = try ServerProcess(
             role: .primary, files: files, arguments: arguments(.primary, clientPort: clientPorts[.primary] ?? 0, extra: extra),
-            name: "primary-\(generation)")
+            name: "primary-\(generation)", under: under)
         try await primary.start()
         clientPorts[.primary] = primary.clientEndpoint.port
     }

@@ -31,9 +31,10 @@ import Testing
         var monitor = PeerLinkMonitor()
         _ = monitor.connected(at: ms(0))
         _ = monitor.heard(at: ms(50))
-        #expect(!reports(monitor.tick(at: ms(349))).contains(.lost(.timeout)))
-        #expect(monitor.nextDeadline != nil && monitor.nextDeadline! <= ms(350))
-        let actions = monitor.tick(at: ms(350))
+        #expect(!reports(monitor.tick(at: ms(350))).contains(.lost(.timeout)), "a frame due exactly now is not late yet")
+        let due = ms(350) + .nanoseconds(1)
+        #expect(monitor.nextDeadline != nil && monitor.nextDeadline! <= due)
+        let actions = monitor.tick(at: due)
         #expect(reports(actions) == [.lost(.timeout)])
         #expect(actions.contains(.closeConnection), "the dead connection is closed so the peer sees the loss too")
         #expect(!monitor.isConnected)
@@ -112,6 +113,52 @@ import Testing
         _ = monitor.connected(at: ms(400))  // hold 1 s: stable at 1400 if it lasts
         #expect(reports(monitor.disconnected(at: ms(900))) == [.lost(.closed)])
         #expect(reports(monitor.tick(at: ms(1500))) == [])
+    }
+}
+
+/// Issue 24, 19: a long link, 150 ms each way against the 300 ms loss timeout. The peer's
+/// first frame arrives a round trip after the link is up; it was taken as late, and the link
+/// was lost at every connect, forever.
+@Suite struct LongLinkTests {
+    func ms(_ value: Int64) -> MonotonicTime { .milliseconds(value) }
+
+    @Test func aFrameExactlyAtTheDeadlineIsInTime() {
+        var monitor = PeerLinkMonitor()
+        _ = monitor.connected(at: ms(0))
+        _ = monitor.heard(at: ms(10))
+        #expect(!monitor.heard(at: ms(310)).contains(.report(.lost(.timeout))))
+        #expect(monitor.isConnected)
+    }
+
+    @Test func theFirstFrameIsAllowedTheHandshakesRoundTrip_andASlowLinkIsReported() {
+        var monitor = PeerLinkMonitor()
+        // The opening took 350 ms (a round trip of 300 and the rest): the first frame may take it.
+        _ = monitor.connected(at: ms(0), handshake: .milliseconds(350))
+        #expect(!monitor.tick(at: ms(330)).contains(.report(.lost(.timeout))), "no frame yet, but within the allowance")
+        let first = monitor.heard(at: ms(330))
+        #expect(first.contains(.slowLink(roundTrip: .milliseconds(330), suggestedLossTimeout: .milliseconds(800))), "\(first)")
+        #expect(monitor.isConnected)
+        // From then on the ordinary loss timeout: frames every 100 ms keep it up.
+        for t in stride(from: Int64(430), through: 3000, by: 100) { #expect(!monitor.heard(at: ms(t)).contains(.closeConnection)) }
+        #expect(monitor.isConnected)
+    }
+
+    @Test func withoutAHandshakeTheFirstLateFrameTeachesTheNextConnection() {
+        var monitor = PeerLinkMonitor()
+        _ = monitor.connected(at: ms(0))
+        let late = monitor.heard(at: ms(320))
+        #expect(late.contains(.report(.lost(.timeout))), "more than the loss timeout with no allowance: lost once")
+        #expect(monitor.firstFrameDelay == .milliseconds(320))
+        _ = monitor.connected(at: ms(1000))
+        #expect(!monitor.heard(at: ms(1320)).contains(.report(.lost(.timeout))), "the next connection allows what the link takes")
+        #expect(monitor.isConnected)
+    }
+
+    @Test func aSilentPeerIsStillLostAfterTheAllowance() {
+        var monitor = PeerLinkMonitor()
+        _ = monitor.connected(at: ms(0), handshake: .milliseconds(300))
+        #expect(!monitor.tick(at: ms(600)).contains(.report(.lost(.timeout))), "the loss timeout plus the handshake: not yet")
+        #expect(monitor.tick(at: ms(601)).contains(.report(.lost(.timeout))))
     }
 }
 

@@ -89,7 +89,7 @@ import Wire
     let now = Date(timeIntervalSince1970: 1_900_000_000)
 
     @Test func aTokenVerifiesOnEitherServerOfThePair() throws {
-        let token = tokens.issue(username: "ann", passwordHash: "$scrypt$…", epoch: 4, at: now)
+        let token = tokens.issue(username: "ann", passwordHash: "$scrypt$…", epoch: 4, chain: tokens.newChain(at: now))
         let other = SessionTokens(keys: ClusterKeys(secret: Array("the-pair's-shared-secret".utf8)), lifetime: .seconds(60))
         guard case .success(let claims) = other.verify(token, at: now.addingTimeInterval(10)) else {
             Issue.record("the other server refused the token")
@@ -101,7 +101,7 @@ import Wire
     }
 
     @Test func aTamperedForeignOrExpiredTokenIsRefused() {
-        let token = tokens.issue(username: "ann", passwordHash: "h", epoch: 4, at: now)
+        let token = tokens.issue(username: "ann", passwordHash: "h", epoch: 4, chain: tokens.newChain(at: now))
         var tampered = token
         tampered.setInteger(UInt8(0x62), at: tampered.writerIndex - 33)  // the last byte of the name
         #expect(tokens.verify(tampered, at: now) == .failure(.badSignature))
@@ -110,4 +110,20 @@ import Wire
         #expect(tokens.verify(token, at: now.addingTimeInterval(3601)) == .failure(.expired))
         #expect(tokens.verify(ByteBuffer(string: "short"), at: now) == .failure(.malformed))
     }
+
+    /// Issue 24, 4: a renewed token (a token login, hours later, under a new epoch) keeps the
+    /// expiry of the password login that began its chain: a stolen token dies with its chain.
+    @Test func aRenewedTokenKeepsItsChainsExpiry() throws {
+        let first = tokens.issue(username: "ann", passwordHash: "h", epoch: 4, chain: tokens.newChain(at: now))
+        guard case .success(let claims) = tokens.verify(first, at: now.addingTimeInterval(3000)) else { throw TestFailure("refused") }
+        let renewed = tokens.issue(username: "ann", passwordHash: "h", epoch: 9, chain: claims.chain)
+        guard case .success(let again) = tokens.verify(renewed, at: now.addingTimeInterval(3000)) else { throw TestFailure("refused") }
+        #expect(again.expiresAtMs == claims.expiresAtMs && again.issuedAtMs == claims.issuedAtMs && again.epoch == 9)
+        #expect(tokens.verify(renewed, at: now.addingTimeInterval(3601)) == .failure(.expired), "an hour after the password login, as its first token")
+    }
+}
+
+struct TestFailure: Error {
+    let text: String
+    init(_ text: String) { self.text = text }
 }

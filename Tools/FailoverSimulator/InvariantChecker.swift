@@ -12,6 +12,10 @@ final class InvariantChecker {
     private var wrongCountSince: MonotonicTime?
     private var lowEpochSince: MonotonicTime?
     private var missingIncidentSince: MonotonicTime?
+    /// Since when the network has been up with both processes running, without a stable link.
+    private var unestablishedSince: MonotonicTime?
+    /// Since when both serve while the network is up and both processes run.
+    private var bothServeOnUpLinkSince: MonotonicTime?
     /// Per client: since when it could reach an active server without being logged in to one.
     private var clientUnservedSince: [Int: MonotonicTime] = [:]
     /// The primary stopped serving while the secondary served (a failover): it may serve
@@ -54,6 +58,7 @@ final class InvariantChecker {
     func check(_ pair: SimulatedPair) {
         checkEpochs(pair)
         checkSingleActiveOnStableLink(pair)
+        checkUpLinkEstablishes(pair)
         checkServiceGap(pair)
         // Every client, every 50 simulated ms (the bound is seconds; per event it was most of
         // the simulator's time).
@@ -141,6 +146,48 @@ final class InvariantChecker {
         }
         lowEpochSince = nil
         reported.remove("epoch")
+    }
+
+    /// The checks above hold on a link both sides call stable; a link that never gets there
+    /// escaped them. (Issue 24: a 300 ms round trip against the 300 ms loss timeout was lost at
+    /// every connect, forever, with both servers serving the whole time, and no violation.)
+    /// Whenever the network is up, both processes run, and its delay varies by less than the
+    /// monitor tolerates, the link is stable, and one server serves, within the longest flap
+    /// hold, a detection period and a handover.
+    private func checkUpLinkEstablishes(_ pair: SimulatedPair) {
+        let (p, s) = (pair.servers[0], pair.servers[1])
+        let jitter = Duration.nanoseconds(pair.latencyRange.upperBound - pair.latencyRange.lowerBound)
+        guard p.running, s.running, !p.isPaused, !s.isPaused, pair.peerNetworkUp,
+            jitter + settings.link.heartbeatInterval < settings.link.lossTimeout
+        else {
+            unestablishedSince = nil
+            bothServeOnUpLinkSince = nil
+            reported.remove("unestablished")
+            reported.remove("both serve")
+            return
+        }
+        let bound = settings.link.maximumHold + settings.detectionPeriod + settings.policy.handoverTimeout + settings.connectTimeout
+            + .seconds(5)
+        if settledLink(pair) {
+            unestablishedSince = nil
+            reported.remove("unestablished")
+        } else {
+            let since = unestablishedSince ?? pair.now
+            unestablishedSince = since
+            if pair.now - since > bound {
+                failOnce("unestablished", "the network has been up since \(since) but the peer link never became stable", pair)
+            }
+        }
+        if p.policy.state == .active && s.policy.state == .active {
+            let since = bothServeOnUpLinkSince ?? pair.now
+            bothServeOnUpLinkSince = since
+            if pair.now - since > bound {
+                failOnce("both serve", "both servers have served since \(since) while the network between them was up", pair)
+            }
+        } else {
+            bothServeOnUpLinkSince = nil
+            reported.remove("both serve")
+        }
     }
 
     /// While some server could serve, the time with none serving stays within the bound.

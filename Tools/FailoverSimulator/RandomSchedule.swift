@@ -46,12 +46,15 @@ public enum LatencyProfile: String, CaseIterable, Sendable {
     case wan
     /// 1–250 ms: a link whose delay jumps around (it may flap at a 300 ms loss timeout).
     case jittery
+    /// 148–152 ms: a long but steady link, whose round trip reaches the 300 ms loss timeout.
+    case longHaul
 
     var range: ClosedRange<Int64> {
         switch self {
         case .lan: 200_000...2_000_000
         case .wan: 20_000_000...150_000_000
         case .jittery: 1_000_000...250_000_000
+        case .longHaul: 148_000_000...152_000_000
         }
     }
 }
@@ -77,8 +80,8 @@ public struct RandomSchedule: Sendable {
         guard randomNetwork else { return settings }
         var rng = SplitMix64(seed: seed ^ 0x4E37_4E37_4E37_4E37)
         var drawn = settings
-        let roll = Int.random(in: 0..<10, using: &rng)
-        let profile: LatencyProfile = roll < 6 ? .lan : roll < 9 ? .wan : .jittery
+        let roll = Int.random(in: 0..<20, using: &rng)
+        let profile: LatencyProfile = roll < 12 ? .lan : roll < 17 ? .wan : roll < 19 ? .jittery : .longHaul
         drawn.latency = profile.range
         drawn.duplicateFrames = Bool.random(using: &rng) ? 0.2 : 0
         return drawn

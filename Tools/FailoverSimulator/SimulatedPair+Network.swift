@@ -11,6 +11,7 @@ extension SimulatedPair {
         nextConnectionId += 1
         let connection = nextConnectionId
         servers[0].dialing = connection
+        dialStartedAt = now
         if peerNetworkUp && servers[1].running {
             queue.push(.dialArrives(connection: connection), at: now + latency())
             // A SYN that is never answered (paused peer, network cut meanwhile) times out.
@@ -28,9 +29,11 @@ extension SimulatedPair {
         guard servers[0].dialing == connection else { return }
         if let old = servers[1].connectionId { dropConnection(old, at: 1) }
         servers[1].connectionId = connection
-        // The handshake completes before any frame the secondary sends on the connection.
+        // The handshake completes before any frame the secondary sends on the connection. Its
+        // opening took at least a round trip (TCP's, then the hellos and proofs), which the
+        // shell passes on as the first frame's allowance.
         queue.push(.dialAnswered(connection: connection), at: deliveryTime(to: 0))
-        performMonitor(1, servers[1].monitor.connected(at: now))
+        performMonitor(1, servers[1].monitor.connected(at: now, handshake: (now - dialStartedAt) * 2))
     }
 
     func dialAnswered(_ connection: Int) {
@@ -38,7 +41,7 @@ extension SimulatedPair {
         servers[0].dialing = nil
         servers[0].connectionId = connection
         servers[0].nextDialAt = nil
-        performMonitor(0, servers[0].monitor.connected(at: now))
+        performMonitor(0, servers[0].monitor.connected(at: now, handshake: now - dialStartedAt))
     }
 
     func deliveryTime(to receiver: Int) -> MonotonicTime {

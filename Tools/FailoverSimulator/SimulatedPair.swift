@@ -26,6 +26,8 @@ public final class SimulatedPair {
     public private(set) var peerNetworkUp = true
     var nextConnectionId = 0
     var nextSessionId = 0
+    /// When the primary's current dial started (for the handshake's duration).
+    var dialStartedAt = MonotonicTime.zero
     /// Frames (nil: a FIN) sent while the network was down, per direction, delivered when it heals.
     var stalled: [[(connection: Int, frame: PeerFrame?)]] = [[], []]
     var lastDelivery: [MonotonicTime] = [.zero, .zero]
@@ -329,6 +331,9 @@ public final class SimulatedPair {
                 if let connection = servers[i].connectionId { send(.heartbeat, on: connection, from: i) }
             case .closeConnection:
                 if let connection = servers[i].connectionId { closeConnection(connection, by: i) }
+            case .slowLink(let roundTrip, let suggested):
+                servers[i].warnings.append("slow link: first frame after \(roundTrip), raise the loss timeout to \(suggested)")
+                log("\(servers[i].role) slow link: first frame after \(roundTrip)")
             case .report(let report):
                 if report != .suspect && report != .recovered { log("\(servers[i].role) link \(report)") }
                 switch report {

@@ -6,6 +6,9 @@ enum ChangeSubject: Hashable {
     case keys(String)
     case admin(String)
     case setting(String)
+    /// One revoked session (by key), and the entries that expired by `prunedUpTo` (ms), which
+    /// recording it drops.
+    case revokedSession(String, prunedUpTo: UInt64)
 }
 
 extension ConfigChange {
@@ -25,6 +28,7 @@ extension ConfigChange {
         case .putAdmin(let value): .admin(nameKey(value.username))
         case .removeAdmin(let username): .admin(nameKey(username))
         case .setSetting(let key, _), .removeSetting(let key): .setting(key)
+        case .revokeSession(let value): .revokedSession(value.key, prunedUpTo: value.revokedAtMs)
         }
     }
 }
@@ -114,6 +118,7 @@ extension SystemConfiguration {
             case .removeAdmin(let username): "- admin \(username)"
             case .setSetting(let key, let value): base.settings[key] == nil ? "+ setting \(key) = \(value)" : "~ setting \(key): \(base.settings[key]!) → \(value)"
             case .removeSetting(let key): "- setting \(key)"
+            case .revokeSession(let value): "- session token of \(value.username) issued at \(value.issuedAtMs)"
             }
         }
     }

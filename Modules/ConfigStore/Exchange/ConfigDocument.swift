@@ -28,8 +28,11 @@ public enum ConfigDocument {
                 "enabled": value.enabled, "keys": keys,
             ])
         }
+        // Says whether the hashes and verifiers are in it: an export made below the admin role
+        // holds the redaction marker instead, and is not a backup of the passwords.
         let document: [String: Any] = [
             "format": formatName, "version": version, "revision": Int(revision), "operators": operators,
+            "secrets": configuration.holdsRedactedSecrets ? "redacted" : "included",
             "partyLines": configuration.sortedPartyLines.map { ["id": Int($0.id), "name": $0.name] as [String: Any] },
             "admins": configuration.sortedAdmins.map {
                 ["username": $0.username, "passwordHash": $0.passwordHash, "role": $0.role.description] as [String: Any]
@@ -54,7 +57,7 @@ public enum ConfigDocument {
         var reader = Reader()
         var target = SystemConfiguration()
         guard let object = reader.object(root, at: "document") else { throw .importProblems(reader.problems) }
-        reader.allowOnly(["format", "version", "revision", "operators", "partyLines", "admins", "settings"], in: object, at: "document")
+        reader.allowOnly(["format", "version", "revision", "operators", "partyLines", "admins", "settings", "secrets"], in: object, at: "document")
         if reader.string(object["format"], at: "format") != formatName {
             reader.problem("format", "must be \"\(formatName)\"")
         }
@@ -81,7 +84,20 @@ public enum ConfigDocument {
             let displayName = reader.string(fields["displayName"], at: "\(path).displayName")
             let passwordHash = reader.string(fields["passwordHash"], at: "\(path).passwordHash")
             let enabled = fields["enabled"] == nil ? true : reader.bool(fields["enabled"], at: "\(path).enabled")
-            guard let username, let displayName, let passwordHash, let enabled else { continue }
+            guard let username, let displayName, var passwordHash, let enabled else { continue }
+            // A redacted export (made below the admin role) keeps the stored hash of an operator
+            // that exists; a new one needs a real hash. Read below the admin role, the current
+            // configuration is redacted too: an existing operator's hash in the file cannot be
+            // compared with it, and stays as stored (passwords change with users passwd).
+            if current.operator(username)?.passwordHash == SystemConfiguration.redactedSecret {
+                passwordHash = SystemConfiguration.redactedSecret
+            } else if passwordHash == SystemConfiguration.redactedSecret {
+                guard let stored = current.operator(username)?.passwordHash else {
+                    reader.problem("\(path).passwordHash", "is redacted and operator '\(username)' does not exist yet: give a hash (vcom-server hash-password)")
+                    continue
+                }
+                passwordHash = stored
+            }
             if target.operator(username) != nil { reader.problem("\(path).username", "operator '\(username)' appears twice") }
             target.operators[nameKey(username)] = Operator(id: 0, username: username, displayName: displayName, passwordHash: passwordHash, enabled: enabled)
             reader.locations[.operator(nameKey(username))] = path
@@ -118,7 +134,16 @@ public enum ConfigDocument {
             let username = reader.string(fields["username"], at: "\(path).username")
             let passwordHash = reader.string(fields["passwordHash"], at: "\(path).passwordHash")
             let roleName = reader.string(fields["role"], at: "\(path).role")
-            guard let username, let passwordHash, let roleName else { continue }
+            guard let username, var passwordHash, let roleName else { continue }
+            if current.admin(username)?.passwordHash == SystemConfiguration.redactedSecret {
+                passwordHash = SystemConfiguration.redactedSecret
+            } else if passwordHash == SystemConfiguration.redactedSecret {
+                guard let stored = current.admin(username)?.passwordHash else {
+                    reader.problem("\(path).passwordHash", "is redacted and admin '\(username)' does not exist yet: add it with vcom-admin admins add")
+                    continue
+                }
+                passwordHash = stored
+            }
             guard let role = AdminRole.allCases.first(where: { $0.description == roleName }) else {
                 reader.problem("\(path).role", "'\(roleName)' is not one of viewer, operator, admin")
                 continue
@@ -142,7 +167,9 @@ public enum ConfigDocument {
         for change in current.ids(for: target).changes(from: SystemConfiguration()) + panels.map({ .setKeys(username: $0.username, keys: $0.keys) }) {
             if case .setKeys(let username, _) = change, refused.contains(nameKey(username)) { continue }
             do throws(ConfigError) {
-                (checked, _) = try checked.applying(change, assigningIds: false)
+                // A redacted hash (kept as stored) is checked as a well-formed one, then put back.
+                (checked, _) = try checked.applying(change.withPlaceholderSecret, assigningIds: false)
+                if change.isRedacted { checked.restoreRedaction(of: change) }
             } catch {
                 let location =
                     if case .setKeys(let username, _) = change { panels.first { $0.username == username }?.path ?? "document" }

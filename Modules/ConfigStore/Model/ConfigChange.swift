@@ -16,6 +16,8 @@ public enum ConfigChange: Equatable, Sendable {
     case removeAdmin(username: String)
     case setSetting(key: String, value: String)
     case removeSetting(key: String)
+    /// A session token chain no longer logs in (a kick, a logout).
+    case revokeSession(RevokedSession)
 }
 
 /// A change as committed: stamped with its revision, the epoch of the server that made it,
@@ -124,6 +126,7 @@ extension ConfigChange: WireCodable {
         case 7: self = .removeAdmin(username: try buffer.readWireString("change.username"))
         case 8: self = .setSetting(key: try buffer.readWireString("change.key"), value: try buffer.readWireString("change.value"))
         case 9: self = .removeSetting(key: try buffer.readWireString("change.key"))
+        case 10: self = .revokeSession(try RevokedSession(wire: &buffer))
         default: throw .invalidValue(field: "change.kind", value: UInt64(kind))
         }
     }
@@ -160,7 +163,26 @@ extension ConfigChange: WireCodable {
         case .removeSetting(let key):
             buffer.writeInteger(9 as UInt8)
             try buffer.writeWireString(key, field: "change.key")
+        case .revokeSession(let value):
+            buffer.writeInteger(10 as UInt8)
+            try value.write(to: &buffer)
         }
+    }
+}
+
+extension RevokedSession: WireCodable {
+    public init(wire buffer: inout ByteBuffer) throws(WireError) {
+        username = try buffer.readWireString("revoked.username")
+        issuedAtMs = try buffer.readWireInteger("revoked.issuedAtMs")
+        expiresAtMs = try buffer.readWireInteger("revoked.expiresAtMs")
+        revokedAtMs = try buffer.readWireInteger("revoked.revokedAtMs")
+    }
+
+    public func write(to buffer: inout ByteBuffer) throws(WireError) {
+        try buffer.writeWireString(username, field: "revoked.username")
+        buffer.writeInteger(issuedAtMs)
+        buffer.writeInteger(expiresAtMs)
+        buffer.writeInteger(revokedAtMs)
     }
 }
 
@@ -265,6 +287,13 @@ extension SystemConfiguration: WireCodable {
         for _ in 0..<(try buffer.readWireCount("snapshot.settings", minimumElementSize: 4)) {
             settings[try buffer.readWireString("snapshot.setting.key")] = try buffer.readWireString("snapshot.setting.value")
         }
+        // Added after the first release: absent from an older server's snapshot.
+        if buffer.readableBytes > 0 {
+            for _ in 0..<(try buffer.readWireCount("snapshot.revokedSessions", minimumElementSize: 26)) {
+                let value = try RevokedSession(wire: &buffer)
+                revokedSessions[value.key] = value
+            }
+        }
         rebuildIndexes()
     }
 
@@ -287,5 +316,7 @@ extension SystemConfiguration: WireCodable {
             try buffer.writeWireString(key, field: "snapshot.setting.key")
             try buffer.writeWireString(value, field: "snapshot.setting.value")
         }
+        try buffer.writeWireCount(revokedSessions.count, field: "snapshot.revokedSessions")
+        for (_, value) in revokedSessions.sorted(by: { $0.key < $1.key }) { try value.write(to: &buffer) }
     }
 }

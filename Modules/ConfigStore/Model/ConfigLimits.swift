@@ -10,6 +10,9 @@ public enum ConfigLimits {
     public static let panelKeys = 400_000
     public static let admins = 1_000
     public static let settings = 10_000
+    /// Revoked session tokens not yet expired (a kick or a logout each; kept for at most a
+    /// token's lifetime, 12 h by default).
+    public static let revokedSessions = 100_000
     /// Changes in one write (one transaction, one import).
     public static let changesPerWrite = 100_000
 

@@ -93,6 +93,30 @@ extension AdminAccount {
     }
 }
 
+/// A session that may no longer log in with its token: the chain of tokens that began with
+/// `username`'s password login at `issuedAtMs` (a renewed token keeps its chain's issue and
+/// expiry times). Written when an administrator kicks the session or the client logs out, and
+/// replicated, so neither server takes the token again, a failover included. Kept until the
+/// chain would have expired anyway.
+public struct RevokedSession: Equatable, Sendable, Hashable {
+    public var username: String
+    public var issuedAtMs: UInt64
+    public var expiresAtMs: UInt64
+    /// When it was revoked: entries expired by then are dropped as this one is recorded.
+    public var revokedAtMs: UInt64
+
+    public init(username: String, issuedAtMs: UInt64, expiresAtMs: UInt64, revokedAtMs: UInt64) {
+        self.username = username
+        self.issuedAtMs = issuedAtMs
+        self.expiresAtMs = expiresAtMs
+        self.revokedAtMs = revokedAtMs
+    }
+
+    /// Its key in `SystemConfiguration.revokedSessions`.
+    public var key: String { Self.key(username: username, issuedAtMs: issuedAtMs) }
+    public static func key(username: String, issuedAtMs: UInt64) -> String { "\(nameKey(username)) \(issuedAtMs)" }
+}
+
 /// The whole system configuration at one revision, kept in memory for reads and validation
 /// (SQLite holds the durable copy).
 ///
@@ -109,6 +133,8 @@ public struct SystemConfiguration: Sendable {
     public internal(set) var keys: TreeDictionary<String, [PanelKey]> = [:]
     public internal(set) var admins: TreeDictionary<String, AdminAccount> = [:]
     public internal(set) var settings: TreeDictionary<String, String> = [:]
+    /// Session token chains that no longer log in, by `RevokedSession.key`.
+    public internal(set) var revokedSessions: TreeDictionary<String, RevokedSession> = [:]
 
     // Derived indexes, kept up to date by `setPanel` and rebuilt after bulk loads; they are not
     // part of the configuration's value (see `==`).
@@ -139,6 +165,10 @@ public struct SystemConfiguration: Sendable {
     public func partyLine(_ name: String) -> PartyLine? { partyLines[nameKey(name)] }
     public func keys(of username: String) -> [PanelKey] { keys[nameKey(username)] ?? [] }
     public func admin(_ username: String) -> AdminAccount? { admins[nameKey(username)] }
+    /// Whether the token chain of `username` begun at `issuedAtMs` was revoked.
+    public func isRevoked(username: String, issuedAtMs: UInt64) -> Bool {
+        revokedSessions[RevokedSession.key(username: username, issuedAtMs: issuedAtMs)] != nil
+    }
     /// Total panel keys over all operators.
     public var panelKeyCount: Int { keyCount }
 
@@ -180,7 +210,7 @@ extension SystemConfiguration: Equatable {
     /// The configuration's content; the derived indexes follow from it.
     public static func == (lhs: SystemConfiguration, rhs: SystemConfiguration) -> Bool {
         lhs.operators == rhs.operators && lhs.partyLines == rhs.partyLines && lhs.keys == rhs.keys && lhs.admins == rhs.admins
-            && lhs.settings == rhs.settings
+            && lhs.settings == rhs.settings && lhs.revokedSessions == rhs.revokedSessions
     }
 }
 

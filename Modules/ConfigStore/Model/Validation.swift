@@ -110,6 +110,15 @@ extension SystemConfiguration {
         case .removeSetting(let key):
             guard settings[key] != nil else { throw .notFound("setting '\(key)'") }
             self.settings[key] = nil
+        case .revokeSession(let value):
+            if checkingFormat { try Self.check([Self.name(value.username, "revoked session's username")]) }
+            guard value.expiresAtMs > value.issuedAtMs else { throw .invalid(["a revoked session must expire after it was issued"]) }
+            // Entries whose tokens expired by now no longer matter: dropped here, the same way
+            // on every replica (the record carries the time).
+            let expired = revokedSessions.filter { $0.value.expiresAtMs <= value.revokedAtMs }.keys
+            for key in expired { revokedSessions[key] = nil }
+            if revokedSessions[value.key] == nil { try Self.within(revokedSessions.count, ConfigLimits.revokedSessions, "revoked sessions") }
+            revokedSessions[value.key] = value
         }
         return recorded
     }
@@ -122,6 +131,9 @@ extension SystemConfiguration {
         if keyCount > ConfigLimits.panelKeys { return "the snapshot holds \(keyCount) panel keys, above the limit" }
         if admins.count > ConfigLimits.admins { return "the snapshot holds \(admins.count) admin accounts, above the limit" }
         if settings.count > ConfigLimits.settings { return "the snapshot holds \(settings.count) settings, above the limit" }
+        if revokedSessions.count > ConfigLimits.revokedSessions {
+            return "the snapshot holds \(revokedSessions.count) revoked sessions, above the limit"
+        }
         for value in operators.values {
             if let problem = PasswordHasher.problem(with: value.passwordHash, of: "operator '\(value.username)'") { return problem }
         }
@@ -263,6 +275,7 @@ extension ConfigChange {
         case .putAdmin(let value): return ascii(value.username)
         case .removeOperator(let name), .removePartyLine(let name), .removeAdmin(let name), .removeSetting(let name): return ascii(name)
         case .setSetting(let key, let value): return ascii(key) && ascii(value)
+        case .revokeSession(let value): return ascii(value.username)
         }
     }
 
@@ -294,6 +307,9 @@ extension ConfigChange {
         case .removeAdmin(let username): return .removeAdmin(username: nfc(username))
         case .setSetting(let key, let value): return .setSetting(key: nfc(key), value: nfc(value))
         case .removeSetting(let key): return .removeSetting(key: nfc(key))
+        case .revokeSession(var value):
+            value.username = nfc(value.username)
+            return .revokeSession(value)
         }
     }
 }

@@ -72,6 +72,14 @@ enum ConfigDatabase {
                     arguments: [Int64(try meta("base_epoch", in: db)), Int64(logStart - 1)])
             }
         }
+        migrator.registerMigration("v3: revoked sessions") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE revoked_sessions (
+                        key TEXT PRIMARY KEY, username TEXT NOT NULL, issued_at_ms INTEGER NOT NULL,
+                        expires_at_ms INTEGER NOT NULL, revoked_at_ms INTEGER NOT NULL);
+                    """)
+        }
         return migrator
     }
 
@@ -128,6 +136,10 @@ enum ConfigDatabase {
             try run(db, sql: "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", arguments: [key, value])
         case .removeSetting(let key):
             try run(db, sql: "DELETE FROM settings WHERE key = ?", arguments: [key])
+        case .revokeSession(let value):
+            try run(
+                db, sql: "INSERT OR REPLACE INTO revoked_sessions (key, username, issued_at_ms, expires_at_ms, revoked_at_ms) VALUES (?, ?, ?, ?, ?)",
+                arguments: [value.key, value.username, Int64(value.issuedAtMs), Int64(value.expiresAtMs), Int64(value.revokedAtMs)])
         }
     }
 
@@ -147,13 +159,21 @@ enum ConfigDatabase {
                 try persist(configuration.admins[key].map { .putAdmin($0) } ?? .removeAdmin(username: key), in: db)
             case .setting(let key):
                 try persist(configuration.settings[key].map { .setSetting(key: key, value: $0) } ?? .removeSetting(key: key), in: db)
+            case .revokedSession(let key, let prunedUpTo):
+                // The same entries the in-memory apply dropped (`Validation`): expired by then.
+                try run(db, sql: "DELETE FROM revoked_sessions WHERE expires_at_ms <= ?", arguments: [Int64(prunedUpTo)])
+                if let value = configuration.revokedSessions[key] {
+                    try persist(.revokeSession(value), in: db)
+                } else {
+                    try run(db, sql: "DELETE FROM revoked_sessions WHERE key = ?", arguments: [key])
+                }
             }
         }
     }
 
     /// Replaces every entity with the given configuration.
     static func replaceAll(with configuration: SystemConfiguration, in db: Database) throws {
-        for table in ["operators", "party_lines", "panel_keys", "admins", "settings"] {
+        for table in ["operators", "party_lines", "panel_keys", "admins", "settings", "revoked_sessions"] {
             try db.execute(sql: "DELETE FROM \(table)")
         }
         for value in configuration.operators.values { try persist(.putOperator(value), in: db) }
@@ -161,6 +181,7 @@ enum ConfigDatabase {
         for (owner, keys) in configuration.keys { try persist(.setKeys(username: owner, keys: keys), in: db) }
         for value in configuration.admins.values { try persist(.putAdmin(value), in: db) }
         for (key, value) in configuration.settings { try persist(.setSetting(key: key, value: value), in: db) }
+        for value in configuration.revokedSessions.values { try persist(.revokeSession(value), in: db) }
     }
 
     static func loadConfiguration(_ db: Database) throws -> SystemConfiguration {
@@ -189,6 +210,12 @@ enum ConfigDatabase {
         }
         for row in try Row.fetchAll(db, sql: "SELECT * FROM settings") {
             configuration.settings[row["key"]] = row["value"]
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT * FROM revoked_sessions") {
+            let value = RevokedSession(
+                username: row["username"], issuedAtMs: UInt64(row["issued_at_ms"] as Int64), expiresAtMs: UInt64(row["expires_at_ms"] as Int64),
+                revokedAtMs: UInt64(row["revoked_at_ms"] as Int64))
+            configuration.revokedSessions[value.key] = value
         }
         configuration.rebuildIndexes(idFloor: UInt32(clamping: try meta("id_high_water", in: db)))
         return configuration

@@ -8,8 +8,8 @@ import NIOCore
 import Wire
 
 /// The admin port's logic shared by its sessions: who may log in (SCRAM against the verifiers
-/// replicated in the configuration, with the login guard), what each call does, and the audit
-/// log every attempt lands in.
+/// replicated in the configuration, with the login throttle), what each call does, and the
+/// audit log every attempt lands in.
 final class AdminService: Sendable {
     let runtime: @Sendable () -> ServerRuntime?
     let audit: AuditLog
@@ -17,13 +17,21 @@ final class AdminService: Sendable {
     let store: any ConfigurationStoring
     /// Makes unknown users' challenges look like real ones, stable per name.
     let decoyKey: [UInt8]
-    private let guardState = NIOLockedValueBox(LoginGuard())
+    private let throttle: NIOLockedValueBox<LoginThrottle>
+    private let summaries = NIOLockedValueBox(RefusalSummaries())
+    /// Longest user name accepted at the login, in UTF-8 bytes (account names are at most 64
+    /// ASCII characters): a longer one is refused before anything is looked up or written.
+    static let maximumUsernameBytes = 64
 
-    init(runtime: @escaping @Sendable () -> ServerRuntime?, audit: AuditLog, store: any ConfigurationStoring, clusterSecret: [UInt8], logger: Logger) {
+    init(
+        runtime: @escaping @Sendable () -> ServerRuntime?, audit: AuditLog, store: any ConfigurationStoring, clusterSecret: [UInt8],
+        throttle: LoginThrottle.Rules = LoginThrottle.Rules(), logger: Logger
+    ) {
         self.runtime = runtime
         self.audit = audit
         self.store = store
         self.logger = logger
+        self.throttle = NIOLockedValueBox(LoginThrottle(rules: throttle))
         decoyKey = Array(HMAC<SHA256>.authenticationCode(for: Array("vcom admin decoy".utf8), using: SymmetricKey(data: clusterSecret)))
     }
 
@@ -36,22 +44,40 @@ final class AdminService: Sendable {
         return (ScramVerifier(account.passwordHash), account.role)
     }
 
+    /// How long `account` must wait before another attempt from `source` (nil: it may try).
     func lockout(source: String, account: String) -> TimeInterval? {
-        guardState.withLockedValue { $0.refusal(source: source, account: account, at: Date()) }
+        throttle.withLockedValue { $0.refusal(account: account, source: source, at: Date()) }
     }
 
     func loginFailed(source: String, account: String) {
-        guardState.withLockedValue { $0.failed(source: source, account: account, at: Date()) }
-        record(user: account, source: source, action: "login", result: "refused: wrong user name or password")
+        throttle.withLockedValue { _ = $0.failed(account: account, source: source, at: Date()) }
+        refused(user: account, source: source, action: "login", result: "refused: wrong user name or password")
     }
 
     func loginSucceeded(source: String, account: String, role: AdminRole) {
-        guardState.withLockedValue { $0.succeeded(account: account) }
+        throttle.withLockedValue { $0.succeeded(account: account, source: source) }
         record(user: account, source: source, action: "login", result: "ok (\(role))")
     }
 
     func record(user: String, source: String, action: String, result: String) {
-        let entry = AuditRecord(atMs: Int64(Date().timeIntervalSince1970 * 1000), user: user, source: source, action: action, result: result)
+        append(AuditRecord(atMs: Int64(Date().timeIntervalSince1970 * 1000), user: user, source: source, action: action, result: result))
+    }
+
+    /// A refused attempt (a failed or locked-out login, a protocol violation before login):
+    /// audited one by one up to the budget of `RefusalSummaries`, then in a summary row.
+    func refused(user: String, source: String, action: String, result: String) {
+        let now = Date()
+        let (write, summaries) = self.summaries.withLockedValue { $0.note(source: source, at: now) }
+        for summary in summaries { append(summary) }
+        if write { record(user: user, source: source, action: action, result: result) }
+    }
+
+    /// Writes the summaries of the minutes that ended (called every minute, and at shutdown).
+    func flushSummaries(at now: Date = Date()) {
+        for summary in summaries.withLockedValue({ $0.flush(at: now) }) { append(summary) }
+    }
+
+    private func append(_ entry: AuditRecord) {
         do {
             try audit.append(entry)
         } catch {
@@ -61,12 +87,14 @@ final class AdminService: Sendable {
 
     // MARK: Calls
 
+    /// Runs a call as `user`, whose role is looked up now (not remembered from the login): an
+    /// account removed or demoted meanwhile gets what it is now. Nil role: the account is gone.
     func perform(_ call: AdminCall, user: String, role: AdminRole, source: String) async -> AdminAnswer {
         let answer: AdminAnswer
         if role < call.requiredRole {
             answer = .error(.forbidden, "'\(call.summary)' needs the \(call.requiredRole) role; \(user) is a \(role)")
         } else if let runtime = runtime() {
-            answer = await execute(call, on: runtime)
+            answer = await execute(call, on: runtime, role: role)
         } else {
             answer = .error(.failed, "the server is shutting down")
         }
@@ -81,7 +109,7 @@ final class AdminService: Sendable {
         return answer
     }
 
-    private func execute(_ call: AdminCall, on runtime: ServerRuntime) async -> AdminAnswer {
+    private func execute(_ call: AdminCall, on runtime: ServerRuntime, role: AdminRole) async -> AdminAnswer {
         switch call {
         case .status:
             guard let report = await runtime.report() else { return .error(.failed, "the server is stopping") }
@@ -126,14 +154,19 @@ final class AdminService: Sendable {
             }
         case .configuration:
             let snapshot = store.snapshot()
-            return .configuration(revision: snapshot.revision, snapshot.configuration)
+            // Hashes and verifiers stay on the server below the admin role.
+            let configuration = role >= .admin ? snapshot.configuration : snapshot.configuration.redactingSecrets()
+            return .configuration(revision: snapshot.revision, configuration)
         case .writeConfiguration(let changes):
             guard !changes.isEmpty else { return .error(.invalid, "no changes") }
             guard let status = await runtime.status(), status.state == .active else {
                 return .error(.refused, "this server does not serve: configuration is written on the active server")
             }
             do {
-                let records = try await runtime.write(changes)
+                // A change made from a redacted read carries the marker: the stored hash stays.
+                let current = store.configuration
+                let restored = try changes.map { change throws(ConfigError) in try change.restoringSecrets(from: current) }
+                let records = try await runtime.write(restored)
                 return .done("\(records.count) change\(records.count == 1 ? "" : "s") written, revision \(records.last?.revision ?? 0)")
             } catch {
                 return .error(.refused, "\(error)")
@@ -148,8 +181,14 @@ final class AdminService: Sendable {
                 })
         case .kick(let id):
             guard let session = runtime.clients.registry.session(id) else { return .error(.notFound, "no session \(id) on this server") }
-            session.end(Goodbye(reason: .normal, detail: "ended by an administrator"))
-            return .done("session \(id) of \(session.username) ended")
+            session.end(Goodbye(reason: .accessRevoked, detail: "ended by an administrator"))
+            // Its token must not bring it straight back, here or on the peer after a failover.
+            do {
+                _ = try await runtime.write([.revokeSession(session.revocation(at: Date()))])
+            } catch {
+                return .error(.failed, "session \(id) of \(session.username) ended, but its token could not be revoked: \(error)")
+            }
+            return .done("session \(id) of \(session.username) ended; its token is revoked on both servers")
         case .divergence:
             guard let store = store as? ConfigStore else { return .divergence([]) }
             do {
@@ -157,13 +196,20 @@ final class AdminService: Sendable {
                     try store.journal().map {
                         DivergenceReport(
                             id: $0.id, revision: $0.record.revision, epoch: $0.record.epoch, detectedAtMs: $0.detectedAtMs, status: $0.status.rawValue,
-                            note: $0.note, change: $0.record.change)
+                            note: $0.note, change: role >= .admin ? $0.record.change : $0.record.change.redactingSecrets())
                     })
             } catch {
                 return .error(.failed, "the divergence journal cannot be read: \(error)")
             }
         case .resolveDivergence(let entry, let resolution):
             guard let store = store as? ConfigStore else { return .error(.failed, "this server keeps no divergence journal") }
+            // An entry that adds, changes or removes an administrator is the admin role's
+            // business, as the same change written directly would be.
+            if role < .admin, case .reapplyHere = resolution,
+                let found = try? store.journal().first(where: { $0.id == entry }), AdminCall.writeConfiguration([found.record.change]).requiredRole > role
+            {
+                return .error(.forbidden, "entry \(entry) changes an administrator account: applying it needs the admin role")
+            }
             do {
                 switch resolution {
                 case .discard:

@@ -21,6 +21,8 @@ final class ClientSessionHandler: ChannelDuplexHandler {
     }
 
     private let service: ClientService
+    /// Its standing on the port: a stranger until its login or watch is accepted.
+    private let ticket: ConnectionTicket?
     private var state = State.awaitingHello
     private var outlet: MediaOutlet?
     private var context: ChannelHandlerContext?
@@ -29,8 +31,9 @@ final class ClientSessionHandler: ChannelDuplexHandler {
     /// The keys the login said are held, applied once it is accepted.
     private var pendingKeys: [KeyChange] = []
 
-    init(service: ClientService) {
+    init(service: ClientService, ticket: ConnectionTicket? = nil) {
         self.service = service
+        self.ticket = ticket
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -70,7 +73,8 @@ final class ClientSessionHandler: ChannelDuplexHandler {
             }
             state = .loggingIn
             pendingKeys = request.pressedKeys
-            service.login(request, outlet: outlet).hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
+            let source = ticket?.source ?? sourceKey(context.channel.remoteAddress)
+            service.login(request, outlet: outlet, source: source).hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
                 self.loginFinished(result, context: context)
             }
         case (.loggedIn, .heartbeat(let beat)):
@@ -92,8 +96,14 @@ final class ClientSessionHandler: ChannelDuplexHandler {
             }
             MediaRouter.send(bytes, to: outlets, from: context.eventLoop)
         case (.loggedIn(let session), .logout):
+            // Its token must not log in again (on either server): the connection closes once
+            // that is written, so a client that saw the close cannot get in ahead of it.
             finish(session, lost: false)
-            context.close(promise: nil)
+            guard let revoked = service.loggedOut(session) else {
+                context.close(promise: nil)
+                return
+            }
+            revoked.hop(to: context.eventLoop).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         case (_, .goodbye):
             if case .loggedIn(let session) = state { finish(session, lost: true, why: "the client said goodbye") }
             if case .watching = state { stopWatching(context) }
@@ -110,11 +120,13 @@ final class ClientSessionHandler: ChannelDuplexHandler {
     /// A watcher holds no seat and no session; it needs a valid token of this pair, and is
     /// allowed a longer silence than a session (its client sends a heartbeat every 10 s).
     private func startWatching(_ request: Watch, context: ChannelHandlerContext) {
-        guard let outlet, let announced = service.watch(request, outlet: outlet) else {
+        guard let outlet else { return }
+        guard case .watching(let announced) = service.watch(request, outlet: outlet) else {
             end(context, Goodbye(reason: .authenticationFailed, detail: "the watch token is not valid"))
             return
         }
         state = .watching
+        ticket?.authenticated()
         if let epoch = announced {
             context.writeAndFlush(wrapOutboundOut(.activated(Activated(epoch: epoch))), promise: nil)
         }
@@ -150,6 +162,7 @@ final class ClientSessionHandler: ChannelDuplexHandler {
         switch result {
         case .success(.accepted(let accepted, let session)):
             state = .loggedIn(session)
+            ticket?.authenticated()
             if let outlet {
                 for change in pendingKeys where service.allows(change, username: session.username) {
                     service.router.key(change, session: session.id, outlet: outlet)
@@ -176,6 +189,7 @@ final class ClientSessionHandler: ChannelDuplexHandler {
         }
         promise?.succeed()
         if case .loggedIn(let session) = state { finish(session, lost: false) }
+        if case .watching = state { service.unwatch(context.channel) }
         state = .ended
         switch command {
         case .depart(let redirect):

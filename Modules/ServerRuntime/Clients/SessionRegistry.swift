@@ -1,3 +1,4 @@
+import ConfigStore
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
@@ -11,13 +12,33 @@ final class ClientSessionRef: Sendable {
     let operatorId: UInt32
     let channel: Channel
     let loggedInAt: Date
+    /// The session token chain it logged in with (or began).
+    let chain: SessionTokens.Chain
 
-    init(id: UInt64, username: String, operatorId: UInt32, channel: Channel, loggedInAt: Date = Date()) {
+    init(id: UInt64, username: String, operatorId: UInt32, channel: Channel, loggedInAt: Date = Date(), chain: SessionTokens.Chain) {
         self.id = id
         self.username = username
         self.operatorId = operatorId
         self.channel = channel
         self.loggedInAt = loggedInAt
+        self.chain = chain
+    }
+
+    /// Its chain's key among revoked sessions.
+    var chainKey: String { RevokedSession.key(username: username, issuedAtMs: chain.issuedAtMs) }
+
+    /// The record that stops its token chain from logging in again.
+    func revocation(at now: Date) -> RevokedSession {
+        RevokedSession(
+            username: username, issuedAtMs: chain.issuedAtMs, expiresAtMs: chain.expiresAtMs,
+            revokedAtMs: UInt64(max(0, now.timeIntervalSince1970 * 1000)))
+    }
+
+    /// Ends any client connection (a session or a watch) with `goodbye`, on its loop.
+    static func end(_ channel: Channel, _ goodbye: Goodbye) {
+        channel.eventLoop.execute {
+            channel.triggerUserOutboundEvent(SessionCommand.end(goodbye), promise: nil)
+        }
     }
 
     /// Tells the client to move to `target` and ends the session as a deliberate departure.

@@ -12,6 +12,11 @@ import NIOCore
 /// and UTF-8), then HMAC-SHA-256 over everything before it. A token proves who and until
 /// when; whether that operator may still log in (exists, enabled, same password) is checked
 /// against the configuration at every use, on both servers.
+///
+/// A token login returns a renewed token (under the new epoch) with the issue and expiry
+/// times of the one presented: a chain of renewals keeps the absolute lifetime of the password
+/// login that began it, so a stolen token dies with its chain. (issued-at, username) names the
+/// chain: a kick or a logout revokes it (`RevokedSession`, replicated in the configuration).
 public struct SessionTokens: Sendable {
     /// The HMAC with the key already mixed in: each token copies it instead of keying a new
     /// one (two hash blocks less per login; 10,000 logins follow a failover).
@@ -35,6 +40,7 @@ public struct SessionTokens: Sendable {
         public var issuedAtMs: UInt64
         public var expiresAtMs: UInt64
         public var credentialStamp: [UInt8]
+        public var chain: Chain { Chain(issuedAtMs: issuedAtMs, expiresAtMs: expiresAtMs) }
     }
 
     public enum Refusal: Error, Equatable, Sendable {
@@ -50,13 +56,24 @@ public struct SessionTokens: Sendable {
         return hasher.finalize().withUnsafeBytes { Array($0.prefix(8)) }
     }
 
-    public func issue(username: String, passwordHash: String, epoch: UInt64, at now: Date) -> ByteBuffer {
+    /// The times of a chain of tokens: those of the password login that began it.
+    public struct Chain: Equatable, Hashable, Sendable {
+        public var issuedAtMs: UInt64
+        public var expiresAtMs: UInt64
+    }
+
+    /// A new chain's times, for a password login now.
+    public func newChain(at now: Date) -> Chain {
         let issued = UInt64(max(0, now.timeIntervalSince1970 * 1000))
+        return Chain(issuedAtMs: issued, expiresAtMs: issued + UInt64(max(0, lifetime.milliseconds)))
+    }
+
+    public func issue(username: String, passwordHash: String, epoch: UInt64, chain: Chain) -> ByteBuffer {
         var buffer = ByteBuffer()
         buffer.writeInteger(1 as UInt8)
         buffer.writeInteger(epoch)
-        buffer.writeInteger(issued)
-        buffer.writeInteger(issued + UInt64(max(0, lifetime.milliseconds)))
+        buffer.writeInteger(chain.issuedAtMs)
+        buffer.writeInteger(chain.expiresAtMs)
         buffer.writeBytes(Self.stamp(ofPasswordHash: passwordHash))
         let name = Array(username.utf8.prefix(1024))
         buffer.writeInteger(UInt16(name.count))

@@ -57,28 +57,38 @@ final class VerifiedPasswords: Sendable {
     private let inFlight = NIOLockedValueBox([[UInt8]: EventLoopFuture<Bool>]())
 
     /// Whether `password` matches `stored`: from memory when it matched before, otherwise by
-    /// one scrypt on `pool`, shared by every login asking the same question meanwhile. Without
-    /// that, 2,000 panels logging in at once with one password all missed the memory (the
-    /// first scrypt had not finished) and queued 2,000 scrypts: a minute of two saturated
-    /// cores, during which heartbeats went unanswered.
+    /// one check that `schedule` runs (on the hashing threads, through `PasswordChecks`),
+    /// shared by every login asking the same question meanwhile. Without that, 2,000 panels
+    /// logging in at once with one password all missed the memory (the first scrypt had not
+    /// finished) and queued 2,000 scrypts: a minute of two saturated cores, during which
+    /// heartbeats went unanswered. Nil when `schedule` refused the check (the queue is full).
+    func verify(
+        _ password: String, against stored: String, at now: Date, on loop: EventLoop,
+        check: @escaping @Sendable (String, String) -> Bool = { PasswordHasher.verify($0, against: $1) },
+        schedule: (@escaping @Sendable () -> Bool) -> EventLoopFuture<Bool>?
+    ) -> EventLoopFuture<Bool>? {
+        if contains(password, against: stored, at: now) { return loop.makeSucceededFuture(true) }
+        let key = key(password, stored)
+        if let running = inFlight.withLockedValue({ $0[key] }) { return running.hop(to: loop) }
+        guard let future = schedule({ check(password, stored) }) else { return nil }
+        let shared = inFlight.withLockedValue { running -> EventLoopFuture<Bool>? in
+            if let earlier = running[key] { return earlier }  // another login got there first
+            running[key] = future
+            return nil
+        }
+        if let shared { return shared.hop(to: loop) }
+        future.whenComplete { result in
+            if case .success(true) = result { self.remember(password, against: stored, at: now) }
+            self.inFlight.withLockedValue { $0[key] = nil }
+        }
+        return future
+    }
+
+    /// The same, on `pool` directly (no queue).
     func verify(
         _ password: String, against stored: String, at now: Date, pool: NIOThreadPool, on loop: EventLoop,
         check: @escaping @Sendable (String, String) -> Bool = { PasswordHasher.verify($0, against: $1) }
     ) -> EventLoopFuture<Bool> {
-        if contains(password, against: stored, at: now) { return loop.makeSucceededFuture(true) }
-        let key = key(password, stored)
-        let (promise, running) = inFlight.withLockedValue { running -> (EventLoopPromise<Bool>?, EventLoopFuture<Bool>?) in
-            if let future = running[key] { return (nil, future) }
-            let promise = loop.makePromise(of: Bool.self)
-            running[key] = promise.futureResult
-            return (promise, nil)
-        }
-        guard let promise else { return running!.hop(to: loop) }
-        pool.runIfActive(eventLoop: loop) { check(password, stored) }.whenComplete { result in
-            if case .success(true) = result { self.remember(password, against: stored, at: now) }
-            self.inFlight.withLockedValue { $0[key] = nil }
-            promise.completeWith(result)
-        }
-        return promise.futureResult
+        verify(password, against: stored, at: now, on: loop, check: check) { work in pool.runIfActive(eventLoop: loop, work) }!
     }
 }

@@ -33,7 +33,7 @@ extension Controller {
             replicationLag: replicationRole == .leader ? leader.lag(leaderRevision: head.revision) : nil,
             replication: "\(replicationRole)", activationIncident: policy.activationIncident, canActivate: policy.canActivate,
             synced: synced, licenceId: verified?.licence.licenceId, licenceExpires: verified?.licence.expires,
-            peerClientEndpoint: peerClientEndpoint)
+            peerClientEndpoint: peerClientEndpoint, warnings: [slowLinkWarning].compactMap { $0 })
     }
 
     /// Graceful shutdown. A server that serves hands its clients over when that needs no
@@ -105,6 +105,7 @@ public struct RuntimeStatus: Equatable, Sendable {
     public var licenceId: String?
     public var licenceExpires: Date?
     public var peerClientEndpoint: Endpoint?
+    public var warnings: [String] = []
 }
 
 extension Controller {

@@ -78,6 +78,13 @@ extension Controller {
             case .closeConnection:
                 logger.warning("peer link silent for \(settings.timings.peerHeartbeat * settings.timings.peerMisses): closing it")
                 peer?.close(Goodbye(reason: .idleTimeout, detail: "nothing heard from the peer in time"))
+            case .slowLink(let roundTrip, let suggested):
+                let timeout = settings.timings.peerHeartbeat * settings.timings.peerMisses
+                let warning =
+                    "the peer link's round trip is \(roundTrip.milliseconds) ms, close to the loss timeout of \(timeout.milliseconds) ms (timings.peer-heartbeat-ms × timings.peer-misses): raise it to at least \(suggested.milliseconds) ms, or a slow moment of this link will look like a failure"
+                slowLinkWarning = warning
+                metrics.peerRoundTrip(roundTrip)
+                logger.warning("\(warning)")
             case .report(let report):
                 switch report {
                 case .up, .restored: logger.notice("peer link \(report == .up ? "up" : "restored") with \(peerInfo?.nodeId ?? "the peer")")

@@ -10,10 +10,11 @@ import Wire
 /// an authenticated connection feeds the link monitor and carries the policy's frames, the
 /// licence and replication.
 extension Controller {
-    func makePeerHandler(remote: String) -> PeerChannelHandler {
+    /// `ticket`: an accepted connection's standing on the peer port (nil when dialled).
+    func makePeerHandler(remote: String, ticket: ConnectionTicket? = nil) -> PeerChannelHandler {
         nextPeerConnectionId += 1
         let handshake = PeerHandshake(role: settings.role, keys: keys, clientEndpoint: advertisedEndpoint)
-        return PeerChannelHandler(controller: self, handshake: handshake, id: nextPeerConnectionId, remote: remote)
+        return PeerChannelHandler(controller: self, handshake: handshake, id: nextPeerConnectionId, remote: remote, ticket: ticket)
     }
 
     // MARK: Dialling (the primary)
@@ -68,7 +69,8 @@ extension Controller {
 
     // MARK: An authenticated connection
 
-    func peerEstablished(_ handler: PeerChannelHandler, peer: PeerHandshake.Peer) {
+    /// `handshake`: how long the connection's opening took (it bounds the link's round trip).
+    func peerEstablished(_ handler: PeerChannelHandler, peer: PeerHandshake.Peer, handshake: Duration = .zero) {
         loop.preconditionInEventLoop()
         if let old = self.peer, old !== handler {
             logger.notice("a new peer connection replaces the old one")
@@ -83,7 +85,7 @@ extension Controller {
             try? stateStore.setFact("peer-client-endpoint", endpoint.description)
         }
         logger.info("peer link authenticated with \(peer.role) \(peer.nodeId) (epoch \(peer.epoch))")
-        performMonitor(monitor.connected(at: clock.now))
+        performMonitor(monitor.connected(at: clock.now, handshake: handshake))
         if case .own(let verified?) = licence {
             sendPeer(.licence(LicenceTransfer(text: verified.text)))
         }

@@ -182,10 +182,39 @@ extension Controller {
                         controller.reportLag()
                         controller.metrics.revision(last.revision)
                     }
+                    controller.clients.configurationChanged(records.map(\.change))
                     promise.succeed(records)
                 }
             } catch {
                 promise.fail(error)
+            }
+        }
+        return promise.futureResult
+    }
+
+    /// A session token chain must stop logging in (a logout, a kick): recorded in the
+    /// configuration, so the peer refuses it too, after a failover included. Only a server
+    /// that serves writes; a session cannot be on one that does not (it would be redirected).
+    /// Revocations within 20 ms are written together: 10,000 panels logging out at once (a
+    /// site shutting down, the simulator ending) make a few writes, not 10,000.
+    func revoke(_ session: RevokedSession) -> EventLoopFuture<Void> {
+        let promise = loop.makePromise(of: Void.self)
+        pendingRevocations.append((session, promise))
+        guard pendingRevocations.count == 1 else { return promise.futureResult }
+        loop.assumeIsolated().scheduleTask(in: .milliseconds(20)) { [self] in
+            let batch = pendingRevocations
+            pendingRevocations = []
+            guard policy.state == .active else {
+                logger.warning("\(batch.count) session tokens not revoked: this server does not serve")
+                for (_, promise) in batch { promise.succeed() }
+                return
+            }
+            for start in stride(from: 0, to: batch.count, by: ConfigLimits.changesPerWrite) {
+                let part = batch[start..<min(batch.count, start + ConfigLimits.changesPerWrite)]
+                write(part.map { ConfigChange.revokeSession($0.0) }).whenComplete { [logger] result in
+                    if case .failure(let error) = result { logger.error("\(part.count) session tokens not revoked: \(error)") }
+                    for (_, promise) in part { promise.succeed() }
+                }
             }
         }
         return promise.futureResult
@@ -205,7 +234,10 @@ extension Controller {
             case .apply(let records):
                 onDisk { store in
                     let reached = try store.apply(records)
-                    return { controller in controller.performFollower(controller.follower.applied(upTo: reached, log: controller.store)) }
+                    return { controller in
+                        controller.clients.configurationChanged(records.map(\.change))
+                        controller.performFollower(controller.follower.applied(upTo: reached, log: controller.store))
+                    }
                 } failed: { controller, error in
                     guard let error = error as? ConfigError else { throw error }
                     controller.logger.warning("replicated records refused: \(error)")
@@ -218,6 +250,7 @@ extension Controller {
                     return { controller in
                         let journalled = journalAfter.map { ": this server's changes after revision \($0) are in the divergence journal" } ?? ""
                         controller.logger.notice("configuration snapshot installed at revision \(snapshot.revision)\(journalled)")
+                        controller.clients.configurationReplaced(controller.store.configuration)
                         controller.performFollower(controller.follower.applied(upTo: snapshot.revision, log: controller.store))
                     }
                 } failed: { controller, error in

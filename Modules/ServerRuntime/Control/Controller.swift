@@ -74,6 +74,10 @@ final class Controller {
     var stateWaiters: [(ServerState, EventLoopPromise<Void>)] = []
     /// Watching clients hear of an activation no earlier than this (set when the link closed).
     var announcementHeldUntil: MonotonicTime?
+    /// The peer link's round trip nears its loss timeout: what to raise it to (status shows it).
+    var slowLinkWarning: String?
+    /// Session token chains to revoke, written together (see `revoke`).
+    var pendingRevocations: [(RevokedSession, EventLoopPromise<Void>)] = []
 
     init(
         settings: ServerSettings, loop: EventLoop, logger: Logger, clock: any RuntimeClock, metrics: RuntimeMetrics,

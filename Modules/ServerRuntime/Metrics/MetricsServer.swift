@@ -2,14 +2,21 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// `GET /metrics` over plain HTTP/1.1 for Prometheus; every other path is 404.
+/// `GET /metrics` over plain HTTP/1.1 for Prometheus; every other path is 404. Every
+/// connection is a stranger for its whole life: capped per source and in all, closed when it
+/// sends nothing for 5 s or lives 30 s (`ConnectionLimits.metrics`), and answered once.
 enum MetricsServer {
-    static func start(on endpoint: (host: String, port: Int), group: EventLoopGroup, metrics: RuntimeMetrics) async throws -> Channel {
+    static func start(
+        on endpoint: (host: String, port: Int), group: EventLoopGroup, metrics: RuntimeMetrics, strangers: Strangers
+    ) async throws -> Channel {
         try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    guard try strangers.admit(channel) != nil else { return }
+                    // NIO's decoder bounds a request head (llhttp's 80 KiB); with the caps above a
+                    // stranger holds at most 32 of them, for 30 s.
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(MetricsHandler(metrics: metrics))
                 }
             }

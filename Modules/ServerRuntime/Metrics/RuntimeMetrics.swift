@@ -68,6 +68,16 @@ final class RuntimeMetrics: Sendable {
             .increment()
     }
 
+    /// The peer's first frame after a connect, when it neared the loss timeout.
+    func peerRoundTrip(_ value: Duration) {
+        CoreMetrics.Gauge(label: "vcom_peer_link_round_trip_ms", factory: factory).record(Double(value.milliseconds))
+    }
+
+    /// A connection refused before it authenticated (`port`: client, admin, peer, metrics).
+    func connectionRefused(port: String, reason: String) {
+        CoreMetrics.Counter(label: "vcom_connections_refused_total", dimensions: [("port", port), ("reason", reason)], factory: factory).increment()
+    }
+
     func replicationLag(revisions: UInt64?, milliseconds: UInt64) {
         replicationLagRevisions.record(Double(revisions ?? 0))
         replicationLagMs.record(Double(milliseconds))

@@ -1,3 +1,4 @@
+import HealthMonitor
 import Logging
 import NIOCore
 import Wire
@@ -15,12 +16,16 @@ final class PeerChannelHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     let id: Int
     let remote: String
+    private let ticket: ConnectionTicket?
+    /// When the connection became active: the handshake's duration bounds the link's round trip.
+    private var activeAt: MonotonicTime?
 
-    init(controller: Controller, handshake: PeerHandshake, id: Int, remote: String) {
+    init(controller: Controller, handshake: PeerHandshake, id: Int, remote: String, ticket: ConnectionTicket? = nil) {
         self.controller = controller
         self.handshake = handshake
         self.id = id
         self.remote = remote
+        self.ticket = ticket
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -28,6 +33,7 @@ final class PeerChannelHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        activeAt = controller.clock.now
         context.writeAndFlush(wrapOutboundOut(handshake.hello(nodeId: controller.settings.serverId, epoch: controller.policy.epoch)), promise: nil)
         context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(5)) { [weak self] in
             guard let self, !self.established else { return }
@@ -44,7 +50,9 @@ final class PeerChannelHandler: ChannelInboundHandler {
                 if let reply { context.writeAndFlush(wrapOutboundOut(reply), promise: nil) }
                 if let peer {
                     established = true
-                    controller.peerEstablished(self, peer: peer)
+                    ticket?.authenticated()
+                    let handshake = activeAt.map { controller.clock.now - $0 } ?? .zero
+                    controller.peerEstablished(self, peer: peer, handshake: handshake)
                 }
             } catch {
                 fail(error)

@@ -33,13 +33,13 @@ struct ServerTransport: Sendable {
     enum Port: String, Sendable { case clients = "client", admin, peer }
 
     let tls: TransportSettings?
-    let logger: Logger
+    let refusals: RefusalLog
     /// Shared by every loop's client connections (nil without TLS on the client port).
     let gate: HandshakeGate?
 
-    init(tls: TransportSettings?, logger: Logger) {
+    init(tls: TransportSettings?, refusals: RefusalLog) {
         self.tls = tls
-        self.logger = logger
+        self.refusals = refusals
         gate = tls.flatMap { $0.clientsUseTLS ? HandshakeGate(limit: $0.handshakeLimit) : nil }
     }
 
@@ -50,38 +50,40 @@ struct ServerTransport: Sendable {
 
     /// For an accepted connection, on its event loop.
     func addAccepted(_ port: Port, to channel: Channel) throws {
-        let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "an unknown address"
-        let logger = logger
+        let source = sourceKey(channel.remoteAddress)
+        let refusals = refusals
         let operations = channel.pipeline.syncOperations
         let level: Logger.Level = port == .clients ? .notice : .warning
-        let refuse: @Sendable (String) -> Void = { why in logger.log(level: level, "\(port.rawValue) port: \(remote) refused: \(why)") }
+        // Logged once per source and kind a minute, counted always (RefusalLog).
+        let refusal = { (kind: String) -> @Sendable (String) -> Void in
+            { why in refusals.refused(port: port.rawValue, source: source, reason: kind, detail: why, level: level) }
+        }
         guard usesTLS(port), let tls else {
-            try operations.addHandler(TransportSniffer(expecting: .plaintext, refuse: refuse))
+            try operations.addHandler(TransportSniffer(expecting: .plaintext, refuse: refusal("wrong_transport")))
             return
         }
         let loaded = tls.contexts.current
-        try operations.addHandler(TransportSniffer(expecting: .tls, refuse: refuse))
+        try operations.addHandler(TransportSniffer(expecting: .tls, refuse: refusal("wrong_transport")))
+        let refuseHandshake = refusal("tls_handshake")
         if port == .peer {
             let check = try PeerCertificateCheck(authorityPEM: loaded.authorityPEM, expectedName: tls.peerName)
+            let refuseCertificate = refusal("peer_certificate")
             try operations.addHandler(
                 NIOSSLServerHandler(
-                    context: loaded.peerAccepting, customVerificationCallback: check.callback(report: { refuse("peer certificate: \($0)") }),
+                    context: loaded.peerAccepting, customVerificationCallback: check.callback(report: { refuseCertificate("peer certificate: \($0)") }),
                     configuration: .init()))
         } else {
             if port == .clients, let gate {
-                guard let ticket = gate.enter(channel) else {
-                    refuse("\(gate.maximumWaiting) connections already wait for a TLS handshake")
-                    channel.close(promise: nil)
-                    return
-                }
+                let ticket = HandshakeGate.Ticket(channel, source: source)
+                try operations.addHandler(HandshakeTurn(gate: gate, ticket: ticket, refuse: refusal("handshake_queue_full")))
                 try operations.addHandler(NIOSSLServerHandler(context: loaded.serving))
                 // After the TLS handler: it sees the handshake's completion.
-                try operations.addHandler(HandshakeSlot(gate: gate, ticket: ticket))
+                try operations.addHandler(HandshakeDone(gate: gate, ticket: ticket))
             } else {
                 try operations.addHandler(NIOSSLServerHandler(context: loaded.serving))
             }
         }
-        try operations.addHandler(HandshakeFailureLogger(report: { refuse("TLS handshake failed: \($0)") }))
+        try operations.addHandler(HandshakeFailureLogger(report: { refuseHandshake("TLS handshake failed: \($0)") }))
     }
 
     /// For the primary's connection to its secondary (no gate: one connection at a time).
@@ -141,100 +143,216 @@ final class HandshakeFailureLogger: ChannelInboundHandler, RemovableChannelHandl
 /// that comes back) and every handshake is started, each takes longer than the clients' 3 s
 /// greeting timeout, the clients abandon them and retry, and nobody gets in: measured, 10,000
 /// clients at 2,000 a second logged in nobody for 30 s. So at most `limit` handshakes run at
-/// once; later connections wait, unread, in arrival order, and start as earlier ones finish.
+/// once; later ones wait, unread, in arrival order, and start as earlier ones finish.
+///
+/// A place is taken when the ClientHello arrives, not at the connect: 400 connections that
+/// never sent one held every place, and real clients waited behind them (token logins took
+/// 2-3 s instead of 44 ms). A connection that sends nothing is closed by the port's first-bytes
+/// deadline (`PortLimits`) without ever holding a place.
+///
+/// Fair between sources: one source runs at most a quarter of the handshakes, and its waiting
+/// ones take turns with other sources' (round robin), so a flood from one address does not
+/// queue ahead of everyone else.
 final class HandshakeGate: Sendable {
     /// One connection's place: waiting, running, or done. Only touched under the gate's lock.
     final class Ticket: @unchecked Sendable {
-        enum Stage { case waiting, running, done }
-        fileprivate var stage: Stage = .waiting
+        enum Stage { case outside, waiting, running, done }
+        fileprivate var stage: Stage = .outside
         let channel: Channel
-        init(_ channel: Channel) { self.channel = channel }
+        let source: String
+        /// Run on the channel's loop when a waiting ticket's turn comes.
+        var onTurn: (@Sendable () -> Void)?
+        init(_ channel: Channel, source: String? = nil) {
+            self.channel = channel
+            self.source = source ?? sourceKey(channel.remoteAddress)
+        }
+    }
+
+    private struct State {
+        var running = 0
+        var runningPerSource: [String: Int] = [:]
+        var waiting: [String: Deque<Ticket>] = [:]
+        /// Sources with waiting tickets, in turn order.
+        var turns = Deque<String>()
+        var waitingCount = 0
     }
 
     let limit: Int
-    private let state = NIOLockedValueBox((running: 0, waiting: Deque<Ticket>()))
+    let perSource: Int
+    private let state = NIOLockedValueBox(State())
     /// Beyond this many waiting, a connection is closed at once (the client retries later).
     let maximumWaiting: Int
 
     init(limit: Int, maximumWaiting: Int = 65_536) {
         self.limit = max(1, limit)
+        perSource = max(1, limit / 4)
         self.maximumWaiting = maximumWaiting
     }
 
-    /// On the channel's loop, before its first read: its ticket, or nil when refused.
-    func enter(_ channel: Channel) -> Ticket? {
-        let ticket = Ticket(channel)
-        let admitted: Bool? = state.withLockedValue { state in
-            if state.running < limit {
+    /// The first bytes of `ticket`'s handshake arrived: true when it may start now, false when
+    /// it waits its turn (`onTurn` runs then), nil when the line is full.
+    func enter(_ ticket: Ticket) -> Bool? {
+        state.withLockedValue { state in
+            guard ticket.stage == .outside else { return ticket.stage == .running }
+            let source = ticket.source
+            if state.running < limit, state.runningPerSource[source, default: 0] < perSource {
                 state.running += 1
+                state.runningPerSource[source, default: 0] += 1
                 ticket.stage = .running
                 return true
             }
-            guard state.waiting.count < maximumWaiting else { return nil }
-            state.waiting.append(ticket)
+            guard state.waitingCount < maximumWaiting else {
+                ticket.stage = .done
+                return nil
+            }
+            ticket.stage = .waiting
+            if state.waiting[source] == nil { state.turns.append(source) }
+            state.waiting[source, default: []].append(ticket)
+            state.waitingCount += 1
             return false
         }
-        guard let admitted else { return nil }
-        if !admitted { try? channel.syncOptions?.setOption(.autoRead, value: false) }
-        return ticket
     }
 
-    /// The handshake finished, or the connection ended: exactly once per ticket.
+    /// The handshake finished, or the connection ended: exactly once per ticket counts.
     func leave(_ ticket: Ticket) {
-        let next: Ticket? = state.withLockedValue { state in
+        let next: [Ticket] = state.withLockedValue { state in
             let wasRunning = ticket.stage == .running
+            let wasWaiting = ticket.stage == .waiting
             ticket.stage = .done
-            guard wasRunning else { return nil }  // a waiting one is skipped when its turn comes
+            if wasWaiting { state.waitingCount -= 1 }  // skipped when its turn comes
+            guard wasRunning else { return [] }
             state.running -= 1
-            while let candidate = state.waiting.popFirst() {
-                guard candidate.stage == .waiting else { continue }
+            let left = state.runningPerSource[ticket.source, default: 1] - 1
+            state.runningPerSource[ticket.source] = left > 0 ? left : nil
+            return Self.grant(&state, limit: limit, perSource: perSource)
+        }
+        for ticket in next {
+            guard let onTurn = ticket.onTurn else { continue }
+            ticket.channel.eventLoop.execute(onTurn)
+        }
+    }
+
+    /// Starts waiting tickets while places are free, one source at a time in turn.
+    private static func grant(_ state: inout State, limit: Int, perSource: Int) -> [Ticket] {
+        var granted: [Ticket] = []
+        var passes = state.turns.count
+        while state.running < limit, passes > 0, let source = state.turns.popFirst() {
+            passes -= 1
+            guard var line = state.waiting[source] else { continue }
+            while let first = line.first, first.stage != .waiting { line.removeFirst() }
+            guard let candidate = line.first else {
+                state.waiting[source] = nil
+                continue
+            }
+            if state.runningPerSource[source, default: 0] < perSource {
+                line.removeFirst()
                 candidate.stage = .running
                 state.running += 1
-                return candidate
+                state.runningPerSource[source, default: 0] += 1
+                state.waitingCount -= 1
+                granted.append(candidate)
+                passes = state.turns.count + 1  // a place was used: every source gets a look again
             }
-            return nil
+            state.waiting[source] = line.isEmpty ? nil : line
+            if !line.isEmpty { state.turns.append(source) }
         }
-        guard let next else { return }
-        let channel = next.channel
-        channel.setOption(.autoRead, value: true).whenComplete { _ in channel.read() }
+        return granted
     }
 
-    var counts: (running: Int, waiting: Int) { state.withLockedValue { ($0.running, $0.waiting.count) } }
+    var counts: (running: Int, waiting: Int) { state.withLockedValue { ($0.running, $0.waitingCount) } }
 }
 
-/// Holds the connection's ticket until its handshake completes or it closes, then hands it
-/// back exactly once.
-final class HandshakeSlot: ChannelInboundHandler, RemovableChannelHandler {
+/// Before the TLS handler: takes the connection's place in the gate when its first bytes (the
+/// ClientHello) arrive, and holds them, with reading paused, until its turn comes.
+final class HandshakeTurn: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
     let gate: HandshakeGate
-    private var ticket: HandshakeGate.Ticket?
+    let ticket: HandshakeGate.Ticket
+    let refuse: @Sendable (String) -> Void
+    private var held: [NIOAny] = []
+    private var waiting = false
+    private var started = false
+
+    init(gate: HandshakeGate, ticket: HandshakeGate.Ticket, refuse: @escaping @Sendable (String) -> Void) {
+        self.gate = gate
+        self.ticket = ticket
+        self.refuse = refuse
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        ticket.onTurn = { bound.value.0.turnCame(context: bound.value.1) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if started {
+            context.fireChannelRead(data)
+            return
+        }
+        if waiting {
+            held.append(data)
+            return
+        }
+        switch gate.enter(ticket) {
+        case true?:
+            started = true
+            context.fireChannelRead(data)
+        case false?:
+            waiting = true
+            held.append(data)
+            context.channel.setOption(.autoRead, value: false).whenFailure { _ in }
+        case nil:
+            refuse("\(gate.maximumWaiting) connections already wait for a TLS handshake")
+            context.close(promise: nil)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if started { context.fireChannelReadComplete() }
+    }
+
+    private func turnCame(context: ChannelHandlerContext) {
+        guard waiting, context.channel.isActive else { return }
+        waiting = false
+        started = true
+        let bytes = held
+        held = []
+        for data in bytes { context.fireChannelRead(data) }
+        context.fireChannelReadComplete()
+        context.channel.setOption(.autoRead, value: true).whenFailure { _ in }
+        context.read()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        held = []
+        gate.leave(ticket)
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        ticket.onTurn = nil
+        gate.leave(ticket)
+    }
+}
+
+/// After the TLS handler: gives the connection's place back when its handshake completes.
+final class HandshakeDone: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    let gate: HandshakeGate
+    let ticket: HandshakeGate.Ticket
 
     init(gate: HandshakeGate, ticket: HandshakeGate.Ticket) {
         self.gate = gate
         self.ticket = ticket
     }
 
-    private func release() {
-        guard let ticket else { return }
-        self.ticket = nil
-        gate.leave(ticket)
-    }
-
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case TLSUserEvent.handshakeCompleted = event {
-            release()
+            gate.leave(ticket)
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         }
         context.fireUserInboundEventTriggered(event)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        release()
-        context.fireChannelInactive()
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        release()
     }
 }

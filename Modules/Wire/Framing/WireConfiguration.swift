@@ -30,4 +30,25 @@ public struct WireConfiguration: Sendable, Equatable {
     public static let peer = WireConfiguration(maxFrameLength: 16 << 20, maxDecompressedLength: 64 << 20)
     /// Admin sessions import and export whole configurations.
     public static let admin = WireConfiguration(maxFrameLength: 16 << 20, maxDecompressedLength: 64 << 20)
+    /// Every port before its peer has authenticated (a login, a watch token, the peer proof,
+    /// SCRAM): hellos, logins and proofs fit in 8 KiB, compressed or not. A stranger cannot
+    /// make a server buffer 16 MiB of a partial frame or inflate 64 MiB before it logs in.
+    public static let beforeAuthentication = WireConfiguration(maxFrameLength: 8 << 10, maxDecompressedLength: 8 << 10)
+}
+
+/// The limits one connection's decoder applies, switched from `beforeAuthentication` to the
+/// port's own once its peer authenticated. Shared by the decoder and the session handler of
+/// one channel, and touched only on that channel's event loop.
+public final class FrameLimits: @unchecked Sendable {
+    public private(set) var current: WireConfiguration
+    public let afterAuthentication: WireConfiguration
+
+    public init(before: WireConfiguration = .beforeAuthentication, after: WireConfiguration) {
+        current = before
+        afterAuthentication = after
+    }
+
+    /// The peer proved who it is: the port's full limits from the next frame on.
+    public func authenticated() { current = afterAuthentication }
+    public var isAuthenticated: Bool { current == afterAuthentication }
 }

@@ -202,6 +202,11 @@ public struct RefusalReason: RawRepresentable, Hashable, Sendable, CustomStringC
     public static let notAuthorized = RefusalReason(rawValue: 8)
     /// The server holds no valid licence (a secondary that never received its primary's).
     public static let noLicence = RefusalReason(rawValue: 9)
+    /// Too many password checks wait already (overall, or from this address): retry shortly.
+    public static let busy = RefusalReason(rawValue: 10)
+    /// Too many failed logins for this account from this address, or from this address:
+    /// the detail says how long to wait. The password was not checked.
+    public static let tooManyAttempts = RefusalReason(rawValue: 11)
 
     public var description: String {
         switch self {
@@ -214,6 +219,8 @@ public struct RefusalReason: RawRepresentable, Hashable, Sendable, CustomStringC
         case .tokenExpired: "session token expired"
         case .notAuthorized: "not authorized"
         case .noLicence: "no licence"
+        case .busy: "server busy, retry"
+        case .tooManyAttempts: "too many failed attempts"
         default: "unrecognized reason \(rawValue)"
         }
     }

@@ -77,6 +77,12 @@ public struct GoodbyeReason: RawRepresentable, Hashable, Sendable, CustomStringC
     public static let authenticationFailed = GoodbyeReason(rawValue: 4)
     public static let idleTimeout = GoodbyeReason(rawValue: 5)
     public static let superseded = GoodbyeReason(rawValue: 6)
+    /// The session's right to be here ended: kicked by an administrator, the operator
+    /// disabled or removed, its token revoked. A client does not come back with the token.
+    public static let accessRevoked = GoodbyeReason(rawValue: 7)
+    /// The server refuses more of this: too many connections from this address, or a
+    /// connection that did not authenticate in time.
+    public static let refused = GoodbyeReason(rawValue: 8)
 
     public var description: String {
         switch self {
@@ -87,6 +93,8 @@ public struct GoodbyeReason: RawRepresentable, Hashable, Sendable, CustomStringC
         case .authenticationFailed: "authentication failed"
         case .idleTimeout: "idle timeout"
         case .superseded: "superseded by a newer connection"
+        case .accessRevoked: "access revoked"
+        case .refused: "refused"
         default: "unrecognized reason \(rawValue)"
         }
     }

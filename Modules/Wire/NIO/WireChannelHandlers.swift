@@ -3,13 +3,22 @@ import NIOCore
 /// Bytes to messages for one conversation, on a channel pipeline.
 public struct WireFrameDecoder<Message: WireMessage>: ByteToMessageDecoder {
     public typealias InboundOut = Message
-    public let codec: FrameCodec<Message>
+    public private(set) var codec: FrameCodec<Message>
+    /// When set, the limits in force are read from it before each frame.
+    let limits: FrameLimits?
 
     public init(configuration: WireConfiguration) {
         codec = FrameCodec(configuration: configuration)
+        limits = nil
+    }
+
+    public init(limits: FrameLimits) {
+        codec = FrameCodec(configuration: limits.current)
+        self.limits = limits
     }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        if let limits { codec.configuration = limits.current }
         guard let message = try codec.decode(from: &buffer, allocator: context.channel.allocator) else {
             return .needMoreData
         }
@@ -97,6 +106,16 @@ extension ChannelPipeline.SynchronousOperations {
     ) throws {
         try addHandler(MessageToByteHandler(WireFrameEncoder<Message>(configuration: configuration)))
         try addHandler(ByteToMessageHandler(WireFrameDecoder<Message>(configuration: configuration)))
+        try addHandler(WireErrorHandler<Message>(onError: onError))
+    }
+
+    /// The same for a server's accepted connection: frames are held to `limits` (small until
+    /// the session authenticates); what this side sends uses the port's full configuration.
+    public func addWireHandlers<Message: WireMessage>(
+        for: Message.Type, limits: FrameLimits, onError: (@Sendable (WireError) -> Void)? = nil
+    ) throws {
+        try addHandler(MessageToByteHandler(WireFrameEncoder<Message>(configuration: limits.afterAuthentication)))
+        try addHandler(ByteToMessageHandler(WireFrameDecoder<Message>(limits: limits)))
         try addHandler(WireErrorHandler<Message>(onError: onError))
     }
 }

@@ -1,4 +1,3 @@
-import AdminProtocol
 import Foundation
 import NIOCore
 import NIOPosix
@@ -7,19 +6,19 @@ import TransportSecurity
 import Wire
 
 /// Why a command could not do its job, and the exit code that says so.
-enum AdminFailure: Error, CustomStringConvertible {
+public enum AdminFailure: Error, CustomStringConvertible {
     /// The server said no (a login refused, a request refused): exit 1.
     case refused(String)
     /// No answer: nothing listening, a timeout, a broken connection: exit 2.
     case unreachable(String)
 
-    var description: String {
+    public var description: String {
         switch self {
         case .refused(let text), .unreachable(let text): text
         }
     }
 
-    var exitCode: Int32 {
+    public var exitCode: Int32 {
         switch self {
         case .refused: 1
         case .unreachable: 2
@@ -27,23 +26,28 @@ enum AdminFailure: Error, CustomStringConvertible {
     }
 }
 
-/// One logged-in admin session with one server.
-struct AdminSession {
-    let endpoint: Endpoint
-    let accepted: AdminLoginAccepted
+/// The client side of the admin port (docs/admin.md): one logged-in session with one server,
+/// SCRAM-SHA-256 over TLS (the server's signature checked too), then numbered requests.
+/// vcom-admin and the tests speak to servers through it.
+public struct AdminClient {
+    public let endpoint: Endpoint
+    public let accepted: AdminLoginAccepted
     private var inbound: NIOAsyncChannelInboundStream<AdminMessage>.AsyncIterator
     private let outbound: NIOAsyncChannelOutboundWriter<AdminMessage>
     private var nextId: UInt32 = 1
 
     /// Connects, logs in with SCRAM (checking the server's signature too) and runs `body`;
     /// every step within `timeout`.
-    static func with<T: Sendable>(
-        _ endpoint: Endpoint, tls: ClientTLS?, user: String, password: String, timeout: Duration,
-        _ body: @escaping @Sendable (inout AdminSession) async throws -> T
+    /// `source`: the local address to connect from (a host with several), nil for the system's choice.
+    public static func with<T: Sendable>(
+        _ endpoint: Endpoint, tls: ClientTLS?, user: String, password: String, timeout: Duration, source: String? = nil,
+        _ body: @escaping @Sendable (inout AdminClient) async throws -> T
     ) async throws -> T {
         let channel: NIOAsyncChannel<AdminMessage, AdminMessage>
         do {
-            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            if let source { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0)) }
+            channel = try await bootstrap
                 .connectTimeout(TimeAmount(timeout))
                 .connect(host: endpoint.host, port: Int(endpoint.port)) { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -85,7 +89,7 @@ struct AdminSession {
                         } catch {
                             throw AdminFailure.refused("\(endpoint): \(error)")
                         }
-                        var session = AdminSession(endpoint: endpoint, accepted: accepted, inbound: iterator, outbound: outbound)
+                        var session = AdminClient(endpoint: endpoint, accepted: accepted, inbound: iterator, outbound: outbound)
                         let result = try await body(&session)
                         try? await outbound.write(.goodbye(Goodbye(reason: .normal, detail: "done")))
                         return result
@@ -129,7 +133,7 @@ struct AdminSession {
         "is --ca the pair's CA and the address one the certificate names, or --pin the server's current certificate? A server started with --plaintext needs --plaintext"
 
     /// Sends one call and waits for its answer.
-    mutating func call(_ call: AdminCall) async throws -> AdminAnswer {
+    public mutating func call(_ call: AdminCall) async throws -> AdminAnswer {
         let id = nextId
         nextId &+= 1
         try await outbound.write(.request(AdminRequest(requestId: id, command: call.code.rawValue, body: try call.encode())))
