@@ -50,25 +50,28 @@ let package = Package(
         // The system zlib (zlib1g-dev). A shim of our own rather than compress-nio: the codec
         // must give inflate an exact output cap and read zlib's status codes to reject
         // decompression bombs and truncated streams, which compress-nio does not expose.
+        // The pair's vocabulary (roles, states, endpoints, reasons, time): the bottom of the graph.
+        .target(name: "PairModel", path: "Modules/PairModel"),
         .target(name: "CZlib", path: "Modules/CZlib", linkerSettings: [.linkedLibrary("z")]),
-        .target(name: "Wire", dependencies: nio + ["CZlib"], path: "Modules/Wire"),
+        .target(name: "Wire", dependencies: nio + ["PairModel", "CZlib"], path: "Modules/Wire"),
         .target(
-            name: "Licensing", dependencies: ["Wire", .product(name: "Crypto", package: "swift-crypto")], path: "Modules/Licensing"),
+            name: "Licensing", dependencies: ["PairModel", .product(name: "Crypto", package: "swift-crypto")], path: "Modules/Licensing"),
         .target(
             name: "ConfigStore",
             dependencies: [
-                "Wire", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
+                "PairModel", "Wire", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "HashTreeCollections", package: "swift-collections"),
             ],
             path: "Modules/ConfigStore"
         ),
-        .target(name: "HealthMonitor", path: "Modules/HealthMonitor"),
-        .target(name: "ActivationPolicy", dependencies: ["HealthMonitor", "Wire"], path: "Modules/ActivationPolicy"),
+        // Pure decision machines: they link neither NIO nor zlib.
+        .target(name: "HealthMonitor", dependencies: ["PairModel"], path: "Modules/HealthMonitor"),
+        .target(name: "ActivationPolicy", dependencies: ["PairModel", "HealthMonitor"], path: "Modules/ActivationPolicy"),
         .target(
             name: "AdminProtocol",
             dependencies: nio + [
-                "Wire", "ConfigStore", "TransportSecurity", .product(name: "Crypto", package: "swift-crypto"),
+                "PairModel", "Wire", "ConfigStore", "TransportSecurity", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Modules/AdminProtocol"),
@@ -86,7 +89,7 @@ let package = Package(
         .target(
             name: "ServerRuntime",
             dependencies: nio + [
-                "Wire", "Licensing", "ConfigStore", "HealthMonitor", "ActivationPolicy", "AdminProtocol", "TransportSecurity",
+                "PairModel", "Wire", "Licensing", "ConfigStore", "HealthMonitor", "ActivationPolicy", "AdminProtocol", "TransportSecurity",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -102,7 +105,7 @@ let package = Package(
         // The library every client program uses: a pure connection machine and its NIO shell.
         .target(
             name: "ClientRuntime",
-            dependencies: nio + ["Wire", "HealthMonitor", "TransportSecurity", .product(name: "Logging", package: "swift-log")],
+            dependencies: nio + ["PairModel", "Wire", "HealthMonitor", "TransportSecurity", .product(name: "Logging", package: "swift-log")],
             path: "Modules/ClientRuntime"
         ),
 
@@ -110,7 +113,7 @@ let package = Package(
         .executableTarget(
             name: "vcom-server",
             dependencies: [
-                "ServerRuntime", "Wire", "Licensing", "ConfigStore", "ActivationPolicy", "AdminProtocol", "TransportSecurity",
+                "ServerRuntime", "PairModel", "Wire", "Licensing", "ConfigStore", "ActivationPolicy", "AdminProtocol", "TransportSecurity",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -122,7 +125,7 @@ let package = Package(
         .executableTarget(
             name: "vcom-admin",
             dependencies: [
-                "Wire", "AdminProtocol", "ConfigStore", "TransportSecurity", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "PairModel", "Wire", "AdminProtocol", "ConfigStore", "TransportSecurity", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -140,7 +143,7 @@ let package = Package(
         .executableTarget(
             name: "vcom-client-sim",
             dependencies: [
-                "Wire", "ClientRuntime", "HealthMonitor", "TransportSecurity",
+                "PairModel", "Wire", "ClientRuntime", "HealthMonitor", "TransportSecurity",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -153,7 +156,7 @@ let package = Package(
         // the `make simulate` runner.
         .target(
             name: "FailoverSimulator",
-            dependencies: ["ActivationPolicy", "HealthMonitor", "Wire"],
+            dependencies: ["PairModel", "ActivationPolicy", "HealthMonitor"],
             path: "Tools/FailoverSimulator"
         ),
         .executableTarget(
@@ -173,7 +176,7 @@ let package = Package(
         .testTarget(
             name: "WireTests",
             dependencies: [
-                "Wire",
+                "PairModel", "Wire",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
@@ -181,34 +184,34 @@ let package = Package(
             path: "Tests/WireTests"
         ),
         .testTarget(
-            name: "LicensingTests", dependencies: ["Licensing", .product(name: "Crypto", package: "swift-crypto")],
+            name: "LicensingTests", dependencies: ["Licensing", "PairModel", .product(name: "Crypto", package: "swift-crypto")],
             path: "Tests/LicensingTests"),
         .testTarget(
             name: "ConfigStoreTests",
             dependencies: [
-                "ConfigStore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "GRDB", package: "GRDB.swift"),
+                "ConfigStore", "PairModel", .product(name: "NIOCore", package: "swift-nio"), .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "Tests/ConfigStoreTests"),
         .testTarget(
             name: "TransportSecurityTests",
             dependencies: ["TransportSecurity", .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl")],
             path: "Tests/TransportSecurityTests"),
-        .testTarget(name: "HealthMonitorTests", dependencies: ["HealthMonitor"], path: "Tests/HealthMonitorTests"),
+        .testTarget(name: "HealthMonitorTests", dependencies: ["HealthMonitor", "PairModel"], path: "Tests/HealthMonitorTests"),
         .testTarget(
-            name: "ActivationPolicyTests", dependencies: ["ActivationPolicy", "FailoverSimulator"], path: "Tests/ActivationPolicyTests"),
-        .testTarget(name: "AdminProtocolTests", dependencies: ["AdminProtocol", "ConfigStore"], path: "Tests/AdminProtocolTests"),
+            name: "ActivationPolicyTests", dependencies: ["ActivationPolicy", "PairModel", "FailoverSimulator"], path: "Tests/ActivationPolicyTests"),
+        .testTarget(name: "AdminProtocolTests", dependencies: ["AdminProtocol", "PairModel", "ConfigStore"], path: "Tests/AdminProtocolTests"),
         .testTarget(
             name: "ServerRuntimeTests",
-            dependencies: ["ServerRuntime", "ClientRuntime", "ConfigStore", "Licensing", .product(name: "NIOEmbedded", package: "swift-nio")],
+            dependencies: ["ServerRuntime", "PairModel", "ClientRuntime", "ConfigStore", "Licensing", .product(name: "NIOEmbedded", package: "swift-nio")],
             path: "Tests/ServerRuntimeTests"),
         .testTarget(
-            name: "ClientRuntimeTests", dependencies: ["ClientRuntime", "HealthMonitor", "Wire", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            name: "ClientRuntimeTests", dependencies: ["ClientRuntime", "PairModel", "HealthMonitor", "Wire", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             path: "Tests/ClientRuntimeTests"),
         // Real vcom-server processes on loopback, driven through the client library.
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "ClientRuntime", "ConfigStore", "Licensing", "Wire", "AdminProtocol", "TransportSecurity",
+                "ClientRuntime", "PairModel", "ConfigStore", "Licensing", "Wire", "AdminProtocol", "TransportSecurity",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ], path: "Tests/EndToEndTests"),
     ]

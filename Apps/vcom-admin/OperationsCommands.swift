@@ -2,6 +2,7 @@ import AdminProtocol
 import ArgumentParser
 import ConfigStore
 import Foundation
+import PairModel
 import Wire
 
 // MARK: licence

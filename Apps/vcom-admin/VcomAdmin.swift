@@ -2,6 +2,7 @@ import AdminProtocol
 import ArgumentParser
 import Foundation
 import TransportSecurity
+import PairModel
 import Wire
 
 @main

@@ -1,5 +1,6 @@
 import ClientRuntime
 import HealthMonitor
+import PairModel
 import Wire
 
 /// What one simulated panel measures, fed its connection's events and media with the time:

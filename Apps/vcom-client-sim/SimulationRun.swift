@@ -6,6 +6,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import TransportSecurity
+import PairModel
 import Wire
 
 /// The simulated panels, their traffic and their figures.

@@ -8,6 +8,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import TransportSecurity
+import PairModel
 import Wire
 
 @main

@@ -2,6 +2,7 @@ import AdminProtocol
 import ArgumentParser
 import ConfigStore
 import Foundation
+import PairModel
 import Wire
 
 /// `vcom-server bootstrap`: the documented way to give a new pair its first configuration.

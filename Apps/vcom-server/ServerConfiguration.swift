@@ -4,6 +4,7 @@ import NIOCore
 import ServerRuntime
 import TOMLKit
 import TransportSecurity
+import PairModel
 import Wire
 
 /// A setting that is missing or wrong: the message names it. Exit code 78 (EX_CONFIG).

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServerRuntime
 import ServiceLifecycle
+import PairModel
 import Wire
 
 @main

@@ -1,5 +1,5 @@
 import HealthMonitor
-import Wire
+import PairModel
 
 /// Decides whether this server serves. One instance per server; pure: events and the
 /// current time in, actions out (docs/failover-policy.md has the rules and their reasons).

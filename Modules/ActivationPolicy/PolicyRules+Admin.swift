@@ -1,5 +1,5 @@
 import HealthMonitor
-import Wire
+import PairModel
 
 /// Administrator commands: the switchover (planned, or the authorized switch back after a
 /// failover) and forced activation.

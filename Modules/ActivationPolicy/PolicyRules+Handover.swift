@@ -1,5 +1,5 @@
 import HealthMonitor
-import Wire
+import PairModel
 
 /// Row 4: with the link up, a large share of the primary's clients vanished. The primary
 /// asks the secondary to activate; the secondary serves on trial and reports whether clients

@@ -1,5 +1,5 @@
 import HealthMonitor
-import Wire
+import PairModel
 
 /// Start-up, the peer link (rows 1, 2, 3, 5) and what a server does when it finds its peer
 /// active beside it.

@@ -1,5 +1,5 @@
 import HealthMonitor
-import Wire
+import PairModel
 
 /// Row 6: both servers were active when the link came up (a split healed). The side with
 /// fewer logged-in clients yields, so as few clients as possible move; on a tie the higher

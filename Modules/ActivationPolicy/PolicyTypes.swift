@@ -1,5 +1,5 @@
 import HealthMonitor
-import Wire
+import PairModel
 
 /// What one server says of itself on the peer link (the policy's part of Wire's
 /// `StateAnnouncement`; the shell adds the configuration revision).
@@ -23,19 +23,6 @@ public struct PeerStatus: Equatable, Sendable, CustomStringConvertible {
         self.loggedInClients = loggedInClients
         self.canActivate = canActivate
         self.settleRound = settleRound
-    }
-
-    public init(_ announcement: StateAnnouncement) {
-        self.init(
-            role: announcement.role, state: announcement.state, epoch: announcement.epoch,
-            loggedInClients: Int(announcement.loggedInClients), canActivate: announcement.canActivate,
-            settleRound: announcement.settleRound)
-    }
-
-    public func announcement(configRevision: UInt64) -> StateAnnouncement {
-        StateAnnouncement(
-            role: role, state: state, epoch: epoch, loggedInClients: UInt32(clamping: loggedInClients),
-            configRevision: configRevision, canActivate: canActivate, settleRound: settleRound)
     }
 
     public var description: String {

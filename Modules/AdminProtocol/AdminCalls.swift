@@ -1,5 +1,6 @@
 import ConfigStore
 import NIOCore
+import PairModel
 import Wire
 
 /// What an administrator asks of a server: one typed request per command, carried in an

@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import TransportSecurity
+import PairModel
 import Wire
 
 /// Why a command could not do its job, and the exit code that says so.

@@ -1,5 +1,6 @@
 import ConfigStore
 import NIOCore
+import PairModel
 import Wire
 
 /// One server's answer to `status`: who serves, why, since when, and what is at risk.

@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import TransportSecurity
+import PairModel
 import Wire
 
 /// A client's connection to a VCOM pair over TCP: `ClientConnectionMachine` carried out on

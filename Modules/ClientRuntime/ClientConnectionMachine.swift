@@ -1,5 +1,6 @@
 import HealthMonitor
 import NIOCore
+import PairModel
 import Wire
 
 /// What a client program hears from its connection.

@@ -1,3 +1,5 @@
+import PairModel
+
 /// Counts a server's logged-in clients and notices when many are *lost* at about the same
 /// time — the signature of a network failure between the server and its clients.
 ///

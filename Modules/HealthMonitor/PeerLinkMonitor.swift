@@ -1,3 +1,5 @@
+import PairModel
+
 /// Liveness of the peer link between primary and secondary.
 ///
 /// Feed it connection events, received traffic and clock ticks; it answers with reports for

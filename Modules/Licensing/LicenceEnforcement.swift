@@ -1,5 +1,5 @@
 import Foundation
-import Wire
+import PairModel
 
 /// What the licence allows, asked at every login. A mission-critical system never loses a
 /// session to its licence: an expired licence refuses *new* logins and warns, starting

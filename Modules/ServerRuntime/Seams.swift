@@ -4,6 +4,7 @@ import Foundation
 import HealthMonitor
 import Licensing
 import NIOCore
+import PairModel
 import Wire
 
 // The runtime reaches each module through a small protocol of its own, so a test can give it

@@ -9,6 +9,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import TransportSecurity
+import PairModel
 import Wire
 
 /// One VCOM server, primary or secondary of a pair: the modules composed into a running

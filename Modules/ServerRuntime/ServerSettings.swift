@@ -3,6 +3,7 @@ import ActivationPolicy
 import Foundation
 import HealthMonitor
 import Licensing
+import PairModel
 import Wire
 
 /// Everything one server needs to run, already validated (the app reads it from the

@@ -2,7 +2,7 @@ import ActivationPolicy
 import FailoverSimulator
 import HealthMonitor
 import Testing
-import Wire
+import PairModel
 
 /// The states an outside review reached with targeted scenarios (issue 9), one test each.
 @Suite struct AdversarialScenarioTests {

@@ -2,7 +2,7 @@ import ActivationPolicy
 import FailoverSimulator
 import HealthMonitor
 import Testing
-import Wire
+import PairModel
 
 /// One test per row of the decision table (docs/failover-policy.md), on the simulated pair.
 @Suite struct DecisionTableTests {

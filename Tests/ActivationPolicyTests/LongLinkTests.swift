@@ -1,7 +1,7 @@
 import FailoverSimulator
 import HealthMonitor
 import Testing
-import Wire
+import PairModel
 
 /// Issue 24, 19: a steady link of 150 ms each way (a 300 ms round trip, the default loss
 /// timeout). The monitor took the peer's first frame, a round trip after each connect, as late:

@@ -1,6 +1,6 @@
 import ActivationPolicy
 import HealthMonitor
-import Wire
+import PairModel
 
 /// Two pure policies joined by a link with a fixed one-way delay, for scenarios whose timing
 /// must be exact (a report that lands a few milliseconds after a deadline). No clients, no

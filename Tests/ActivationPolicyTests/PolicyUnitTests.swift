@@ -1,6 +1,6 @@
 import HealthMonitor
 import Testing
-import Wire
+import PairModel
 
 @testable import ActivationPolicy
 

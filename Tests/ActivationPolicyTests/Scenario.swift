@@ -2,7 +2,7 @@ import ActivationPolicy
 import FailoverSimulator
 import HealthMonitor
 import Testing
-import Wire
+import PairModel
 
 /// A running pair with 40 clients logged in to the primary: the starting point of most rows.
 func runningPair(seed: UInt64 = 7, settings: SimulationSettings = SimulationSettings()) -> SimulatedPair {

@@ -2,7 +2,7 @@ import ActivationPolicy
 import FailoverSimulator
 import HealthMonitor
 import Testing
-import Wire
+import PairModel
 
 /// The start-up cases, each explicit.
 @Suite struct StartupTests {

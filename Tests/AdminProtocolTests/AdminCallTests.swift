@@ -1,6 +1,7 @@
 import AdminProtocol
 import NIOCore
 import Testing
+import PairModel
 import Wire
 
 /// Every request and answer survives its encoding, and bad bodies are refused with a typed error.

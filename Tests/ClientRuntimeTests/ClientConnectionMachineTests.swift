@@ -2,6 +2,7 @@ import ClientRuntime
 import HealthMonitor
 import NIOCore
 import Testing
+import PairModel
 import Wire
 
 /// The client's connection machine, driven without sockets.

@@ -1,3 +1,4 @@
+import PairModel
 import HealthMonitor
 import NIOConcurrencyHelpers
 import NIOCore

@@ -2,6 +2,7 @@ import ClientRuntime
 import HealthMonitor
 import NIOCore
 import Testing
+import PairModel
 import Wire
 
 /// A login reply, as the machine receives it.

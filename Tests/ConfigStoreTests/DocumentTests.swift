@@ -1,6 +1,7 @@
 import ConfigStore
 import Foundation
 import Testing
+import PairModel
 import Wire
 
 @Suite struct DocumentTests {

@@ -1,5 +1,6 @@
 import ConfigStore
 import Foundation
+import PairModel
 import Wire
 
 /// A fixed, valid hash: tests that do not test hashing should not pay scrypt's cost.

@@ -2,6 +2,7 @@ import ConfigStore
 import Foundation
 import NIOCore
 import Testing
+import PairModel
 import Wire
 
 @Suite struct ModelRuleTests {

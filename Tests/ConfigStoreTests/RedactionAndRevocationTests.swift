@@ -2,6 +2,7 @@ import ConfigStore
 import Foundation
 import NIOCore
 import Testing
+import PairModel
 import Wire
 
 /// Issue 24, 8: the configuration as read below the admin role carries no hash, and what is

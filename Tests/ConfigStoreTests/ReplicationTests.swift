@@ -2,6 +2,7 @@ import ConfigStore
 import Foundation
 import NIOCore
 import Testing
+import PairModel
 import Wire
 
 /// Two stores joined by the replication machines over an in-memory link that carries the

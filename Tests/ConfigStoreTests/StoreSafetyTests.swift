@@ -4,6 +4,7 @@ import Foundation
 import NIOCore
 import Synchronization
 import Testing
+import PairModel
 import Wire
 
 /// The model's limits and the store's own races, found by an outside review (issue 8,

@@ -4,6 +4,7 @@ import Foundation
 import NIOCore
 import Testing
 import TransportSecurity
+import PairModel
 import Wire
 
 #if canImport(Glibc)

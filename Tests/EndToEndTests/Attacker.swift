@@ -4,6 +4,7 @@ import NIOPosix
 import NIOSSL
 import Testing
 import TransportSecurity
+import PairModel
 import Wire
 
 #if canImport(Glibc)

@@ -2,6 +2,7 @@ import AdminProtocol
 import Foundation
 import NIOCore
 import Testing
+import PairModel
 import Wire
 
 #if canImport(Glibc)
@@ -206,8 +207,9 @@ import Glibc
             watches.append(watch)
         }
         #expect(await eventually(.seconds(3)) { pair.secondary.metric("vcom_clients_watching") == 2 }, "\(pair.secondary.metric("vcom_clients_watching") ?? -1)")
+        // The six oldest by the server's clock (the watches reach its two loops in any order).
         var closed = 0
-        for watch in watches.prefix(6) where await watch.closedByServer(within: .seconds(2)) { closed += 1 }
-        #expect(closed == 6, "the six oldest watches were closed")
+        for watch in watches where await watch.closedByServer(within: .milliseconds(500)) { closed += 1 }
+        #expect(closed == 6, "six of the eight watches were closed, two kept")
     }
 }

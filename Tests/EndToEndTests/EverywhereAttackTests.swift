@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PairModel
 import Wire
 
 #if canImport(Glibc)

@@ -2,6 +2,7 @@ import ClientRuntime
 import Foundation
 import NIOCore
 import Testing
+import PairModel
 import Wire
 
 #if canImport(Glibc)

@@ -1,6 +1,7 @@
 import ClientRuntime
 import Foundation
 import Testing
+import PairModel
 import Wire
 
 #if canImport(Glibc)

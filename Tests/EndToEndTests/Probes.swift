@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import Testing
 import TransportSecurity
+import PairModel
 import Wire
 
 #if canImport(Glibc)

@@ -1,6 +1,7 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import PairModel
 import Wire
 
 /// A client port that follows a script instead of a policy: it accepts every login (or refuses

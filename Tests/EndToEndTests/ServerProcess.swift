@@ -5,6 +5,7 @@ import Licensing
 import NIOPosix
 import Testing
 import TransportSecurity
+import PairModel
 import Wire
 
 #if canImport(Glibc)

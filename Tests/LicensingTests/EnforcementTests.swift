@@ -1,7 +1,7 @@
 import Foundation
 import Licensing
 import Testing
-import Wire
+import PairModel
 
 @Suite struct EnforcementTests {
     let fixture = Fixture()

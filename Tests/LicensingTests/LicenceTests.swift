@@ -1,7 +1,7 @@
 import Foundation
 import Licensing
 import Testing
-import Wire
+import PairModel
 
 /// A development key pair and licence made at test time; no private key is ever committed.
 struct Fixture {

@@ -8,6 +8,7 @@ import NIOCore
 import NIOPosix
 import ServerRuntime
 import Testing
+import PairModel
 import Wire
 
 /// Two `ServerRuntime`s in this process, joined over loopback TCP exactly as two processes

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOEmbedded
 import Testing
+import PairModel
 import Wire
 
 @testable import ServerRuntime

@@ -5,6 +5,7 @@ import Foundation
 import NIOConcurrencyHelpers
 import ServerRuntime
 import Testing
+import PairModel
 import Wire
 
 /// The pair in one process, over real sockets: what needs the runtime's own API.

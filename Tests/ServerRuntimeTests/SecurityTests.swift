@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import NIOCore
 import Testing
+import PairModel
 import Wire
 
 @testable import ServerRuntime

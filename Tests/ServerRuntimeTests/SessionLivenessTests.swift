@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import ServerRuntime
 import Testing
+import PairModel
 import Wire
 
 /// A raw Wire connection that records what the server sends and whether it closed.

@@ -1,5 +1,6 @@
 import NIOCore
 import Testing
+import PairModel
 import Wire
 
 /// A decoded value that is kept (a session token, a body) owns its bytes; only media audio,

@@ -1,4 +1,5 @@
 import Testing
+import PairModel
 import Wire
 
 /// "host:port" as configuration files and command lines give it, parsed in one place.

@@ -1,5 +1,6 @@
 import NIOCore
 import PropertyBased
+import PairModel
 import Wire
 
 /// Random values for every message of every conversation, for round-trip properties.

@@ -1,6 +1,7 @@
 import NIOCore
 import PropertyBased
 import Testing
+import PairModel
 import Wire
 
 /// Every message of every conversation survives encode → decode unchanged, compressed or not.

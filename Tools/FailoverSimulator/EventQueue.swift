@@ -1,3 +1,4 @@
+import PairModel
 import HealthMonitor
 
 /// Pending simulation events ordered by time, then by insertion, so equal times replay in

@@ -1,6 +1,6 @@
 import ActivationPolicy
 import HealthMonitor
-import Wire
+import PairModel
 
 /// The properties every schedule must keep, checked after every simulated event.
 final class InvariantChecker {

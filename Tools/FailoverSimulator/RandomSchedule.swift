@@ -1,7 +1,7 @@
 import ActivationPolicy
 import Foundation
 import HealthMonitor
-import Wire
+import PairModel
 
 /// One random schedule of faults and administrator commands over a simulated pair, and
 /// what came of it.

@@ -1,6 +1,6 @@
 import ActivationPolicy
 import HealthMonitor
-import Wire
+import PairModel
 
 /// The simulated TCP: the primary dials, frames arrive in order after a random latency,
 /// a cut network holds frames until it heals, a close reaches the other end as a FIN.

@@ -1,6 +1,6 @@
 import ActivationPolicy
 import HealthMonitor
-import Wire
+import PairModel
 
 /// A primary, a secondary, the network between them and a population of clients, in
 /// simulated time. The servers run the real ActivationPolicy, PeerLinkMonitor and

@@ -1,6 +1,6 @@
 import ActivationPolicy
 import HealthMonitor
-import Wire
+import PairModel
 
 /// What travels on the simulated peer link.
 enum PeerFrame: CustomStringConvertible {

@@ -1,4 +1,5 @@
 import Foundation
+import PairModel
 import Wire
 
 /// The configuration as a JSON document an administrator can read, edit, keep under version

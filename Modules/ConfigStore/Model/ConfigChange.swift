@@ -1,5 +1,6 @@
 import Crypto
 import NIOCore
+import PairModel
 import Wire
 
 /// One change to the configuration: the unit that is validated, stored, and replicated.

@@ -1,5 +1,6 @@
 import Foundation
 import HashTreeCollections
+import PairModel
 import Wire
 
 /// An operator: a person at an intercom panel.

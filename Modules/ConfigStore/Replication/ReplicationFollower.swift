@@ -1,4 +1,5 @@
 import NIOCore
+import PairModel
 import Wire
 
 /// The standby's side of configuration replication. Pure: the shell applies what it is told

@@ -1,3 +1,4 @@
+import PairModel
 import Wire
 
 /// What the replication machines need to know of a store, no more (so tests can give them a

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import NIOCore
+import PairModel
 import Wire
 
 /// The SQLite schema and the row-level reads and writes behind `ConfigStore`.

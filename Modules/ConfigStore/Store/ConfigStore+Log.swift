@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import NIOCore
+import PairModel
 import Wire
 
 /// A position in a history and what identifies it there.

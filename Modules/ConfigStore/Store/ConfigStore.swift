@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import NIOCore
 import Synchronization
+import PairModel
 import Wire
 
 /// The system configuration of one server: durable in SQLite, served from memory.

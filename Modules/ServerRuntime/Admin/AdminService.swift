@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import PairModel
 import Wire
 
 /// The admin port's logic shared by its sessions: who may log in (SCRAM against the verifiers

@@ -2,6 +2,7 @@ import AdminProtocol
 import ConfigStore
 import Foundation
 import NIOCore
+import PairModel
 import Wire
 
 /// One connection on the admin port: hello, SCRAM, then numbered requests, each answered and

@@ -1,6 +1,7 @@
 import Foundation
 import Licensing
 import NIOConcurrencyHelpers
+import PairModel
 import Wire
 
 /// What a login needs to know of the server's state, published by the control loop and read

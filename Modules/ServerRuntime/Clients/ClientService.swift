@@ -4,6 +4,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import PairModel
 import Wire
 
 /// The client port's logic shared by every session: login, keys, media relay. Thread-safe;

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import PairModel
 import Wire
 
 /// One client connection on the server: the hello, the login, heartbeats, keys and media,

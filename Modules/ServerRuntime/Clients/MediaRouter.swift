@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import NIOCore
+import PairModel
 import Wire
 
 /// Where a session's media goes: the frame encoder of its channel, handed bytes that were

@@ -2,6 +2,7 @@ import ConfigStore
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
+import PairModel
 import Wire
 
 /// A logged-in client: which channel, which operator. The control loop reaches every session

@@ -4,6 +4,7 @@ import Foundation
 import Licensing
 import Logging
 import NIOCore
+import PairModel
 import Wire
 
 /// What an administrator (and the process's own shutdown) asks of the controller.

@@ -5,6 +5,7 @@ import HealthMonitor
 import Licensing
 import Logging
 import NIOCore
+import PairModel
 import Wire
 
 /// Carrying out what the policy and the link monitor decide, in the order they decided it.

@@ -4,6 +4,7 @@ import Licensing
 import Logging
 import NIOCore
 import NIOPosix
+import PairModel
 import Wire
 
 /// The peer link: the primary dials with a jittered, bounded backoff; the secondary accepts;

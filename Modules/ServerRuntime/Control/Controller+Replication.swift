@@ -3,6 +3,7 @@ import ConfigStore
 import Foundation
 import Logging
 import NIOCore
+import PairModel
 import Wire
 
 /// Configuration replication over the peer link. The server that serves leads, the other

@@ -7,6 +7,7 @@ import Licensing
 import Logging
 import NIOCore
 import NIOPosix
+import PairModel
 import Wire
 
 /// The one owner of the decision state: the policy, the link monitor, the census, the

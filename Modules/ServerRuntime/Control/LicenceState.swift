@@ -1,6 +1,7 @@
 import Foundation
 import Licensing
 import Logging
+import PairModel
 import Wire
 
 /// The licence as the runtime holds it: the primary's own, verified at start-up, or the

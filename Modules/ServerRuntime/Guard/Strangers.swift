@@ -1,6 +1,7 @@
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import PairModel
 import Wire
 
 /// The connections of one port that have not authenticated yet, counted per source and in

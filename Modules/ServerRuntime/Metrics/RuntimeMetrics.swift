@@ -1,6 +1,7 @@
 import ActivationPolicy
 import CoreMetrics
 import Prometheus
+import PairModel
 import Wire
 
 /// The server's figures, through swift-metrics into a Prometheus registry served at

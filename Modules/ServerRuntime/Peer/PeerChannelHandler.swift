@@ -1,6 +1,7 @@
 import HealthMonitor
 import Logging
 import NIOCore
+import PairModel
 import Wire
 
 /// One peer-link connection, on the control loop: the handshake first (`PeerHandshake`),
@@ -97,8 +98,13 @@ final class PeerChannelHandler: ChannelInboundHandler {
     }
 
     private func fail(_ failure: PeerHandshake.Failure) {
-        controller.logger.warning(
-            "peer link from \(remote) refused: \(failure.detail)", metadata: ["reason": "\(failure.reason)"])
+        if let ticket {
+            // A stranger at the peer port: counted, and logged once a minute per source.
+            ticket.strangers.refusals.refused(
+                port: "peer", source: ticket.source, reason: "handshake", detail: failure.detail, level: .warning)
+        } else {
+            controller.logger.warning("peer link to \(remote) refused: \(failure.detail)", metadata: ["reason": "\(failure.reason)"])
+        }
         close(Goodbye(reason: failure.reason, detail: failure.detail))
     }
 }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import NIOCore
+import PairModel
 import Wire
 
 /// The peer link's opening, pure: both sides send a hello with a fresh 32-byte nonce, then a

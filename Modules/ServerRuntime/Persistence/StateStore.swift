@@ -1,6 +1,7 @@
 import ActivationPolicy
 import Foundation
 import GRDB
+import PairModel
 import Wire
 
 /// What the server keeps besides its configuration, in `state.sqlite` in the data

@@ -1,4 +1,5 @@
 import NIOCore
+import PairModel
 
 /// Admin tool ↔ server: an authenticated session of numbered requests and replies. The
 /// request and reply bodies belong to the AdminProtocol module, encoded with the same

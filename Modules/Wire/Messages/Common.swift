@@ -1,26 +1,15 @@
 import NIOCore
+import PairModel
 
-/// Where a server can be reached.
-public struct Endpoint: WireCodable, Hashable, CustomStringConvertible {
-    public var host: String
-    public var port: UInt16
-
-    public init(host: String, port: UInt16) {
-        self.host = host
-        self.port = port
-    }
-
+extension Endpoint: WireCodable {
     public init(wire buffer: inout ByteBuffer) throws(WireError) {
-        host = try buffer.readWireString("endpoint.host")
-        port = try buffer.readWireInteger("endpoint.port")
+        self.init(host: try buffer.readWireString("endpoint.host"), port: try buffer.readWireInteger("endpoint.port"))
     }
 
     public func write(to buffer: inout ByteBuffer) throws(WireError) {
         try buffer.writeWireString(host, field: "endpoint.host")
         buffer.writeInteger(port)
     }
-
-    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
 /// The first frame each side sends on every connection. Its layout is frozen: it is always
@@ -142,37 +131,3 @@ public struct Goodbye: WireCodable {
     }
 }
 
-public enum ServerRole: UInt8, Sendable, CaseIterable, CustomStringConvertible {
-    case primary = 1
-    case secondary = 2
-
-    public var description: String { self == .primary ? "primary" : "secondary" }
-}
-
-public enum ServerState: UInt8, Sendable, CaseIterable, Codable, CustomStringConvertible {
-    case standby = 1
-    case active = 2
-    /// A primary that handed over and serves again only after an authorized switchover.
-    case awaitingAuthorization = 3
-
-    public var description: String {
-        switch self {
-        case .standby: "standby"
-        case .active: "active"
-        case .awaitingAuthorization: "deactivated, awaiting authorization"
-        }
-    }
-}
-
-extension Endpoint {
-    /// "host:port" or "[v6]:port".
-    public init?(parsing text: String) {
-        var trimmed = Substring(text).drop(while: \.isWhitespace)
-        while trimmed.last?.isWhitespace == true { trimmed = trimmed.dropLast() }
-        guard let colon = trimmed.lastIndex(of: ":"), let port = UInt16(trimmed[trimmed.index(after: colon)...]) else { return nil }
-        var host = String(trimmed[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else { return nil }
-        self.init(host: host, port: port)
-    }
-}

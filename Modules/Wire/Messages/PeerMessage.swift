@@ -1,4 +1,5 @@
 import NIOCore
+import PairModel
 
 /// Primary ↔ secondary: the peer link that carries liveness, the licence, configuration
 /// replication and the activation handshake.
@@ -175,43 +176,12 @@ public struct LicenceTransfer: WireCodable {
     }
 }
 
-public struct ActivationReason: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
-    public let rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
-
-    /// The primary lost a large share of its clients while the link stayed up.
-    public static let clientLoss = ActivationReason(rawValue: 1)
-    /// An administrator moves service deliberately.
-    public static let plannedSwitchover = ActivationReason(rawValue: 2)
-
-    public var description: String {
-        switch self {
-        case .clientLoss: "client loss"
-        case .plannedSwitchover: "planned switchover"
-        default: "unrecognized reason \(rawValue)"
-        }
-    }
-}
-
-/// "Activate and tell me how many clients reach you within the timeout."
-public struct ActivationRequest: WireCodable {
-    public var requestId: UInt32
-    public var epoch: UInt64
-    public var reason: ActivationReason
-    public var timeoutMs: UInt32
-
-    public init(requestId: UInt32, epoch: UInt64, reason: ActivationReason, timeoutMs: UInt32) {
-        self.requestId = requestId
-        self.epoch = epoch
-        self.reason = reason
-        self.timeoutMs = timeoutMs
-    }
-
+extension ActivationRequest: WireCodable {
     public init(wire buffer: inout ByteBuffer) throws(WireError) {
-        requestId = try buffer.readWireInteger("activationRequest.requestId")
-        epoch = try buffer.readWireInteger("activationRequest.epoch")
-        reason = ActivationReason(rawValue: try buffer.readWireInteger("activationRequest.reason"))
-        timeoutMs = try buffer.readWireInteger("activationRequest.timeoutMs")
+        self.init(
+            requestId: try buffer.readWireInteger("activationRequest.requestId"), epoch: try buffer.readWireInteger("activationRequest.epoch"),
+            reason: ActivationReason(rawValue: try buffer.readWireInteger("activationRequest.reason")),
+            timeoutMs: try buffer.readWireInteger("activationRequest.timeoutMs"))
     }
 
     public func write(to buffer: inout ByteBuffer) throws(WireError) {
@@ -222,22 +192,11 @@ public struct ActivationRequest: WireCodable {
     }
 }
 
-/// The answer to an activation request: how many clients logged in on the sender.
-public struct ClientCountReport: WireCodable {
-    public var requestId: UInt32
-    public var loggedInClients: UInt32
-    public var epoch: UInt64
-
-    public init(requestId: UInt32, loggedInClients: UInt32, epoch: UInt64) {
-        self.requestId = requestId
-        self.loggedInClients = loggedInClients
-        self.epoch = epoch
-    }
-
+extension ClientCountReport: WireCodable {
     public init(wire buffer: inout ByteBuffer) throws(WireError) {
-        requestId = try buffer.readWireInteger("clientCount.requestId")
-        loggedInClients = try buffer.readWireInteger("clientCount.loggedInClients")
-        epoch = try buffer.readWireInteger("clientCount.epoch")
+        self.init(
+            requestId: try buffer.readWireInteger("clientCount.requestId"), loggedInClients: try buffer.readWireInteger("clientCount.loggedInClients"),
+            epoch: try buffer.readWireInteger("clientCount.epoch"))
     }
 
     public func write(to buffer: inout ByteBuffer) throws(WireError) {
