@@ -16,6 +16,7 @@ let package = Package(
     products: [
         .library(name: "Wire", targets: ["Wire"]),
         .library(name: "Licensing", targets: ["Licensing"]),
+        .library(name: "ConfigModel", targets: ["ConfigModel"]),
         .library(name: "ConfigStore", targets: ["ConfigStore"]),
         .library(name: "HealthMonitor", targets: ["HealthMonitor"]),
         .library(name: "ActivationPolicy", targets: ["ActivationPolicy"]),
@@ -56,12 +57,22 @@ let package = Package(
         .target(name: "Wire", dependencies: nio + ["PairModel", "CZlib"], path: "Modules/Wire"),
         .target(
             name: "Licensing", dependencies: ["PairModel", .product(name: "Crypto", package: "swift-crypto")], path: "Modules/Licensing"),
+        // The configuration as values: the model, its rules, its binary and document forms, and the
+        // pure replication machines. What vcom-admin needs; no SQLite.
+        .target(
+            name: "ConfigModel",
+            dependencies: [
+                "PairModel", "Wire", .product(name: "Crypto", package: "swift-crypto"), .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "HashTreeCollections", package: "swift-collections"),
+            ],
+            path: "Modules/ConfigModel"
+        ),
+        // The configuration persisted in SQLite (GRDB), behind the model.
         .target(
             name: "ConfigStore",
             dependencies: [
-                "PairModel", "Wire", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "CryptoExtras", package: "swift-crypto"),
-                .product(name: "HashTreeCollections", package: "swift-collections"),
+                "ConfigModel", "PairModel", "Wire", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "HashTreeCollections", package: "swift-collections"),
             ],
             path: "Modules/ConfigStore"
         ),
@@ -71,7 +82,7 @@ let package = Package(
         .target(
             name: "AdminProtocol",
             dependencies: nio + [
-                "PairModel", "Wire", "ConfigStore", "TransportSecurity", .product(name: "Crypto", package: "swift-crypto"),
+                "PairModel", "Wire", "ConfigModel", "TransportSecurity", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Modules/AdminProtocol"),
@@ -89,7 +100,7 @@ let package = Package(
         .target(
             name: "ServerRuntime",
             dependencies: nio + [
-                "PairModel", "Wire", "Licensing", "ConfigStore", "HealthMonitor", "ActivationPolicy", "AdminProtocol", "TransportSecurity",
+                "PairModel", "Wire", "Licensing", "ConfigModel", "ConfigStore", "HealthMonitor", "ActivationPolicy", "AdminProtocol", "TransportSecurity",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -113,7 +124,7 @@ let package = Package(
         .executableTarget(
             name: "vcom-server",
             dependencies: [
-                "ServerRuntime", "PairModel", "Wire", "Licensing", "ConfigStore", "ActivationPolicy", "AdminProtocol", "TransportSecurity",
+                "ServerRuntime", "PairModel", "Wire", "Licensing", "ConfigModel", "ConfigStore", "ActivationPolicy", "AdminProtocol", "TransportSecurity",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -125,7 +136,7 @@ let package = Package(
         .executableTarget(
             name: "vcom-admin",
             dependencies: [
-                "PairModel", "Wire", "AdminProtocol", "ConfigStore", "TransportSecurity", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "PairModel", "Wire", "AdminProtocol", "ConfigModel", "TransportSecurity", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -165,7 +176,7 @@ let package = Package(
             path: "Tools/vcom-license"
         ),
         // Test helper: writes and acknowledges configuration changes until killed.
-        .executableTarget(name: "configstore-crash-writer", dependencies: ["ConfigStore"], path: "Tools/configstore-crash-writer"),
+        .executableTarget(name: "configstore-crash-writer", dependencies: ["ConfigModel", "ConfigStore"], path: "Tools/configstore-crash-writer"),
         .executableTarget(
             name: "failover-sim",
             dependencies: ["FailoverSimulator", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -189,7 +200,7 @@ let package = Package(
         .testTarget(
             name: "ConfigStoreTests",
             dependencies: [
-                "ConfigStore", "PairModel", .product(name: "NIOCore", package: "swift-nio"), .product(name: "GRDB", package: "GRDB.swift"),
+                "ConfigModel", "ConfigStore", "PairModel", .product(name: "NIOCore", package: "swift-nio"), .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "Tests/ConfigStoreTests"),
         .testTarget(
@@ -199,10 +210,12 @@ let package = Package(
         .testTarget(name: "HealthMonitorTests", dependencies: ["HealthMonitor", "PairModel"], path: "Tests/HealthMonitorTests"),
         .testTarget(
             name: "ActivationPolicyTests", dependencies: ["ActivationPolicy", "PairModel", "FailoverSimulator"], path: "Tests/ActivationPolicyTests"),
-        .testTarget(name: "AdminProtocolTests", dependencies: ["AdminProtocol", "PairModel", "ConfigStore"], path: "Tests/AdminProtocolTests"),
+        .testTarget(name: "AdminProtocolTests", dependencies: ["AdminProtocol", "PairModel", "ConfigModel"], path: "Tests/AdminProtocolTests"),
         .testTarget(
             name: "ServerRuntimeTests",
-            dependencies: ["ServerRuntime", "PairModel", "ClientRuntime", "ConfigStore", "Licensing", .product(name: "NIOEmbedded", package: "swift-nio")],
+            dependencies: [
+                "ServerRuntime", "PairModel", "ClientRuntime", "ConfigModel", "ConfigStore", "Licensing", .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             path: "Tests/ServerRuntimeTests"),
         .testTarget(
             name: "ClientRuntimeTests", dependencies: ["ClientRuntime", "PairModel", "HealthMonitor", "Wire", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
@@ -211,7 +224,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "ClientRuntime", "PairModel", "ConfigStore", "Licensing", "Wire", "AdminProtocol", "TransportSecurity",
+                "ClientRuntime", "PairModel", "ConfigModel", "ConfigStore", "Licensing", "Wire", "AdminProtocol", "TransportSecurity",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ], path: "Tests/EndToEndTests"),
     ]

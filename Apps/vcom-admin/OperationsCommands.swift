@@ -1,6 +1,6 @@
 import AdminProtocol
 import ArgumentParser
-import ConfigStore
+import ConfigModel
 import Foundation
 import PairModel
 import Wire

@@ -1,5 +1,6 @@
 import AdminProtocol
 import ArgumentParser
+import ConfigModel
 import ConfigStore
 import Foundation
 import PairModel

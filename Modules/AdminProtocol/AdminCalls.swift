@@ -1,4 +1,4 @@
-import ConfigStore
+import ConfigModel
 import NIOCore
 import PairModel
 import Wire

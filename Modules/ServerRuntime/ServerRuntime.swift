@@ -1,5 +1,6 @@
 import ActivationPolicy
 import AdminProtocol
+import ConfigModel
 import ConfigStore
 import Foundation
 import HealthMonitor

@@ -1,4 +1,5 @@
 import AdminProtocol
+import ConfigModel
 import ConfigStore
 import Foundation
 import NIOCore

@@ -1,5 +1,6 @@
 import ActivationPolicy
 import ClientRuntime
+import ConfigModel
 import ConfigStore
 import Foundation
 import Licensing

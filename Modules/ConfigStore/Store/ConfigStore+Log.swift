@@ -1,34 +1,9 @@
+import ConfigModel
 import Foundation
 import GRDB
 import NIOCore
 import PairModel
 import Wire
-
-/// A position in a history and what identifies it there.
-public struct LogMark: Equatable, Sendable, CustomStringConvertible {
-    public var revision: UInt64
-    public var epoch: UInt64
-    /// Nil when the record was pruned: only its epoch is known (from the epoch history).
-    public var chain: ChainHash?
-
-    public init(revision: UInt64, epoch: UInt64, chain: ChainHash?) {
-        self.revision = revision
-        self.epoch = epoch
-        self.chain = chain
-    }
-
-    init(_ record: ChangeRecord) { self.init(revision: record.revision, epoch: record.epoch, chain: record.chain) }
-
-    public static let origin = LogMark(revision: 0, epoch: 0, chain: .zero)
-
-    /// Whether two marks of the same revision can be the same record: equal epochs, and
-    /// equal chains where both are known.
-    public func agrees(with other: LogMark) -> Bool {
-        revision == other.revision && epoch == other.epoch && (chain == nil || other.chain == nil || chain == other.chain)
-    }
-
-    public var description: String { "\(revision)/e\(epoch)" + (chain.map { "/\($0)" } ?? "") }
-}
 
 extension ConfigStore {
     // MARK: The log, for catching a peer up

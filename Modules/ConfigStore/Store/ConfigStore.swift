@@ -1,3 +1,4 @@
+import ConfigModel
 import Foundation
 import GRDB
 import NIOCore
@@ -13,19 +14,7 @@ import Wire
 /// rewrite its history silently (an older epoch, another record at a position it holds).
 /// Calls block on disk I/O: call them off the event loops.
 public final class ConfigStore: Sendable {
-    public struct Position: Equatable, Sendable {
-        public var revision: UInt64
-        /// Epoch of the record at `revision` (0 for an empty store).
-        public var epoch: UInt64
-        /// The oldest revision still in the change log; older ones need a snapshot.
-        public var logStart: UInt64
-
-        public init(revision: UInt64, epoch: UInt64, logStart: UInt64) {
-            self.revision = revision
-            self.epoch = epoch
-            self.logStart = logStart
-        }
-    }
+    public typealias Position = LogPosition
 
     struct State: Sendable {
         var configuration = SystemConfiguration()
@@ -346,20 +335,3 @@ public final class ConfigStore: Sendable {
     }
 }
 
-/// The whole configuration at one revision, with what a follower needs to continue the
-/// history from it.
-public struct StoreSnapshot: Equatable, Sendable {
-    public var configuration: SystemConfiguration
-    public var revision: UInt64
-    public var epoch: UInt64
-    public var chain: ChainHash
-    public var epochHistory: [EpochStart]
-
-    public init(configuration: SystemConfiguration, revision: UInt64, epoch: UInt64, chain: ChainHash, epochHistory: [EpochStart]) {
-        self.configuration = configuration
-        self.revision = revision
-        self.epoch = epoch
-        self.chain = chain
-        self.epochHistory = epochHistory
-    }
-}

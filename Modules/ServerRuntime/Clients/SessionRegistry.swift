@@ -1,3 +1,4 @@
+import ConfigModel
 import ConfigStore
 import Foundation
 import NIOConcurrencyHelpers

@@ -1,4 +1,5 @@
 import ActivationPolicy
+import ConfigModel
 import ConfigStore
 import Foundation
 import Licensing

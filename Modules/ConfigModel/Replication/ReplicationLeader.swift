@@ -4,7 +4,7 @@ import Wire
 /// What the replication machines need to know of a store, no more (so tests can give them a
 /// plain in-memory log). `ConfigStore` is one.
 public protocol ReplicationLog {
-    var position: ConfigStore.Position { get }
+    var position: LogPosition { get }
     /// The last record.
     var head: LogMark { get }
     /// What the store holds at `revision`; nil beyond its last record or when unknown.
@@ -13,7 +13,6 @@ public protocol ReplicationLog {
     func lastMark(notAfter revision: UInt64, epochAtMost epoch: UInt64) throws(ConfigError) -> LogMark
 }
 
-extension ConfigStore: ReplicationLog {}
 
 /// A peer broke the replication protocol; the shell drops the link and logs the reason.
 public struct ReplicationViolation: Error, Equatable, Sendable, CustomStringConvertible {

@@ -1,6 +1,6 @@
 import HashTreeCollections
 /// What a change is about, to point at it in a file or a message.
-enum ChangeSubject: Hashable {
+package enum ChangeSubject: Hashable {
     case `operator`(String)
     case partyLine(String)
     case keys(String)
@@ -13,12 +13,12 @@ enum ChangeSubject: Hashable {
 
 extension ConfigChange {
     /// Everything on disk the change can alter: removing an operator also removes its keys.
-    var subjects: [ChangeSubject] {
+    package var subjects: [ChangeSubject] {
         if case .removeOperator(let username) = self { return [.operator(nameKey(username)), .keys(nameKey(username))] }
         return [subject]
     }
 
-    var subject: ChangeSubject {
+    package var subject: ChangeSubject {
         switch self {
         case .putOperator(let value): .operator(nameKey(value.username))
         case .removeOperator(let username): .operator(nameKey(username))
@@ -143,17 +143,3 @@ extension SystemConfiguration {
     }
 }
 
-extension ConfigStore {
-    /// Replaces the configuration with the document's, as one atomic write. Nothing changes
-    /// when the document has any problem; all of them are reported.
-    @discardableResult
-    public func importDocument(_ text: String) throws(ConfigError) -> [ChangeRecord] {
-        let current = configuration
-        let target = try ConfigDocument.parse(text, current: current)
-        return try write(target.changes(from: current))
-    }
-
-    public func exportDocument() -> String {
-        ConfigDocument.export(configuration, revision: position.revision)
-    }
-}

@@ -128,14 +128,14 @@ public struct RevokedSession: Equatable, Sendable, Hashable {
 public struct SystemConfiguration: Sendable {
     /// Keyed by `nameKey(username)`: names are unique regardless of case and of Unicode
     /// spelling (NFC and NFD of "Café" are one name).
-    public internal(set) var operators: TreeDictionary<String, Operator> = [:]
-    public internal(set) var partyLines: TreeDictionary<String, PartyLine> = [:]
+    public package(set) var operators: TreeDictionary<String, Operator> = [:]
+    public package(set) var partyLines: TreeDictionary<String, PartyLine> = [:]
     /// Keyed by `nameKey` of the operator's username, sorted by slot.
-    public internal(set) var keys: TreeDictionary<String, [PanelKey]> = [:]
-    public internal(set) var admins: TreeDictionary<String, AdminAccount> = [:]
-    public internal(set) var settings: TreeDictionary<String, String> = [:]
+    public package(set) var keys: TreeDictionary<String, [PanelKey]> = [:]
+    public package(set) var admins: TreeDictionary<String, AdminAccount> = [:]
+    public package(set) var settings: TreeDictionary<String, String> = [:]
     /// Session token chains that no longer log in, by `RevokedSession.key`.
-    public internal(set) var revokedSessions: TreeDictionary<String, RevokedSession> = [:]
+    public package(set) var revokedSessions: TreeDictionary<String, RevokedSession> = [:]
 
     // Derived indexes, kept up to date by `setPanel` and rebuilt after bulk loads; they are not
     // part of the configuration's value (see `==`).
@@ -146,7 +146,7 @@ public struct SystemConfiguration: Sendable {
     var references: TreeDictionary<TargetKey, Int> = [:]
     /// The highest entry number ever handed out here: new ids continue above it without a
     /// scan of every id (creating 40,000 operators in one write was quadratic).
-    var idHighWater: UInt32 = 0
+    package var idHighWater: UInt32 = 0
 
     enum TargetKey: Hashable, Sendable {
         case partyLine(String)
@@ -196,7 +196,7 @@ public struct SystemConfiguration: Sendable {
     }
 
     /// Recomputes the derived indexes after the tables were filled directly.
-    mutating func rebuildIndexes(idFloor: UInt32 = 0) {
+    package mutating func rebuildIndexes(idFloor: UInt32 = 0) {
         keyCount = 0
         references = [:]
         for panel in keys.values {

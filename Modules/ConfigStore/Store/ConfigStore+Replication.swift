@@ -1,0 +1,4 @@
+import ConfigModel
+
+/// The store is the log the replication machines read.
+extension ConfigStore: ReplicationLog {}
