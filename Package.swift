@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "ConfigStore", targets: ["ConfigStore"]),
         .library(name: "HealthMonitor", targets: ["HealthMonitor"]),
         .library(name: "ActivationPolicy", targets: ["ActivationPolicy"]),
+        .library(name: "PairNode", targets: ["PairNode"]),
         .library(name: "AdminProtocol", targets: ["AdminProtocol"]),
         .library(name: "ServerRuntime", targets: ["ServerRuntime"]),
         .library(name: "ClientRuntime", targets: ["ClientRuntime"]),
@@ -79,6 +80,9 @@ let package = Package(
         // Pure decision machines: they link neither NIO nor zlib.
         .target(name: "HealthMonitor", dependencies: ["PairModel"], path: "Modules/HealthMonitor"),
         .target(name: "ActivationPolicy", dependencies: ["PairModel", "HealthMonitor"], path: "Modules/ActivationPolicy"),
+        // One server's decisions as one pure value (the policy, the monitor, the census and the
+        // glue between them): what the runtime carries out and the simulator drives.
+        .target(name: "PairNode", dependencies: ["PairModel", "HealthMonitor", "ActivationPolicy"], path: "Modules/PairNode"),
         .target(
             name: "AdminProtocol",
             dependencies: nio + [
@@ -100,7 +104,8 @@ let package = Package(
         .target(
             name: "ServerRuntime",
             dependencies: nio + [
-                "PairModel", "Wire", "Licensing", "ConfigModel", "ConfigStore", "HealthMonitor", "ActivationPolicy", "AdminProtocol", "TransportSecurity",
+                "PairModel", "PairNode", "Wire", "Licensing", "ConfigModel", "ConfigStore", "HealthMonitor", "ActivationPolicy", "AdminProtocol",
+                "TransportSecurity",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -167,7 +172,7 @@ let package = Package(
         // the `make simulate` runner.
         .target(
             name: "FailoverSimulator",
-            dependencies: ["PairModel", "ActivationPolicy", "HealthMonitor"],
+            dependencies: ["PairModel", "PairNode", "ActivationPolicy", "HealthMonitor"],
             path: "Tools/FailoverSimulator"
         ),
         .executableTarget(

@@ -5,6 +5,7 @@ import Foundation
 import HealthMonitor
 import Licensing
 import NIOCore
+import PairNode
 import PairModel
 import Wire
 
@@ -20,49 +21,35 @@ public protocol ConfigurationStoring: ReplicationLog, Sendable {
     func snapshot() -> StoreSnapshot
     func installSnapshot(_ snapshot: StoreSnapshot, journalAfter: UInt64?, at now: Date) throws(ConfigError)
     func replicatedChanges(after revision: UInt64, limit: Int) throws(ConfigError) -> [ReplicatedChange]
+    /// The divergence journal: changes a split's losing history kept (docs/config-store.md).
+    func journal() throws(ConfigError) -> [ConfigStore.JournalEntry]
+    func reapplyJournalEntry(_ id: Int64, at now: Date) throws(ConfigError) -> ChangeRecord
+    func markJournalEntryReapplied(_ id: Int64, asRevision revision: UInt64) throws(ConfigError)
+    func discardJournalEntry(_ id: Int64, note: String) throws(ConfigError)
 }
 
 extension ConfigStore: ConfigurationStoring {}
 
-/// The decision of who serves (rows 1 to 6).
-public protocol FailoverDeciding: Sendable {
-    mutating func handle(_ event: PolicyEvent, at now: MonotonicTime) -> [PolicyAction]
+/// Every decision of one server (who serves, the link's liveness, the client census, and the
+/// glue between them): `PairNode`. The runtime carries out what it returns, in order.
+public protocol PairDeciding: Sendable {
+    mutating func handle(_ input: PairInput, at now: MonotonicTime) -> PairEffects
     var nextDeadline: MonotonicTime? { get }
     var state: ServerState { get }
     var epoch: UInt64 { get }
-    var status: PeerStatus { get }
     var activationIncident: String? { get }
     var isLinkUp: Bool { get }
     var peerStatus: PeerStatus? { get }
     var canActivate: Bool { get }
+    var isSynced: Bool { get }
+    var holdsLogins: Bool { get }
+    var peerSeats: Int { get }
+    var replicationRole: ReplicationRole { get }
     /// Why an administrator's switchover would be refused now (nil: it would start).
     func switchoverRefusal(acknowledging: String?) -> String?
 }
 
-extension ActivationPolicy: FailoverDeciding {}
-
-/// Liveness of the peer link.
-public protocol PeerLinkWatching: Sendable {
-    mutating func connected(at now: MonotonicTime, handshake: Duration) -> [PeerLinkMonitor.Action]
-    mutating func heard(at now: MonotonicTime) -> [PeerLinkMonitor.Action]
-    mutating func disconnected(at now: MonotonicTime) -> [PeerLinkMonitor.Action]
-    mutating func tick(at now: MonotonicTime) -> [PeerLinkMonitor.Action]
-    var nextDeadline: MonotonicTime? { get }
-}
-
-extension PeerLinkMonitor: PeerLinkWatching {}
-
-/// Correlated client losses.
-public protocol ClientLossWatching: Sendable {
-    mutating func clientJoined(at now: MonotonicTime)
-    mutating func clientLeft(at now: MonotonicTime)
-    mutating func clientLost(at now: MonotonicTime) -> [ClientCensus.Report]
-    mutating func allLeft(at now: MonotonicTime)
-    mutating func tick(at now: MonotonicTime)
-    var nextDeadline: MonotonicTime? { get }
-}
-
-extension ClientCensus: ClientLossWatching {}
+extension PairNode: PairDeciding {}
 
 /// Incidents as operators read them: stored with wall-clock times, listed, acknowledged.
 public protocol IncidentRecording: Sendable {

@@ -9,6 +9,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import PairNode
 import TransportSecurity
 import PairModel
 import Wire
@@ -24,20 +25,17 @@ public final class ServerRuntime: Sendable {
         public var store: (any ConfigurationStoring)?
         public var incidents: (any IncidentRecording)?
         public var clock: (any RuntimeClock)?
-        public var policy: (any FailoverDeciding)?
-        public var monitor: (any PeerLinkWatching)?
-        public var census: (any ClientLossWatching)?
+        /// Every decision; given the persisted state and whether this server synced before.
+        public var node: (@Sendable (PersistentState, _ synced: Bool) -> any PairDeciding)?
 
         public init(
             store: (any ConfigurationStoring)? = nil, incidents: (any IncidentRecording)? = nil, clock: (any RuntimeClock)? = nil,
-            policy: (any FailoverDeciding)? = nil, monitor: (any PeerLinkWatching)? = nil, census: (any ClientLossWatching)? = nil
+            node: (@Sendable (PersistentState, _ synced: Bool) -> any PairDeciding)? = nil
         ) {
             self.store = store
             self.incidents = incidents
             self.clock = clock
-            self.policy = policy
-            self.monitor = monitor
-            self.census = census
+            self.node = node
         }
     }
 
@@ -73,11 +71,10 @@ public final class ServerRuntime: Sendable {
     public let metricsAddress: Endpoint?
     public let adminAddress: Endpoint?
     let clients: ClientService
+    let operations: ServerOperations
     public let settings: ServerSettings
     public let store: any ConfigurationStoring
     let logger: Logger
-    /// Set once stopped: the loops are gone, and every call answers at once.
-    private let stopped = NIOLockedValueBox(false)
 
     public static func start(settings: ServerSettings, logger baseLogger: Logger, modules: Modules = Modules()) async throws -> ServerRuntime {
         var logger = baseLogger
@@ -104,7 +101,15 @@ public final class ServerRuntime: Sendable {
         } catch {
             throw StartError.storage("the failover state cannot be read: \(error)")
         }
-        let policy = modules.policy ?? ActivationPolicy(role: settings.role, configuration: settings.policyConfiguration, persisted: persisted)
+        let synced: Bool
+        do {
+            synced = try stateStore.fact("synced") == "yes"
+        } catch {
+            throw StartError.storage("the failover state cannot be read: \(error)")
+        }
+        let node =
+            modules.node?(persisted, synced)
+            ?? PairNode(role: settings.role, configuration: settings.nodeConfiguration, persisted: persisted, synced: synced)
         let metrics = RuntimeMetrics(role: settings.role)
         let clock = modules.clock ?? SystemClock()
         let descriptors = DescriptorLimit.raise()
@@ -112,7 +117,7 @@ public final class ServerRuntime: Sendable {
         logger.info(
             "open files: limit \(descriptors.after)\(descriptors.after != descriptors.before ? " (raised from \(descriptors.before))" : ""); connections before login: client \(limits.client.total) (\(limits.client.perSource) per source), admin \(limits.admin.total), peer \(limits.peer.total), metrics \(limits.metrics.total)")
         let refusals = RefusalLog(logger: logger, metrics: metrics)
-        let strangers = PortStrangers(limits: limits, refusals: refusals)
+        let strangers = PortStrangers(limits: limits, refusals: refusals, clock: clock)
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.eventLoopThreads)
         let controlGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -123,9 +128,7 @@ public final class ServerRuntime: Sendable {
             let bound = try await loop.submit {
                 NIOLoopBound(
                     try Controller(
-                        settings: settings, loop: loop, logger: logger, clock: clock, metrics: metrics, policy: policy,
-                        monitor: modules.monitor ?? PeerLinkMonitor(configuration: settings.linkConfiguration),
-                        census: modules.census ?? ClientCensus(configuration: settings.censusConfiguration), store: store,
+                        settings: settings, loop: loop, logger: logger, clock: clock, metrics: metrics, node: node, store: store,
                         stateStore: stateStore, incidents: modules.incidents ?? stateStore, licence: licence),
                     eventLoop: loop)
             }.get()
@@ -195,9 +198,7 @@ public final class ServerRuntime: Sendable {
                     throw StartError.bind("metrics", "\(listen): \(error)")
                 }
             }
-            // The admin port asks the runtime itself, which exists only once everything is
-            // bound: it reaches it through this box, filled below.
-            let runtimeBox = RuntimeBox()
+            let operations = ServerOperations(controller: bound, loop: loop, clients: service, store: store, settings: settings)
             var adminAddress: Endpoint?
             if let listen = settings.adminListen {
                 let audit: AuditLog
@@ -207,7 +208,7 @@ public final class ServerRuntime: Sendable {
                     throw StartError.storage("the audit log cannot be opened: \(error)")
                 }
                 let admin = AdminService(
-                    runtime: { runtimeBox.runtime }, audit: audit, store: store, clusterSecret: settings.clusterSecret,
+                    operations: operations, audit: audit, store: store, clusterSecret: settings.clusterSecret,
                     throttle: settings.adminLoginThrottle, logger: logger)
                 let channel = try await Self.bindAdmin(listen, group: group, service: admin, transport: transport, strangers: strangers.admin)
                 // Refused attempts beyond the audit's budget are written as one row per source
@@ -225,8 +226,7 @@ public final class ServerRuntime: Sendable {
             let runtime = ServerRuntime(
                 group: group, controlGroup: controlGroup, hashing: hashing, controller: bound, loop: loop, channels: channels,
                 clientAddress: clientAddress, peerAddress: peerAddress, metricsAddress: metricsAddress, adminAddress: adminAddress,
-                settings: settings, store: store, clients: service, logger: logger)
-            runtimeBox.runtime = runtime
+                settings: settings, store: store, clients: service, operations: operations, logger: logger)
             return runtime
         } catch {
             try? await group.shutdownGracefully()
@@ -240,8 +240,9 @@ public final class ServerRuntime: Sendable {
         group: MultiThreadedEventLoopGroup, controlGroup: MultiThreadedEventLoopGroup, hashing: NIOThreadPool,
         controller: NIOLoopBound<Controller>, loop: EventLoop,
         channels: [Channel], clientAddress: Endpoint, peerAddress: Endpoint?, metricsAddress: Endpoint?, adminAddress: Endpoint?,
-        settings: ServerSettings, store: any ConfigurationStoring, clients: ClientService, logger: Logger
+        settings: ServerSettings, store: any ConfigurationStoring, clients: ClientService, operations: ServerOperations, logger: Logger
     ) {
+        self.operations = operations
         self.logger = logger
         self.adminAddress = adminAddress
         self.clients = clients
@@ -391,74 +392,19 @@ public final class ServerRuntime: Sendable {
         }
     }
 
-    /// True for the first caller only.
-    private func markStopped() -> Bool {
-        stopped.withLockedValue { value in
-            defer { value = true }
-            return !value
-        }
-    }
+    // MARK: Asking the control loop (`ServerOperations` does it; the admin port uses it too)
 
-    private var isStopped: Bool { stopped.withLockedValue { $0 } }
-
-    // MARK: Asking the control loop
-
-    /// This server's state (nil once it was stopped).
-    public func status() async -> RuntimeStatus? {
-        guard !isStopped else { return nil }
-        return try? await loop.submit { self.controller.value.status() }.get()
-    }
-
-    /// Moves service to the peer (on the active server); a switch back after a failover must
-    /// name the incident this server holds.
-    public func switchover(acknowledging incident: String?) async -> AdminOutcome {
-        guard !isStopped else { return .refused("the server is stopped") }
-        return (try? await loop.submit { self.controller.value.admin(.switchover(acknowledging: incident)) }.get()) ?? .refused("shutting down")
-    }
-
-    /// Why a switchover would be refused now, by the policy's own checks (nil: it would start).
-    public func switchoverRefusal(acknowledging incident: String?) async -> String? {
-        guard !isStopped else { return "the server is stopped" }
-        do {
-            return try await loop.submit { self.controller.value.policy.switchoverRefusal(acknowledging: incident) }.get()
-        } catch {
-            return "shutting down"
-        }
-    }
-
-    public func forceActivation(reason: String) async -> AdminOutcome {
-        guard !isStopped else { return .refused("the server is stopped") }
-        return (try? await loop.submit { self.controller.value.admin(.forceActivation(reason: reason)) }.get()) ?? .refused("shutting down")
-    }
-
-    public func installLicence(_ text: String) async -> AdminOutcome {
-        guard !isStopped else { return .refused("the server is stopped") }
-        return (try? await loop.submit { self.controller.value.installLicence(text) }.get()) ?? .refused("shutting down")
-    }
-
-    /// Writes configuration changes on the active server and streams them to the peer.
-    public func write(_ changes: [ConfigChange]) async throws -> [ChangeRecord] {
-        try await loop.flatSubmit { self.controller.value.write(changes) }.get()
-    }
-
-    /// What `vcom-admin status` shows of this server.
-    public func report() async -> ServerReport? {
-        guard !isStopped, let status = await status() else { return nil }
-        let incidents = (try? await incidents()) ?? []
-        let divergence = ((try? (store as? ConfigStore)?.journal()) ?? []).filter { $0.status == .open }.count
-        var report = ServerReport(
-            serverId: status.serverId, role: status.role, state: status.state, epoch: status.epoch, peerLinkUp: status.peerLinkUp,
-            peerState: status.peer?.state, peerCanActivate: status.peer?.canActivate, clientsLoggedIn: UInt32(clamping: status.clientsLoggedIn),
-            clientsWatching: UInt32(clamping: clients.watcherCount), licenceId: status.licenceId,
-            licenceExpiresMs: status.licenceExpires.map { Int64($0.timeIntervalSince1970 * 1000) }, configRevision: status.configRevision,
-            replicationLag: status.replicationLag, synced: status.synced, canActivate: status.canActivate,
-            activationIncident: status.activationIncident, openIncidents: UInt32(clamping: incidents.filter { $0.acknowledgedAt == nil }.count),
-            openDivergence: UInt32(clamping: divergence),
-            certificateExpiresMs: settings.tls.map { Int64($0.contexts.current.certificate.notValidAfter.timeIntervalSince1970 * 1000) },
-            transport: settings.tls.map { $0.clientsUseTLS ? "tls" : "tls, clients in clear" } ?? "plaintext")
-        report.warnings = status.warnings
-        return report
-    }
+    public func status() async -> RuntimeStatus? { await operations.status() }
+    public func switchover(acknowledging incident: String?) async -> AdminOutcome { await operations.switchover(acknowledging: incident) }
+    public func switchoverRefusal(acknowledging incident: String?) async -> String? { await operations.switchoverRefusal(acknowledging: incident) }
+    public func forceActivation(reason: String) async -> AdminOutcome { await operations.forceActivation(reason: reason) }
+    public func installLicence(_ text: String) async -> AdminOutcome { await operations.installLicence(text) }
+    public func write(_ changes: [ConfigChange]) async throws -> [ChangeRecord] { try await operations.write(changes) }
+    public func report() async -> ServerReport? { await operations.report() }
+    public func acknowledge(_ incident: String) async throws { try await operations.acknowledge(incident) }
+    public func incidents() async throws -> [StoredIncident] { try await operations.incidents() }
+    public func metricsText() async -> String { await operations.metricsText() }
+    public func waitForState(_ state: ServerState, timeout: Duration) async -> Bool { await operations.waitForState(state, timeout: timeout) }
 
     /// Reloads the certificate files now if they changed (SIGHUP; the runtime also checks on
     /// its own every `reloadInterval`). Returns what happened, for the caller's log.
@@ -468,32 +414,10 @@ public final class ServerRuntime: Sendable {
         return CertificateWatch.reload(tls, logger: logger)
     }
 
-    public func acknowledge(_ incident: String) async throws {
-        try await loop.submit { try self.controller.value.incidents.acknowledge(incident, at: self.controller.value.clock.wallNow) }.get()
-    }
-
-    public func incidents() async throws -> [StoredIncident] {
-        try await loop.submit { try self.controller.value.incidents.incidents() }.get()
-    }
-
-    /// The Prometheus exposition of this server's figures.
-    public func metricsText() async -> String {
-        (try? await loop.submit { self.controller.value.metrics.exposition() }.get()) ?? ""
-    }
-
-    /// Waits until this server is in `state` (bounded by `timeout`); true when it got there.
-    public func waitForState(_ state: ServerState, timeout: Duration) async -> Bool {
-        guard !isStopped else { return false }
-        let loop = self.loop
-        let reached = loop.flatSubmit { self.controller.value.waitForState(state).map { true } }
-        let expired = loop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) { false }
-        return (try? await reached.or(expired.futureResult).get()) ?? false
-    }
-
     /// Stops at once, as a kill -9 would: no handover, no goodbye, nothing more persisted.
     /// For tests that need a crash in-process; the data directory stays as it was.
     public func stopAbruptly() async {
-        guard markStopped() else { return }
+        guard operations.markStopped() else { return }
         _ = try? await loop.submit { self.controller.value.shuttingDown = true; self.controller.value.timer?.cancel() }.get()
         try? await group.shutdownGracefully()
         try? await controlGroup.shutdownGracefully()
@@ -502,7 +426,7 @@ public final class ServerRuntime: Sendable {
 
     /// Hands over when it may, ends the sessions, closes the ports and stops the loops.
     public func shutdown() async {
-        guard markStopped() else { return }
+        guard operations.markStopped() else { return }
         _ = try? await loop.flatSubmit { self.controller.value.beginShutdown() }.get()
         for channel in channels { try? await channel.close() }
         // Let the goodbyes and redirects reach the wire before the loops stop.
@@ -530,20 +454,10 @@ struct PortStrangers: Sendable {
     let peer: Strangers
     let metrics: Strangers
 
-    init(limits: ConnectionLimits, refusals: RefusalLog) {
-        client = Strangers(port: "client", limits: limits.client, refusals: refusals)
-        admin = Strangers(port: "admin", limits: limits.admin, refusals: refusals)
-        peer = Strangers(port: "peer", limits: limits.peer, refusals: refusals)
-        metrics = Strangers(port: "metrics", limits: limits.metrics, refusals: refusals)
-    }
-}
-
-/// Holds the runtime for what was bound before it existed (the admin port).
-final class RuntimeBox: @unchecked Sendable {
-    private let lock = NIOLock()
-    private weak var value: ServerRuntime?
-    var runtime: ServerRuntime? {
-        get { lock.withLock { value } }
-        set { lock.withLock { value = newValue } }
+    init(limits: ConnectionLimits, refusals: RefusalLog, clock: any RuntimeClock) {
+        client = Strangers(port: "client", limits: limits.client, refusals: refusals, clock: clock)
+        admin = Strangers(port: "admin", limits: limits.admin, refusals: refusals, clock: clock)
+        peer = Strangers(port: "peer", limits: limits.peer, refusals: refusals, clock: clock)
+        metrics = Strangers(port: "metrics", limits: limits.metrics, refusals: refusals, clock: clock)
     }
 }

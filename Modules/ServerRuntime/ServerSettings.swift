@@ -3,6 +3,7 @@ import ActivationPolicy
 import Foundation
 import HealthMonitor
 import Licensing
+import PairNode
 import PairModel
 import Wire
 
@@ -101,6 +102,13 @@ public struct ServerSettings: Sendable {
         self.clusterSecret = clusterSecret
         self.timings = timings
         self.eventLoopThreads = max(1, eventLoopThreads)
+    }
+
+    /// The node's timings, from these settings.
+    var nodeConfiguration: PairNode.Configuration {
+        PairNode.Configuration(
+            policy: policyConfiguration, link: linkConfiguration, census: censusConfiguration,
+            announcementDelayAfterClose: timings.announcementDelayAfterClose)
     }
 
     var policyConfiguration: ActivationPolicy.Configuration {

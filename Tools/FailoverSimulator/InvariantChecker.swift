@@ -1,4 +1,5 @@
 import ActivationPolicy
+import PairNode
 import HealthMonitor
 import PairModel
 

@@ -1,4 +1,5 @@
 import ActivationPolicy
+import PairNode
 import Foundation
 import HealthMonitor
 import PairModel

@@ -1,4 +1,5 @@
 import ActivationPolicy
+import PairNode
 import HealthMonitor
 import PairModel
 
@@ -33,7 +34,7 @@ extension SimulatedPair {
         // opening took at least a round trip (TCP's, then the hellos and proofs), which the
         // shell passes on as the first frame's allowance.
         queue.push(.dialAnswered(connection: connection), at: deliveryTime(to: 0))
-        performMonitor(1, servers[1].monitor.connected(at: now, handshake: (now - dialStartedAt) * 2))
+        apply(1, servers[1].node.handle(.peerConnected(handshake: (now - dialStartedAt) * 2), at: now))
     }
 
     func dialAnswered(_ connection: Int) {
@@ -41,7 +42,7 @@ extension SimulatedPair {
         servers[0].dialing = nil
         servers[0].connectionId = connection
         servers[0].nextDialAt = nil
-        performMonitor(0, servers[0].monitor.connected(at: now, handshake: now - dialStartedAt))
+        apply(0, servers[0].node.handle(.peerConnected(handshake: now - dialStartedAt), at: now))
     }
 
     func deliveryTime(to receiver: Int) -> MonotonicTime {
@@ -86,17 +87,8 @@ extension SimulatedPair {
             if peerNetworkUp { queue.push(.peerClosed(to: 1 - i, connection: connection), at: deliveryTime(to: 1 - i)) }
             return
         }
-        performMonitor(i, servers[i].monitor.heard(at: now))
-        guard servers[i].connectionId == connection else { return }
-        let event: PolicyEvent
-        switch frame {
-        case .heartbeat: return
-        case .status(let status): event = .peerState(status)
-        case .activationRequest(let request): event = .peerActivationRequest(request)
-        case .clientCount(let report): event = .peerClientCount(report)
-        }
         invariants.frameInProgress = (frame, servers[i].role)
-        perform(i, servers[i].policy.handle(event, at: now))
+        apply(i, servers[i].node.handle(.peerSignal(frame), at: now))
         invariants.frameInProgress = nil
     }
 
@@ -133,7 +125,7 @@ extension SimulatedPair {
         guard servers[i].connectionId == connection else { return }
         servers[i].connectionId = nil
         if servers[i].role == .primary { servers[i].nextDialAt = now + settings.redialInterval }
-        if servers[i].running { performMonitor(i, servers[i].monitor.disconnected(at: now)) }
+        if servers[i].running { apply(i, servers[i].node.handle(.peerDisconnected, at: now)) }
     }
 }
 
@@ -165,8 +157,7 @@ extension SimulatedPair {
         nextSessionId += 1
         clients[c].session = (i, nextSessionId)
         servers[i].sessions[c] = nextSessionId
-        servers[i].census.clientJoined(at: now)
-        updateClientCount(i)
+        updateClientCount(i, joined: 1)
     }
 
     func retry(_ c: Int) {
@@ -194,11 +185,7 @@ extension SimulatedPair {
         let clientGone = clients[c].session?.id != session || !clients[c].reach[i]
         guard clientGone else { return }  // Healed before the timeout: heartbeats resumed.
         servers[i].sessions[c] = nil
-        for report in servers[i].census.clientLost(at: now) {
-            log("\(servers[i].role) census: \(report)")
-            perform(i, servers[i].policy.handle(.census(report), at: now))
-        }
-        updateClientCount(i)
+        updateClientCount(i, lost: 1)
         if clients[c].session?.id == session {
             // The server gave up first; the client notices on its own timeout.
             queue.push(.clientNoticesLoss(client: c, session: session), at: now + .milliseconds(random(0...1000)))
@@ -213,7 +200,7 @@ extension SimulatedPair {
             queue.push(.clientAttempt(client: c), at: now + latency())
         }
         servers[i].sessions = [:]
-        servers[i].census.allLeft(at: now)
+        // The node counted them gone from its census when it decided the redirect.
         updateClientCount(i)
     }
 }

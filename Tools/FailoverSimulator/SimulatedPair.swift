@@ -1,11 +1,13 @@
 import ActivationPolicy
+import PairNode
 import HealthMonitor
 import PairModel
 
 /// A primary, a secondary, the network between them and a population of clients, in
-/// simulated time. The servers run the real ActivationPolicy, PeerLinkMonitor and
-/// ClientCensus; this class plays the part of their SwiftNIO shells, of TCP and of the
-/// clients. Deterministic: everything random comes from the seed.
+/// simulated time. Each server runs the `PairNode` the real server runs (the policy, the link
+/// monitor, the census and the glue between them); this class plays the part of its SwiftNIO
+/// shell (carrying out the node's effects), of TCP and of the clients. Deterministic:
+/// everything random comes from the seed.
 public final class SimulatedPair {
     public let settings: SimulationSettings
     public private(set) var now = MonotonicTime.zero
@@ -124,9 +126,9 @@ public final class SimulatedPair {
         guard !servers[i].running else { return }  // a running process is not started twice
         servers[i].restart(settings: settings)
         log("\(role) starts with \(servers[i].disk)")
-        perform(i, servers[i].policy.handle(.activationPermission(refusal: servers[i].activationRefusal), at: now))
+        apply(i, servers[i].node.handle(.licence(refusal: servers[i].activationRefusal), at: now))
         invariants.restarting = role
-        perform(i, servers[i].policy.handle(.start, at: now))
+        apply(i, servers[i].node.handle(.start, at: now))
         invariants.restarting = nil
         if role == .primary { servers[i].nextDialAt = now }
         rescheduleTimer(i)
@@ -241,7 +243,7 @@ public final class SimulatedPair {
         servers[i].activationRefusal = refusal
         log("\(role) activation permission: \(refusal ?? "granted")")
         guard servers[i].running, !servers[i].isPaused else { return }
-        perform(i, servers[i].policy.handle(.activationPermission(refusal: refusal), at: now))
+        apply(i, servers[i].node.handle(.licence(refusal: refusal), at: now))
         rescheduleTimer(i)
     }
 
@@ -254,7 +256,7 @@ public final class SimulatedPair {
         servers[i].lastAdminReply = nil
         let incidentBefore = servers[i].policy.activationIncident
         invariants.commandInProgress = (command, role)
-        perform(i, servers[i].policy.handle(.admin(command), at: now))
+        apply(i, servers[i].node.handle(.admin(command), at: now))
         invariants.commandInProgress = nil
         rescheduleTimer(i)
         let reply = servers[i].lastAdminReply
@@ -297,10 +299,8 @@ public final class SimulatedPair {
     }
 
     func tick(_ i: Int) {
-        servers[i].census.tick(at: now)
         if let dialAt = servers[i].nextDialAt, now >= dialAt { dial() }
-        performMonitor(i, servers[i].monitor.tick(at: now))
-        perform(i, servers[i].policy.handle(.tick, at: now))
+        apply(i, servers[i].node.handle(.tick, at: now))
     }
 
     func rescheduleTimer(_ i: Int) {
@@ -322,40 +322,26 @@ public final class SimulatedPair {
         tick(i)
     }
 
-    // MARK: Performing what the state machines decided (the shell's job)
+    // MARK: Carrying out what the node decided (the shell's job)
 
-    func performMonitor(_ i: Int, _ actions: [PeerLinkMonitor.Action]) {
-        for action in actions {
-            switch action {
-            case .sendHeartbeat:
-                if let connection = servers[i].connectionId { send(.heartbeat, on: connection, from: i) }
-            case .closeConnection:
-                if let connection = servers[i].connectionId { closeConnection(connection, by: i) }
-            case .slowLink(let roundTrip, let suggested):
-                servers[i].warnings.append("slow link: first frame after \(roundTrip), raise the loss timeout to \(suggested)")
-                log("\(servers[i].role) slow link: first frame after \(roundTrip)")
-            case .report(let report):
-                if report != .suspect && report != .recovered { log("\(servers[i].role) link \(report)") }
-                switch report {
-                case .stable: servers[i].stableOn = servers[i].connectionId.map { ($0, now) }
-                case .lost: servers[i].stableOn = nil
-                default: break
-                }
-                perform(i, servers[i].policy.handle(.link(report), at: now))
-                if report == .up || report == .restored {
-                    // The simulated stores are always in step; replication lag is the
-                    // ConfigStore's business and is tested there.
-                    perform(i, servers[i].policy.handle(.peerReplicationLag(0), at: now))
-                }
-            }
-        }
-    }
-
-    func perform(_ i: Int, _ actions: [PolicyAction]) {
+    /// The node's effects, in their order: the state persisted first, the incidents, then the
+    /// directives.
+    func apply(_ i: Int, _ effects: PairEffects) {
         let role = servers[i].role
-        for action in actions {
-            switch action {
-            case .persist(let state): servers[i].disk = state
+        if let state = effects.persist { servers[i].disk = state }
+        for incident in effects.incidents {
+            log("\(role) incident \(incident.id): \(incident.cause)")
+            servers[i].incidents.append(incident)
+            invariants.noteIncident(incident, pair: self)
+        }
+        for id in effects.acknowledged { log("\(role) acknowledged \(id)") }
+        for directive in effects.directives {
+            switch directive {
+            case .send(let signal):
+                if case .activationRequest(let request) = signal { log("\(role) asks the peer to activate (\(request.reason))") }
+                if let connection = servers[i].connectionId { send(signal, on: connection, from: i) }
+            case .closePeerConnection:
+                if let connection = servers[i].connectionId { closeConnection(connection, by: i) }
             case .activate(let epoch):
                 log("\(role) ACTIVE epoch \(epoch)")
                 let wasActive = history.last { $0.role == role }?.state == .active && servers[i].activeSinceStart
@@ -367,24 +353,28 @@ public final class SimulatedPair {
                 log("\(role) \(state)")
                 history.append((now, role, state))
                 servers[i].activeSinceStart = false
-            case .announce(let status):
-                if let connection = servers[i].connectionId { send(.status(status), on: connection, from: i) }
-            case .requestPeerActivation(let request):
-                log("\(role) asks the peer to activate (\(request.reason))")
-                if let connection = servers[i].connectionId { send(.activationRequest(request), on: connection, from: i) }
-            case .reportClientCount(let report):
-                if let connection = servers[i].connectionId { send(.clientCount(report), on: connection, from: i) }
             case .redirectClients(let reason):
                 log("\(role) redirects \(servers[i].sessions.count) clients (\(reason))")
                 redirectAll(from: i)
-            case .recordIncident(let incident):
-                log("\(role) incident \(incident.id): \(incident.cause)")
-                servers[i].incidents.append(incident)
-                invariants.noteIncident(incident, pair: self)
-            case .acknowledgeIncident(let id): log("\(role) acknowledged \(id)")
-            case .adminAccepted, .adminRefused:
-                log("\(role) admin: \(action)")
-                servers[i].lastAdminReply = action
+            case .announceToWatchers:
+                break  // the simulated clients keep no watch connection
+            case .replicationRole(let replication):
+                // The simulated stores are always in step: a leader's follower is caught up at
+                // once (replication lag is the ConfigStore's business, tested there).
+                if replication == .leader { apply(i, servers[i].node.handle(.peerReplicationLag(0), at: now)) }
+            case .linkReport(let report):
+                if report != .suspect && report != .recovered { log("\(role) link \(report)") }
+                switch report {
+                case .stable: servers[i].stableOn = servers[i].connectionId.map { ($0, now) }
+                case .lost: servers[i].stableOn = nil
+                default: break
+                }
+            case .slowLink(let roundTrip, let suggested):
+                servers[i].warnings.append("slow link: first frame after \(roundTrip), raise the loss timeout to \(suggested)")
+                log("\(role) slow link: first frame after \(roundTrip)")
+            case .adminReply(let accepted, let text):
+                log("\(role) admin: \(accepted ? "accepted" : "refused"): \(text)")
+                servers[i].lastAdminReply = accepted ? .adminAccepted(text) : .adminRefused(text)
             case .warning(let text):
                 log("\(role) warning: \(text)")
                 servers[i].warnings.append(text)
@@ -392,7 +382,7 @@ public final class SimulatedPair {
         }
     }
 
-    func updateClientCount(_ i: Int) {
-        perform(i, servers[i].policy.handle(.loggedInClients(servers[i].sessions.count), at: now))
+    func updateClientCount(_ i: Int, joined: Int = 0, lost: Int = 0) {
+        apply(i, servers[i].node.handle(.clients(joined: joined, left: 0, lost: lost, loggedIn: servers[i].sessions.count), at: now))
     }
 }

@@ -1,40 +1,12 @@
 import ActivationPolicy
+import PairNode
 import HealthMonitor
 import PairModel
 
-/// What travels on the simulated peer link.
-enum PeerFrame: CustomStringConvertible {
-    case heartbeat
-    case status(PeerStatus)
-    case activationRequest(ActivationRequest)
-    case clientCount(ClientCountReport)
+/// What travels on the simulated peer link: the node's own signals.
+typealias PeerFrame = PeerSignal
 
-    /// A frame the policy acts on (not a heartbeat).
-    var isDecision: Bool {
-        if case .heartbeat = self { return false }
-        return true
-    }
-
-    var epoch: UInt64 {
-        switch self {
-        case .heartbeat: 0
-        case .status(let status): status.epoch
-        case .activationRequest(let request): request.epoch
-        case .clientCount(let report): report.epoch
-        }
-    }
-
-    var description: String {
-        switch self {
-        case .heartbeat: "heartbeat"
-        case .status(let status): "status \(status)"
-        case .activationRequest(let request): "activation request \(request.requestId) (\(request.reason)) epoch \(request.epoch)"
-        case .clientCount(let report): "client count \(report.loggedInClients) for request \(report.requestId) epoch \(report.epoch)"
-        }
-    }
-}
-
-/// One simulated server process: the pure state machines plus what the real shell would
+/// One simulated server process: the `PairNode` the server runs, plus what the real shell would
 /// hold (its disk, its sessions, its peer connection). A class: the checker reads both
 /// servers after every event, and copying a struct this size was most of the run time.
 final class SimulatedServer {
@@ -43,9 +15,9 @@ final class SimulatedServer {
     var pausedUntil: MonotonicTime?
     /// Survives crashes, as the SQLite file would.
     var disk = PersistentState()
-    var policy: ActivationPolicy
-    var monitor: PeerLinkMonitor
-    var census: ClientCensus
+    var node: PairNode
+    /// The node's policy, for the checker.
+    var policy: ActivationPolicy { node.policy }
     /// Logged-in clients and their session ids.
     var sessions: [Int: Int] = [:]
     var connectionId: Int?
@@ -69,9 +41,7 @@ final class SimulatedServer {
 
     init(role: ServerRole, settings: SimulationSettings) {
         self.role = role
-        policy = ActivationPolicy(role: role, configuration: settings.policy)
-        monitor = PeerLinkMonitor(configuration: settings.link)
-        census = ClientCensus(configuration: settings.census)
+        node = PairNode(role: role, configuration: settings.node, synced: true)
     }
 
     var index: Int { role == .primary ? 0 : 1 }
@@ -86,9 +56,8 @@ final class SimulatedServer {
     func restart(settings: SimulationSettings) {
         running = true
         pausedUntil = nil
-        policy = ActivationPolicy(role: role, configuration: settings.policy, persisted: disk)
-        monitor = PeerLinkMonitor(configuration: settings.link)
-        census = ClientCensus(configuration: settings.census)
+        // The simulated stores are always in step: a secondary is synced from its first run.
+        node = PairNode(role: role, configuration: settings.node, persisted: disk, synced: true)
         sessions = [:]
         connectionId = nil
         dialing = nil
@@ -102,7 +71,7 @@ final class SimulatedServer {
 
     var nextDeadline: MonotonicTime? {
         guard running, !isPaused else { return nil }
-        return monitor.nextDeadline.earliest(census.nextDeadline).earliest(policy.nextDeadline).earliest(nextDialAt)
+        return node.nextDeadline.earliest(nextDialAt)
     }
 }
 

@@ -1,4 +1,5 @@
 import ActivationPolicy
+import PairNode
 import HealthMonitor
 
 /// The simulated world's timings. Defaults are the product defaults; the network figures are
@@ -22,6 +23,9 @@ public struct SimulationSettings: Sendable {
     public var duplicateFrames: Double = 0
 
     public init() {}
+
+    /// The node every simulated server runs, with these timings.
+    public var node: PairNode.Configuration { PairNode.Configuration(policy: policy, link: link, census: census) }
 
     /// The longest one-way delivery.
     public var maximumLatency: Duration { .nanoseconds(latency.upperBound) }

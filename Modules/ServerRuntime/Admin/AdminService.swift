@@ -13,7 +13,7 @@ import Wire
 /// replicated in the configuration, with the login throttle), what each call does, and the
 /// audit log every attempt lands in.
 final class AdminService: Sendable {
-    let runtime: @Sendable () -> ServerRuntime?
+    let operations: any AdminOperations
     let audit: AuditLog
     let logger: Logger
     let store: any ConfigurationStoring
@@ -26,10 +26,10 @@ final class AdminService: Sendable {
     static let maximumUsernameBytes = 64
 
     init(
-        runtime: @escaping @Sendable () -> ServerRuntime?, audit: AuditLog, store: any ConfigurationStoring, clusterSecret: [UInt8],
+        operations: any AdminOperations, audit: AuditLog, store: any ConfigurationStoring, clusterSecret: [UInt8],
         throttle: LoginThrottle.Rules = LoginThrottle.Rules(), logger: Logger
     ) {
-        self.runtime = runtime
+        self.operations = operations
         self.audit = audit
         self.store = store
         self.logger = logger
@@ -95,10 +95,8 @@ final class AdminService: Sendable {
         let answer: AdminAnswer
         if role < call.requiredRole {
             answer = .error(.forbidden, "'\(call.summary)' needs the \(call.requiredRole) role; \(user) is a \(role)")
-        } else if let runtime = runtime() {
-            answer = await execute(call, on: runtime, role: role)
         } else {
-            answer = .error(.failed, "the server is shutting down")
+            answer = await execute(call, on: operations, role: role)
         }
         let result: String =
             switch answer {
@@ -111,7 +109,7 @@ final class AdminService: Sendable {
         return answer
     }
 
-    private func execute(_ call: AdminCall, on runtime: ServerRuntime, role: AdminRole) async -> AdminAnswer {
+    private func execute(_ call: AdminCall, on runtime: any AdminOperations, role: AdminRole) async -> AdminAnswer {
         switch call {
         case .status:
             guard let report = await runtime.report() else { return .error(.failed, "the server is stopping") }
@@ -174,7 +172,7 @@ final class AdminService: Sendable {
                 return .error(.refused, "\(error)")
             }
         case .clients:
-            let sessions = runtime.clients.registry.all.sorted { $0.id < $1.id }
+            let sessions = runtime.sessions.sorted { $0.id < $1.id }
             return .clients(
                 sessions.map {
                     SessionReport(
@@ -182,7 +180,7 @@ final class AdminService: Sendable {
                         loggedInAtMs: Int64($0.loggedInAt.timeIntervalSince1970 * 1000))
                 })
         case .kick(let id):
-            guard let session = runtime.clients.registry.session(id) else { return .error(.notFound, "no session \(id) on this server") }
+            guard let session = runtime.session(id) else { return .error(.notFound, "no session \(id) on this server") }
             session.end(Goodbye(reason: .accessRevoked, detail: "ended by an administrator"))
             // Its token must not bring it straight back, here or on the peer after a failover.
             do {
@@ -192,7 +190,6 @@ final class AdminService: Sendable {
             }
             return .done("session \(id) of \(session.username) ended; its token is revoked on both servers")
         case .divergence:
-            guard let store = store as? ConfigStore else { return .divergence([]) }
             do {
                 return .divergence(
                     try store.journal().map {
@@ -204,7 +201,6 @@ final class AdminService: Sendable {
                 return .error(.failed, "the divergence journal cannot be read: \(error)")
             }
         case .resolveDivergence(let entry, let resolution):
-            guard let store = store as? ConfigStore else { return .error(.failed, "this server keeps no divergence journal") }
             // An entry that adds, changes or removes an administrator is the admin role's
             // business, as the same change written directly would be.
             if role < .admin, case .reapplyHere = resolution,
@@ -215,13 +211,13 @@ final class AdminService: Sendable {
             do {
                 switch resolution {
                 case .discard:
-                    try store.discardJournalEntry(entry)
+                    try store.discardJournalEntry(entry, note: "discarded by an administrator")
                     return .done("entry \(entry) discarded")
                 case .reapplyHere:
                     guard let status = await runtime.status(), status.state == .active else {
                         return .error(.refused, "this server does not serve: apply the change on the active server, then mark the entry here")
                     }
-                    let record = try store.reapplyJournalEntry(entry)
+                    let record = try store.reapplyJournalEntry(entry, at: Date())
                     return .done("entry \(entry) applied as revision \(record.revision)")
                 case .reappliedElsewhere(let revision):
                     try store.markJournalEntryReapplied(entry, asRevision: revision)
@@ -240,7 +236,7 @@ final class AdminService: Sendable {
 
     /// The policy decides, with its own checks (the peer reachable, able to serve, caught up,
     /// the incident named); a dry run asks the same checks without acting.
-    private func switchover(incident: String?, dryRun: Bool, on runtime: ServerRuntime) async -> AdminAnswer {
+    private func switchover(incident: String?, dryRun: Bool, on runtime: any AdminOperations) async -> AdminAnswer {
         guard let status = await runtime.status() else { return .error(.failed, "the server is stopping") }
         let plan = "service moves from \(status.serverId) to the \(status.role == .primary ? "secondary" : "primary"); \(status.clientsLoggedIn) clients are redirected"
         if dryRun {

@@ -88,7 +88,7 @@ final class AdminSessionHandler: ChannelInboundHandler {
                 busy = true
                 let service = service
                 let promise = context.eventLoop.makePromise(of: RuntimeStatus?.self)
-                promise.completeWithTask { await service.runtime()?.status() }
+                promise.completeWithTask { await service.operations.status() }
                 promise.futureResult.assumeIsolated().whenSuccess { status in
                     let accepted = AdminLoginAccepted(
                         role: role, serverRole: status?.role ?? .primary, serverState: status?.state ?? .standby, epoch: status?.epoch ?? 0,

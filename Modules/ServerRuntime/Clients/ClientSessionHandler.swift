@@ -28,7 +28,7 @@ final class ClientSessionHandler: ChannelDuplexHandler {
     private var outlet: MediaOutlet?
     private var context: ChannelHandlerContext?
     private var sweeper: IdleSweeper?
-    private var lastRead = NIODeadline.now()
+    private var lastRead = MonotonicTime.zero
     /// The keys the login said are held, applied once it is accepted.
     private var pendingKeys: [KeyChange] = []
 
@@ -40,8 +40,8 @@ final class ClientSessionHandler: ChannelDuplexHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         outlet = MediaOutlet(channel: context.channel)
         self.context = context
-        lastRead = .now()
-        sweeper = service.sweepers.sweeper(for: context.eventLoop)
+        lastRead = service.clock.now
+        sweeper = service.sweepers.sweeper(for: context.eventLoop, clock: service.clock)
         sweeper?.add(self)
     }
 
@@ -52,7 +52,7 @@ final class ClientSessionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        lastRead = .now()
+        lastRead = service.clock.now
         let message = unwrapInboundIn(data)
         switch (state, message) {
         case (.awaitingHello, .hello(let hello)):
@@ -139,7 +139,7 @@ final class ClientSessionHandler: ChannelDuplexHandler {
 
     /// Called by the loop's sweeper: silence for the client's heartbeat timeout (a watcher's
     /// own, longer one) ends the connection; a lost session counts in the census.
-    func checkIdle(at now: NIODeadline) {
+    func checkIdle(at now: MonotonicTime) {
         guard let context else { return }
         let timeout: Duration
         switch state {
@@ -147,7 +147,7 @@ final class ClientSessionHandler: ChannelDuplexHandler {
         case .ended: return
         default: timeout = service.sessionTimeout
         }
-        guard now - lastRead >= .nanoseconds(timeout.nanoseconds) else { return }
+        guard now - lastRead >= timeout else { return }
         if case .loggedIn(let session) = state { finish(session, lost: true, why: "silent for \(timeout)") }
         if case .watching = state { service.unwatch(context.channel) }
         state = .ended

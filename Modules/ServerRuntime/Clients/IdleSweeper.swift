@@ -13,6 +13,10 @@ final class IdleSweeper {
     static let interval: TimeAmount = .milliseconds(500)
     private var connections: [ObjectIdentifier: ClientSessionHandler] = [:]
     private var task: RepeatedTask?
+    /// The runtime's clock: silence is measured on it, so a test can drive it.
+    private let clock: any RuntimeClock
+
+    init(clock: any RuntimeClock) { self.clock = clock }
 
     /// On `loop`; sweeps it from then on.
     func start(on loop: EventLoop) {
@@ -26,7 +30,7 @@ final class IdleSweeper {
 
     private func sweep() {
         guard !connections.isEmpty else { return }
-        let now = NIODeadline.now()
+        let now = clock.now
         // A check may close its connection, which removes it: iterate over a copy.
         for handler in Array(connections.values) { handler.checkIdle(at: now) }
     }
@@ -37,11 +41,11 @@ final class IdleSweepers: Sendable {
     private let sweepers = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<IdleSweeper>]>([:])
 
     /// On `loop`.
-    func sweeper(for loop: EventLoop) -> IdleSweeper {
+    func sweeper(for loop: EventLoop, clock: any RuntimeClock) -> IdleSweeper {
         loop.preconditionInEventLoop()
         return sweepers.withLockedValue { sweepers in
             if let bound = sweepers[ObjectIdentifier(loop)] { return bound.value }
-            let sweeper = IdleSweeper()
+            let sweeper = IdleSweeper(clock: clock)
             sweeper.start(on: loop)
             sweepers[ObjectIdentifier(loop)] = NIOLoopBound(sweeper, eventLoop: loop)
             return sweeper

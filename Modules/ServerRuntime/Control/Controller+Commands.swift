@@ -12,29 +12,19 @@ import Wire
 extension Controller {
     /// Gives an administrator command to the policy and returns its answer.
     func admin(_ command: AdminCommand) -> AdminOutcome {
-        adminReplies = []
-        handle(.admin(command))
-        let replies = adminReplies
-        adminReplies = []
-        for reply in replies {
-            switch reply {
-            case .adminAccepted(let text): return .accepted(text)
-            case .adminRefused(let text): return .refused(text)
-            default: continue
-            }
-        }
-        return .refused("the command had no effect")
+        guard let reply = feed(.admin(command)).adminReply else { return .refused("the command had no effect") }
+        return reply.accepted ? .accepted(reply.text) : .refused(reply.text)
     }
 
     func status() -> RuntimeStatus {
         let head = store.head
         let verified = licence.verified
         return RuntimeStatus(
-            role: settings.role, serverId: settings.serverId, state: policy.state, epoch: policy.epoch, peerLinkUp: policy.isLinkUp,
-            peer: policy.peerStatus, clientsLoggedIn: clients.registry.count, configRevision: head.revision, configEpoch: head.epoch,
+            role: settings.role, serverId: settings.serverId, state: node.state, epoch: node.epoch, peerLinkUp: node.isLinkUp,
+            peer: node.peerStatus, clientsLoggedIn: clients.registry.count, configRevision: head.revision, configEpoch: head.epoch,
             replicationLag: replicationRole == .leader ? leader.lag(leaderRevision: head.revision) : nil,
-            replication: "\(replicationRole)", activationIncident: policy.activationIncident, canActivate: policy.canActivate,
-            synced: synced, licenceId: verified?.licence.licenceId, licenceExpires: verified?.licence.expires,
+            replication: "\(replicationRole)", activationIncident: node.activationIncident, canActivate: node.canActivate,
+            synced: node.isSynced, licenceId: verified?.licence.licenceId, licenceExpires: verified?.licence.expires,
             peerClientEndpoint: peerClientEndpoint, warnings: [slowLinkWarning].compactMap { $0 })
     }
 
@@ -49,8 +39,8 @@ extension Controller {
         redialTask?.cancel()
         redialTask = nil
         var handover = loop.makeSucceededVoidFuture()
-        if policy.state == .active, let peerStatus = policy.peerStatus, peerStatus.canActivate, peerStatus.state != .active,
-            policy.activationIncident == nil
+        if node.state == .active, let peerStatus = node.peerStatus, peerStatus.canActivate, peerStatus.state != .active,
+            node.activationIncident == nil
         {
             switch admin(.switchover(acknowledging: nil)) {
             case .accepted:
@@ -60,23 +50,23 @@ extension Controller {
             case .refused(let reason):
                 logger.warning("shutting down without a handover: \(reason)")
             }
-        } else if policy.state == .active, policy.activationIncident != nil {
+        } else if node.state == .active, node.activationIncident != nil {
             logger.warning(
-                "shutting down while serving because of incident \(policy.activationIncident!): this does not authorize the switch back; clients are disconnected")
+                "shutting down while serving because of incident \(node.activationIncident!): this does not authorize the switch back; clients are disconnected")
         }
         let bound = NIOLoopBound(self, eventLoop: loop)
         return handover.hop(to: loop).map {
             let controller = bound.value
             controller.halted = true
             let sessions = controller.clients.registry.all
-            if controller.policy.peerStatus?.state == .active, let target = controller.peerClientEndpoint {
-                for session in sessions { session.redirect(to: target, reason: .switchover, epoch: controller.policy.epoch) }
+            if controller.node.peerStatus?.state == .active, let target = controller.peerClientEndpoint {
+                for session in sessions { session.redirect(to: target, reason: .switchover, epoch: controller.node.epoch) }
             } else {
                 for session in sessions { session.end(Goodbye(reason: .shuttingDown, detail: "the server is shutting down")) }
             }
             controller.peer?.close(Goodbye(reason: .shuttingDown, detail: "the peer is shutting down"))
             controller.timer?.cancel()
-            controller.logger.notice("shut down: \(sessions.count) client sessions ended, state \(controller.policy.state), epoch \(controller.policy.epoch)")
+            controller.logger.notice("shut down: \(sessions.count) client sessions ended, state \(controller.node.state), epoch \(controller.node.epoch)")
         }
     }
 }
@@ -138,7 +128,6 @@ extension Controller {
         logger.notice("licence \(verified.licence.licenceId) installed by an administrator (expires \(verified.licence.expires))")
         updateActivationPermission()
         if peer != nil { sendPeer(.licence(LicenceTransfer(text: verified.text))) }
-        afterEvent()
         return .accepted("licence \(verified.licence.licenceId) installed, expires \(verified.licence.expires); shared with the secondary")
     }
 }

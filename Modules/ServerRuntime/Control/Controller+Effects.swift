@@ -6,80 +6,73 @@ import HealthMonitor
 import Licensing
 import Logging
 import NIOCore
+import PairNode
 import PairModel
 import Wire
 
-/// Carrying out what the policy and the link monitor decide, in the order they decided it.
+/// Carrying out what the node decided, in its order: the state persisted first (nothing after
+/// it happens if the disk refuses it), then the incidents, then the directives.
 extension Controller {
-    func perform(_ actions: [PolicyAction]) {
-        // The incident in the same list explains the state change that follows it.
+    func carryOut(_ effects: PairEffects) {
+        if let state = effects.persist {
+            do {
+                try stateStore.savePolicyState(state)
+            } catch {
+                // Nothing that depends on this state may happen: the disk refused it.
+                logger.critical("cannot persist the failover state (\(error)); the actions that depend on it are not carried out")
+                return
+            }
+        }
+        // The incident explains the state change that follows it.
         var why: String?
-        for action in actions {
-            switch action {
-            case .persist(let state):
-                do {
-                    try stateStore.savePolicyState(state)
-                } catch {
-                    // Nothing that depends on this state may happen: the disk refused it.
-                    logger.critical("cannot persist the failover state (\(error)); the actions that depend on it are not carried out")
-                    return
-                }
+        for incident in effects.incidents {
+            why = "incident \(incident.id): \(incident.cause)"
+            logger.notice(
+                "incident \(incident.id): \(incident.cause)",
+                metadata: ["incident": "\(incident.id)", "epoch": "\(incident.epoch)", "clients": "\(incident.loggedInClients)"])
+            do {
+                try incidents.record(incident, at: clock.wallNow)
+            } catch {
+                logger.error("cannot store incident \(incident.id): \(error)", metadata: ["incident": "\(incident.id)"])
+            }
+            switch incident.cause {
+            case .peerLinkLost, .clientLossHandover, .linkAndMajorityLost: metrics.failover()
+            default: break
+            }
+        }
+        for id in effects.acknowledged {
+            logger.notice("incident \(id) acknowledged by the switchover", metadata: ["incident": "\(id)"])
+            try? incidents.acknowledge(id, at: clock.wallNow)
+        }
+        if !effects.incidents.isEmpty || !effects.acknowledged.isEmpty { refreshIncidentFigure() }
+        for directive in effects.directives {
+            switch directive {
+            case .send(let signal):
+                send(signal)
+            case .closePeerConnection:
+                logger.warning("peer link silent for \(settings.timings.peerHeartbeat * settings.timings.peerMisses): closing it")
+                peer?.close(Goodbye(reason: .idleTimeout, detail: "nothing heard from the peer in time"))
             case .activate(let epoch):
                 do {
                     try store.setWriteEpoch(epoch)
                 } catch {
                     logger.error("configuration writes stay closed: \(error)")
                 }
-                logger.notice(
-                    "ACTIVE: serving clients under epoch \(epoch)", metadata: ["why": "\(why ?? policy.activationIncident.map { "incident \($0)" } ?? "the rules (start-up or peer state)")"])
+                let reason = why ?? node.activationIncident.map { "incident \($0)" } ?? "the rules (start-up or peer state)"
+                logger.notice("ACTIVE: serving clients under epoch \(epoch)", metadata: ["epoch": "\(epoch)", "why": "\(reason)"])
                 metrics.state(.active, epoch: epoch)
             case .deactivate(let state):
                 try? store.setWriteEpoch(nil)
-                logger.notice("\(state): not serving", metadata: ["why": "\(why ?? "the rules (start-up or peer state)")"])
-                metrics.state(state, epoch: policy.epoch)
-            case .announce(let status):
-                sendPeer(.stateAnnouncement(status.announcement(configRevision: store.head.revision)))
-            case .requestPeerActivation(let request):
-                logger.notice("asking the peer to activate (\(request.reason), request \(request.requestId))")
-                sendPeer(.activationRequest(request))
-            case .reportClientCount(let report):
-                sendPeer(.clientCountReport(report))
+                logger.notice("\(state): not serving", metadata: ["epoch": "\(node.epoch)", "why": "\(why ?? "the rules (start-up or peer state)")"])
+                metrics.state(state, epoch: node.epoch)
             case .redirectClients(let reason):
                 redirectAllClients(reason)
-            case .recordIncident(let incident):
-                why = "incident \(incident.id): \(incident.cause)"
-                logger.notice("incident \(incident.id): \(incident.cause)", metadata: ["epoch": "\(incident.epoch)", "clients": "\(incident.loggedInClients)"])
-                do {
-                    try incidents.record(incident, at: clock.wallNow)
-                } catch {
-                    logger.error("cannot store incident \(incident.id): \(error)")
-                }
-                switch incident.cause {
-                case .peerLinkLost, .clientLossHandover, .linkAndMajorityLost: metrics.failover()
-                default: break
-                }
-                refreshIncidentFigure()
-            case .acknowledgeIncident(let id):
-                logger.notice("incident \(id) acknowledged by the switchover")
-                try? incidents.acknowledge(id, at: clock.wallNow)
-                refreshIncidentFigure()
-            case .adminAccepted, .adminRefused:
-                adminReplies.append(action)
-            case .warning(let text):
-                logger.warning("\(text)")
-            }
-        }
-    }
-
-    func performMonitor(_ actions: [PeerLinkMonitor.Action]) {
-        for action in actions {
-            switch action {
-            case .sendHeartbeat:
-                heartbeatSequence &+= 1
-                sendPeer(.heartbeat(PeerHeartbeat(sequence: heartbeatSequence)))
-            case .closeConnection:
-                logger.warning("peer link silent for \(settings.timings.peerHeartbeat * settings.timings.peerMisses): closing it")
-                peer?.close(Goodbye(reason: .idleTimeout, detail: "nothing heard from the peer in time"))
+            case .announceToWatchers(let epoch):
+                clients.announce(activeEpoch: epoch, from: loop)
+            case .replicationRole(let role):
+                setReplicationRole(role)
+            case .linkReport(let report):
+                logLinkReport(report)
             case .slowLink(let roundTrip, let suggested):
                 let timeout = settings.timings.peerHeartbeat * settings.timings.peerMisses
                 let warning =
@@ -87,29 +80,42 @@ extension Controller {
                 slowLinkWarning = warning
                 metrics.peerRoundTrip(roundTrip)
                 logger.warning("\(warning)")
-            case .report(let report):
-                switch report {
-                case .up, .restored: logger.notice("peer link \(report == .up ? "up" : "restored") with \(peerInfo?.nodeId ?? "the peer")")
-                case .lost(let cause):
-                    logger.warning("peer link lost (\(cause == .closed ? "connection closed" : "silent"))")
-                    // A closed link: the peer's process ended (or its host reset the connection), and
-                    // the kernel closes its clients' connections as well: they come by themselves, and
-                    // an activation's announcement would only add a message and a probe per client to
-                    // the storm. It waits, for the clients that heard no close. A silent link gives its
-                    // clients nothing to notice: they hear at once.
-                    announcementHeldUntil = cause == .closed ? clock.now + settings.timings.announcementDelayAfterClose : nil
-                case .stable: logger.info("peer link stable")
-                case .suspect, .recovered: logger.debug("peer link \(report)")
-                }
-                metrics.peerLink(up: monitorSaysUp(report))
-                decide(.link(report))
+            case .adminReply:
+                break  // read by the caller of `admin`
+            case .warning(let text):
+                logger.warning("\(text)")
             }
         }
     }
 
-    private func monitorSaysUp(_ report: PeerLinkMonitor.Report) -> Bool {
-        if case .lost = report { return false }
-        return true
+    /// A frame to the peer, in Wire's terms.
+    private func send(_ signal: PeerSignal) {
+        switch signal {
+        case .heartbeat:
+            heartbeatSequence &+= 1
+            sendPeer(.heartbeat(PeerHeartbeat(sequence: heartbeatSequence)))
+        case .status(let status):
+            sendPeer(.stateAnnouncement(status.announcement(configRevision: store.head.revision)))
+        case .activationRequest(let request):
+            logger.notice("asking the peer to activate (\(request.reason), request \(request.requestId))")
+            sendPeer(.activationRequest(request))
+        case .clientCount(let report):
+            sendPeer(.clientCountReport(report))
+        case .other:
+            break
+        }
+    }
+
+    private func logLinkReport(_ report: PeerLinkMonitor.Report) {
+        switch report {
+        case .up, .restored:
+            logger.notice("peer link \(report == .up ? "up" : "restored") with \(peerInfo?.nodeId ?? "the peer")", metadata: ["peer": "\(peerInfo?.nodeId ?? "?")"])
+        case .lost(let cause):
+            logger.warning("peer link lost (\(cause == .closed ? "connection closed" : "silent"))", metadata: ["peer": "\(peerInfo?.nodeId ?? "?")"])
+        case .stable: logger.info("peer link stable")
+        case .suspect, .recovered: logger.debug("peer link \(report)")
+        }
+        if case .lost = report { metrics.peerLink(up: false) } else { metrics.peerLink(up: true) }
     }
 
     func sendPeer(_ message: PeerMessage) {
@@ -122,49 +128,38 @@ extension Controller {
         let sessions = clients.registry.all
         logger.notice("redirecting \(sessions.count) clients to \(peerClientEndpoint?.description ?? "the other server") (\(reason))")
         for session in sessions {
-            session.redirect(to: peerClientEndpoint, reason: reason, epoch: policy.epoch)
+            session.redirect(to: peerClientEndpoint, reason: reason, epoch: node.epoch)
         }
-        census.allLeft(at: clock.now)
     }
 
-    /// The gate that logins read: this server's state, epoch, where the other server is, and
-    /// the seats the peer holds while it serves.
+    /// The gate that logins read: what the node says of this server (serving or not, under
+    /// which epoch, whether it holds logins for a takeover, the seats the peer holds), where the
+    /// other server is, and the licence.
     func publishServingState() {
-        let state = policy.state
-        let epoch = policy.epoch
-        let peerActive = peerInfo != nil && policy.peerStatus?.state == .active
-        let peerCount = peerActive ? policy.peerStatus?.loggedInClients ?? 0 : 0
+        let state = node.state
+        let epoch = node.epoch
         let alternate = peerClientEndpoint
         let enforcement = licence.enforcement
         let floor = licenceClock.highWater
-        // Any standby that may activate holds a login briefly, link up or not: the clients of a
-        // killed primary arrive before this loop has read the peer link's close, and refused they
-        // would each pay a backoff. A client that came here by mistake waits the hold, then goes.
-        let takingOver = state == .standby && policy.canActivate
+        let peerSeats = node.peerSeats
+        let holdsLogins = node.holdsLogins
         clients.gate.update {
             $0.active = state == .active
             $0.epoch = epoch
             $0.alternate = alternate
-            $0.peerLoggedIn = peerCount
+            $0.peerLoggedIn = peerSeats
             $0.licence = enforcement
             $0.clockFloor = floor
-            $0.takingOver = takingOver
+            $0.takingOver = holdsLogins
         }
         clients.servingChanged()
-        if let held = announcementHeldUntil, clock.now >= held { announcementHeldUntil = nil }
-        if state != .active || announcementHeldUntil == nil {
-            clients.announce(activeEpoch: state == .active ? epoch : nil, from: loop)
-        }
         metrics.state(state, epoch: epoch)
         metrics.revision(store.head.revision)
     }
 
-    /// A secondary may serve once it holds the primary's licence and has completed a first
-    /// configuration sync; a primary, once it holds a valid licence.
+    /// The licence may have changed what this server may do (a secondary needs the primary's).
     func updateActivationPermission() {
-        let refusal = licence.activationRefusal
-            ?? (synced ? nil : "it has not completed a first configuration sync with the primary, and would serve an empty configuration")
-        handle(.activationPermission(refusal: refusal))
+        feed(.licence(refusal: licence.activationRefusal))
     }
 
     func readLicenceClock() {

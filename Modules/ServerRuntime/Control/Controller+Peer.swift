@@ -4,6 +4,7 @@ import Licensing
 import Logging
 import NIOCore
 import NIOPosix
+import PairNode
 import PairModel
 import Wire
 
@@ -85,37 +86,37 @@ extension Controller {
             peerClientEndpointLearned = endpoint
             try? stateStore.setFact("peer-client-endpoint", endpoint.description)
         }
-        logger.info("peer link authenticated with \(peer.role) \(peer.nodeId) (epoch \(peer.epoch))")
-        performMonitor(monitor.connected(at: clock.now, handshake: handshake))
+        logger.info("peer link authenticated with \(peer.role) \(peer.nodeId) (epoch \(peer.epoch))", metadata: ["peer": "\(peer.nodeId)"])
+        feed(.peerConnected(handshake: handshake))
         if case .own(let verified?) = licence {
             sendPeer(.licence(LicenceTransfer(text: verified.text)))
         }
-        afterEvent()
     }
 
     func peerClosed(_ handler: PeerChannelHandler) {
         guard handler === peer else { return }
         peer = nil
         peerInfo = nil
-        performMonitor(monitor.disconnected(at: clock.now))
-        afterEvent()
+        feed(.peerDisconnected)
         scheduleRedial()
     }
 
     func peerFrame(_ message: PeerMessage, from handler: PeerChannelHandler) {
         guard handler === peer else { return }
-        performMonitor(monitor.heard(at: clock.now))
         if case .own = licence {} else { licence.primaryContact(at: clock.wallNow) }
+        // Every frame is a sign of life; these four are the node's to decide.
         switch message {
-        case .heartbeat:
-            break
+        case .heartbeat: feed(.peerSignal(.heartbeat))
         case .stateAnnouncement(let announcement):
             peerRevision = announcement.configRevision
-            decide(.peerState(PeerStatus(announcement)))
-        case .activationRequest(let request):
-            decide(.peerActivationRequest(request))
-        case .clientCountReport(let report):
-            decide(.peerClientCount(report))
+            feed(.peerSignal(.status(PeerStatus(announcement))))
+        case .activationRequest(let request): feed(.peerSignal(.activationRequest(request)))
+        case .clientCountReport(let report): feed(.peerSignal(.clientCount(report)))
+        default: feed(.peerSignal(.other))
+        }
+        switch message {
+        case .heartbeat, .stateAnnouncement, .activationRequest, .clientCountReport:
+            break
         case .licence(let transfer):
             licenceReceived(transfer)
         case .licenceReceipt(let receipt):
@@ -134,7 +135,6 @@ extension Controller {
             logger.warning("unexpected \(message.messageType) on an established peer link: closing it")
             handler.close(Goodbye(reason: .protocolError, detail: "\(message.messageType) after the handshake"))
         }
-        afterEvent()
     }
 
     private func licenceReceived(_ transfer: LicenceTransfer) {

@@ -4,6 +4,7 @@ import ConfigStore
 import Foundation
 import Logging
 import NIOCore
+import PairNode
 import PairModel
 import Wire
 
@@ -13,31 +14,15 @@ import Wire
 /// come back as events, and replication frames wait in `inbox` meanwhile, so they are handled
 /// in order against the store as it really is.
 extension Controller {
-    func updateReplicationRole() {
-        let desired: ReplicationRole
-        if peer != nil, let peerStatus = policy.peerStatus {
-            switch (policy.state, peerStatus.state) {
-            case (.active, .standby), (.active, .awaitingAuthorization): desired = .leader
-            case (.standby, .active), (.awaitingAuthorization, .active): desired = .follower
-            default: desired = .none
-            }
-        } else {
-            desired = .none
-        }
-        guard desired != replicationRole else { return }
-        setReplicationRole(desired)
-    }
-
+    /// The node chose a new direction: the old machine stops, the new one starts.
     func setReplicationRole(_ role: ReplicationRole) {
-        switch replicationRole {
+        switch activeReplication {
         case .leader: performLeader(leader.linkDown())
         case .follower: follower.linkDown()
         case .none: break
         }
         inbox.removeAll { if case .configChange = $0 { true } else if case .configSnapshot = $0 { true } else { false } }
-        replicationRole = role
-        // What the peer holds is unknown until it says so in the new roles.
-        decide(.peerReplicationLag(nil))
+        activeReplication = role
         logger.info("configuration replication: \(role == .leader ? "leading" : role == .follower ? "following" : "idle")")
         switch role {
         case .leader: performLeader(leader.linkUp())
@@ -100,9 +85,10 @@ extension Controller {
         }
     }
 
-    /// A follower may ask before this side noticed its own new role; a serving server leads.
+    /// A follower may ask before this side noticed its own new role; the node decides whether
+    /// a serving server leads now.
     private func becomeLeaderIfServing() -> Bool {
-        if replicationRole != .leader, policy.state == .active { setReplicationRole(.leader) }
+        if replicationRole != .leader { feed(.peerAskedForConfiguration) }
         return replicationRole == .leader
     }
 
@@ -164,7 +150,7 @@ extension Controller {
     func reportLag() {
         let lag = leader.lag(leaderRevision: store.head.revision)
         metrics.replicationLag(revisions: lag, milliseconds: leader.lagMilliseconds(now: wallMs()))
-        decide(.peerReplicationLag(lag))
+        feed(.peerReplicationLag(lag))
     }
 
     /// Writes configuration changes (this server must be active) and streams them to the peer.
@@ -206,7 +192,7 @@ extension Controller {
         loop.assumeIsolated().scheduleTask(in: .milliseconds(20)) { [self] in
             let batch = pendingRevocations
             pendingRevocations = []
-            guard policy.state == .active else {
+            guard node.state == .active else {
                 logger.warning("\(batch.count) session tokens not revoked: this server does not serve")
                 for (_, promise) in batch { promise.succeed() }
                 return
@@ -287,17 +273,16 @@ extension Controller {
                 }
                 controller.noteSync()
                 controller.processReplicationInbox()
-                controller.afterEvent()
+                controller.afterInput()
             }
         }
     }
 
     /// The first time this secondary holds the revision its leader announced, it has synced.
     func noteSync() {
-        guard !synced, replicationRole == .follower, store.head.revision >= peerRevision, peerRevision > 0 || store.head.revision == 0 else { return }
-        synced = true
+        guard !node.isSynced, replicationRole == .follower, store.head.revision >= peerRevision, peerRevision > 0 || store.head.revision == 0 else { return }
         try? stateStore.setFact("synced", "yes")
         logger.notice("first configuration sync completed at revision \(store.head.revision)")
-        updateActivationPermission()
+        feed(.synced)
     }
 }

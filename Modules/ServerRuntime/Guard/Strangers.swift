@@ -1,4 +1,5 @@
 import Logging
+import PairModel
 import NIOConcurrencyHelpers
 import NIOCore
 import PairModel
@@ -12,13 +13,16 @@ final class Strangers: Sendable {
     let port: String
     let limits: PortLimits
     let refusals: RefusalLog
+    /// Deadlines are measured on the runtime's clock.
+    let clock: any RuntimeClock
     private let counts = NIOLockedValueBox((perSource: [String: Int](), total: 0))
     private let sweepers = NIOLockedValueBox([ObjectIdentifier: NIOLoopBound<StrangerSweeper>]())
 
-    init(port: String, limits: PortLimits, refusals: RefusalLog) {
+    init(port: String, limits: PortLimits, refusals: RefusalLog, clock: any RuntimeClock = SystemClock()) {
         self.port = port
         self.limits = limits
         self.refusals = refusals
+        self.clock = clock
     }
 
     /// On the channel's loop, in its initializer: its ticket (and the guard handler is added
@@ -38,7 +42,7 @@ final class Strangers: Sendable {
             channel.close(promise: nil)
             return nil
         }
-        let ticket = ConnectionTicket(strangers: self, source: source, channel: channel, frameLimits: frameLimits)
+        let ticket = ConnectionTicket(strangers: self, source: source, channel: channel, frameLimits: frameLimits, at: clock.now)
         try channel.pipeline.syncOperations.addHandler(StrangerGuard(ticket: ticket))
         sweeper(for: channel.eventLoop).add(ticket)
         return ticket
@@ -68,15 +72,16 @@ final class Strangers: Sendable {
 final class ConnectionTicket: @unchecked Sendable {
     let strangers: Strangers
     let source: String
-    let acceptedAt = NIODeadline.now()
-    private(set) var firstBytesAt: NIODeadline?
+    let acceptedAt: MonotonicTime
+    private(set) var firstBytesAt: MonotonicTime?
     private(set) var isAuthenticated = false
     private var left = false
     weak var channel: Channel?
     /// Raised after authentication (nil: the port's limits never change).
     let frameLimits: FrameLimits?
 
-    init(strangers: Strangers, source: String, channel: Channel, frameLimits: FrameLimits?) {
+    init(strangers: Strangers, source: String, channel: Channel, frameLimits: FrameLimits?, at now: MonotonicTime) {
+        acceptedAt = now
         self.strangers = strangers
         self.source = source
         self.channel = channel
@@ -84,7 +89,7 @@ final class ConnectionTicket: @unchecked Sendable {
     }
 
     func receivedBytes() {
-        if firstBytesAt == nil { firstBytesAt = .now() }
+        if firstBytesAt == nil { firstBytesAt = strangers.clock.now }
     }
 
     /// The peer proved who it is: it leaves the strangers' count and gets the port's full
@@ -103,13 +108,13 @@ final class ConnectionTicket: @unchecked Sendable {
     }
 
     /// Why this stranger must go now, if it must.
-    func overdue(at now: NIODeadline) -> String? {
+    func overdue(at now: MonotonicTime) -> String? {
         guard !isAuthenticated, !left else { return nil }
         let limits = strangers.limits
-        if let first = limits.firstBytes, firstBytesAt == nil, now - acceptedAt >= .nanoseconds(first.nanoseconds) {
+        if let first = limits.firstBytes, firstBytesAt == nil, now - acceptedAt >= first {
             return "sent nothing within \(first)"
         }
-        if now - acceptedAt >= .nanoseconds(limits.authentication.nanoseconds) {
+        if now - acceptedAt >= limits.authentication {
             return "did not authenticate within \(limits.authentication)"
         }
         return nil
@@ -157,7 +162,7 @@ final class StrangerSweeper {
 
     private func sweep() {
         guard !tickets.isEmpty else { return }
-        let now = NIODeadline.now()
+        let now = tickets.first?.value.strangers.clock.now ?? .zero
         for (key, ticket) in tickets {
             guard let channel = ticket.channel, channel.isActive, !ticket.isAuthenticated else {
                 tickets[key] = nil

@@ -35,7 +35,7 @@ final class PeerChannelHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         activeAt = controller.clock.now
-        context.writeAndFlush(wrapOutboundOut(handshake.hello(nodeId: controller.settings.serverId, epoch: controller.policy.epoch)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(handshake.hello(nodeId: controller.settings.serverId, epoch: controller.node.epoch)), promise: nil)
         context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(5)) { [weak self] in
             guard let self, !self.established else { return }
             self.fail(PeerHandshake.Failure(reason: .authenticationFailed, detail: "no proof of the cluster secret within 5 s"))

@@ -1,0 +1,134 @@
+import ActivationPolicy
+import HealthMonitor
+import PairModel
+
+extension PairNode {
+    /// Takes one input at `now` and returns what to do about it.
+    public mutating func handle(_ input: PairInput, at now: MonotonicTime) -> PairEffects {
+        var effects = PairEffects()
+        switch input {
+        case .start:
+            decide(.start, at: now, into: &effects)
+        case .tick:
+            census.tick(at: now)
+            follow(monitor.tick(at: now), at: now, into: &effects)
+            decide(.tick, at: now, into: &effects)
+        case .peerConnected(let handshake):
+            isPeerConnected = true
+            follow(monitor.connected(at: now, handshake: handshake), at: now, into: &effects)
+        case .peerDisconnected:
+            isPeerConnected = false
+            follow(monitor.disconnected(at: now), at: now, into: &effects)
+        case .peerSignal(let signal):
+            follow(monitor.heard(at: now), at: now, into: &effects)
+            // A frame read after the loss deadline (this process was frozen) found the link
+            // lost: it was sent long ago, and nothing acts on it.
+            guard monitor.isConnected else { break }
+            switch signal {
+            case .heartbeat, .other: break
+            case .status(let status): decide(.peerState(status), at: now, into: &effects)
+            case .activationRequest(let request): decide(.peerActivationRequest(request), at: now, into: &effects)
+            case .clientCount(let report): decide(.peerClientCount(report), at: now, into: &effects)
+            }
+        case .clients(let joined, let left, let lost, let loggedIn):
+            for _ in 0..<max(0, joined) { census.clientJoined(at: now) }
+            for _ in 0..<max(0, left) { census.clientLeft(at: now) }
+            for _ in 0..<max(0, lost) {
+                for report in census.clientLost(at: now) {
+                    effects.directives.append(.warning("client census: \(report)"))
+                    decide(.census(report), at: now, into: &effects)
+                }
+            }
+            loggedInClients = loggedIn
+            decide(.loggedInClients(loggedIn), at: now, into: &effects)
+        case .licence(let refusal):
+            licenceRefusal = refusal
+            decide(.activationPermission(refusal: activationRefusal), at: now, into: &effects)
+        case .synced:
+            guard !synced else { break }
+            synced = true
+            decide(.activationPermission(refusal: activationRefusal), at: now, into: &effects)
+        case .peerReplicationLag(let lag):
+            decide(.peerReplicationLag(lag), at: now, into: &effects)
+        case .peerAskedForConfiguration:
+            // A follower may ask before this side noticed its own new role; a serving server leads.
+            if replicationRole != .leader, policy.state == .active { setReplicationRole(.leader, at: now, into: &effects) }
+        case .admin(let command):
+            decide(.admin(command), at: now, into: &effects)
+        }
+        settle(at: now, into: &effects)
+        return effects
+    }
+
+    /// The policy's decision on one event, into the effects.
+    private mutating func decide(_ event: PolicyEvent, at now: MonotonicTime, into effects: inout PairEffects) {
+        for action in policy.handle(event, at: now) {
+            switch action {
+            case .persist(let state): effects.persist = state
+            case .activate(let epoch): effects.directives.append(.activate(epoch: epoch))
+            case .deactivate(let state): effects.directives.append(.deactivate(state))
+            case .announce(let status): effects.directives.append(.send(.status(status)))
+            case .requestPeerActivation(let request): effects.directives.append(.send(.activationRequest(request)))
+            case .reportClientCount(let report): effects.directives.append(.send(.clientCount(report)))
+            case .redirectClients(let reason):
+                effects.directives.append(.redirectClients(reason))
+                // They leave on purpose: not a loss for the census.
+                census.allLeft(at: now)
+            case .recordIncident(let incident): effects.incidents.append(incident)
+            case .acknowledgeIncident(let id): effects.acknowledged.append(id)
+            case .adminAccepted(let text): effects.directives.append(.adminReply(accepted: true, text))
+            case .adminRefused(let text): effects.directives.append(.adminReply(accepted: false, text))
+            case .warning(let text): effects.directives.append(.warning(text))
+            }
+        }
+    }
+
+    /// What the link monitor decided: its frames and closes go out, its reports to the policy.
+    private mutating func follow(_ actions: [PeerLinkMonitor.Action], at now: MonotonicTime, into effects: inout PairEffects) {
+        for action in actions {
+            switch action {
+            case .sendHeartbeat: effects.directives.append(.send(.heartbeat))
+            case .closeConnection: effects.directives.append(.closePeerConnection)
+            case .slowLink(let roundTrip, let suggested): effects.directives.append(.slowLink(roundTrip: roundTrip, suggestedLossTimeout: suggested))
+            case .report(let report):
+                effects.directives.append(.linkReport(report))
+                if case .lost(let cause) = report {
+                    // A closed link: the peer's process ended (or its host reset the connection),
+                    // and its clients' connections closed as well: they come by themselves, and an
+                    // announcement would add a message and a probe per client to the storm. It
+                    // waits, for the clients that heard no close. A silent link gives its clients
+                    // nothing to notice: they hear at once.
+                    announcementHeldUntil = cause == .closed ? now + configuration.announcementDelayAfterClose : nil
+                }
+                decide(.link(report), at: now, into: &effects)
+            }
+        }
+    }
+
+    /// What follows every input: replication follows who serves, the watchers hear of a change
+    /// of service, and the next deadline.
+    private mutating func settle(at now: MonotonicTime, into effects: inout PairEffects) {
+        let desired: ReplicationRole
+        switch (isPeerConnected ? policy.peerStatus?.state : nil, policy.state) {
+        case (.standby?, .active), (.awaitingAuthorization?, .active): desired = .leader
+        case (.active?, .standby), (.active?, .awaitingAuthorization): desired = .follower
+        default: desired = .none
+        }
+        if desired != replicationRole { setReplicationRole(desired, at: now, into: &effects) }
+
+        if let held = announcementHeldUntil, now >= held { announcementHeldUntil = nil }
+        let serving = policy.state == .active ? policy.epoch : nil
+        if serving != announcedEpoch, serving == nil || announcementHeldUntil == nil {
+            announcedEpoch = serving
+            effects.directives.append(.announceToWatchers(epoch: serving))
+        }
+        effects.nextDeadline = nextDeadline
+    }
+
+    private mutating func setReplicationRole(_ role: ReplicationRole, at now: MonotonicTime, into effects: inout PairEffects) {
+        replicationRole = role
+        effects.directives.append(.replicationRole(role))
+        // What the peer holds is unknown until it says so in the new roles.
+        decide(.peerReplicationLag(nil), at: now, into: &effects)
+    }
+}
