@@ -115,6 +115,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
             ],
             path: "Modules/ServerRuntime"
         ),
@@ -129,12 +131,8 @@ let package = Package(
         .executableTarget(
             name: "vcom-server",
             dependencies: [
-                "ServerRuntime", "PairModel", "Wire", "Licensing", "ConfigModel", "ConfigStore", "ActivationPolicy", "AdminProtocol", "TransportSecurity",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "TOMLKit", package: "TOMLKit"),
+                "ServerRuntime", "AdminProtocol", "ConfigModel", "Wire", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Apps/vcom-server"
         ),

@@ -9,17 +9,21 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
 import PairNode
 import TransportSecurity
 import PairModel
 import Wire
 
 /// One VCOM server, primary or secondary of a pair: the modules composed into a running
-/// process. Tests start it in-process; `vcom-server` starts it from a configuration file.
+/// process. Tests start it in-process; `vcom-server` starts it from a configuration file and
+/// runs it as a swift-service-lifecycle `Service`.
 ///
-/// `start` binds the ports and starts the control loop; `shutdown` hands over (when it may),
-/// ends the sessions and releases everything. Every other method asks the control loop.
-public final class ServerRuntime: Sendable {
+/// `start` binds the ports and starts the control loop (starting → running); `shutdown` hands
+/// over (when it may), ends the sessions and releases everything (shutting down → stopped); a
+/// second shutdown waits for the first. Every other method asks the control loop.
+public final class ServerRuntime: Service, Sendable {
+    public enum Lifecycle: Equatable, Sendable { case running, shuttingDown, stopped }
     /// Modules to use instead of the defaults (the seams a test substitutes).
     public struct Modules: Sendable {
         public var store: (any ConfigurationStoring)?
@@ -27,15 +31,22 @@ public final class ServerRuntime: Sendable {
         public var clock: (any RuntimeClock)?
         /// Every decision; given the persisted state and whether this server synced before.
         public var node: (@Sendable (PersistentState, _ synced: Bool) -> any PairDeciding)?
+        /// Checks licences (the primary's file, an installed one, the one a secondary receives).
+        public var licences: LicenceVerifier?
+        /// TLS (or not) in front of every connection.
+        public var transport: (any ConnectionSecuring)?
 
         public init(
             store: (any ConfigurationStoring)? = nil, incidents: (any IncidentRecording)? = nil, clock: (any RuntimeClock)? = nil,
-            node: (@Sendable (PersistentState, _ synced: Bool) -> any PairDeciding)? = nil
+            node: (@Sendable (PersistentState, _ synced: Bool) -> any PairDeciding)? = nil, licences: LicenceVerifier? = nil,
+            transport: (any ConnectionSecuring)? = nil
         ) {
             self.store = store
             self.incidents = incidents
             self.clock = clock
             self.node = node
+            self.licences = licences
+            self.transport = transport
         }
     }
 
@@ -57,6 +68,9 @@ public final class ServerRuntime: Sendable {
 
     /// Client sessions, the metrics endpoint.
     let group: MultiThreadedEventLoopGroup
+    /// The client and admin ports' loops were given by the caller (not shut down here).
+    let groupInjected: Bool
+    private let lifecycle = NIOLockedValueBox<(state: Lifecycle, waiters: [CheckedContinuation<Void, Never>])>((.running, []))
     /// One thread of its own for the control loop and the peer link: a burst of 10,000 logins
     /// on the client loops must not delay a peer heartbeat past the loss deadline (it did,
     /// when the control loop also carried client sessions: the pair split under load).
@@ -76,7 +90,11 @@ public final class ServerRuntime: Sendable {
     public let store: any ConfigurationStoring
     let logger: Logger
 
-    public static func start(settings: ServerSettings, logger baseLogger: Logger, modules: Modules = Modules()) async throws -> ServerRuntime {
+    /// `group`: the event loops of the client and admin ports (default: made here, with
+    /// `settings.eventLoopThreads` threads, and shut down with the server).
+    public static func start(
+        settings: ServerSettings, logger baseLogger: Logger, modules: Modules = Modules(), group injected: MultiThreadedEventLoopGroup? = nil
+    ) async throws -> ServerRuntime {
         var logger = baseLogger
         logger[metadataKey: "server"] = "\(settings.serverId)"
         do {
@@ -94,7 +112,8 @@ public final class ServerRuntime: Sendable {
         }
         // Files the stores just created, made before this process's umask applied to them.
         DataDirectory.tightenFiles(in: settings.dataDirectory, warn: false)
-        let licence = try Self.loadLicence(settings, logger: logger)
+        let licences = modules.licences ?? LicenceVerifier(trustedKeys: settings.vendorKeys)
+        let licence = try Self.loadLicence(settings, verifier: licences, logger: logger)
         let persisted: PersistentState
         do {
             persisted = try stateStore.loadPolicyState() ?? PersistentState()
@@ -119,17 +138,19 @@ public final class ServerRuntime: Sendable {
         let refusals = RefusalLog(logger: logger, metrics: metrics)
         let strangers = PortStrangers(limits: limits, refusals: refusals, clock: clock)
 
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.eventLoopThreads)
+        let group = injected ?? MultiThreadedEventLoopGroup(numberOfThreads: settings.eventLoopThreads)
         let controlGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let hashing = NIOThreadPool(numberOfThreads: 2)
         hashing.start()
         let loop = controlGroup.next()
+        let transport = modules.transport ?? ServerTransport(tls: settings.tls, refusals: refusals)
         do {
             let bound = try await loop.submit {
                 NIOLoopBound(
                     try Controller(
                         settings: settings, loop: loop, logger: logger, clock: clock, metrics: metrics, node: node, store: store,
-                        stateStore: stateStore, incidents: modules.incidents ?? stateStore, licence: licence),
+                        stateStore: stateStore, incidents: modules.incidents ?? stateStore, licence: licence, licences: licences,
+                        transport: transport),
                     eventLoop: loop)
             }.get()
             let gate = AdmissionGate(role: settings.role, licence: licence.enforcement)
@@ -176,7 +197,6 @@ public final class ServerRuntime: Sendable {
             try await loop.submit { bound.value.clients = service }.get()
 
             var channels: [Channel] = []
-            let transport = ServerTransport(tls: settings.tls, refusals: refusals)
             if let tls = settings.tls { CertificateWatch.start(tls, loop: loop, logger: logger) }
             let client = try await Self.bindClients(settings, group: group, service: service, transport: transport, strangers: strangers.client)
             channels.append(client)
@@ -223,13 +243,13 @@ public final class ServerRuntime: Sendable {
                 bound.value.advertisedEndpoint = advertised
                 bound.value.start()
             }.get()
-            let runtime = ServerRuntime(
-                group: group, controlGroup: controlGroup, hashing: hashing, controller: bound, loop: loop, channels: channels,
-                clientAddress: clientAddress, peerAddress: peerAddress, metricsAddress: metricsAddress, adminAddress: adminAddress,
-                settings: settings, store: store, clients: service, operations: operations, logger: logger)
-            return runtime
+            if settings.tls == nil { logger.warning("TLS is off on every port (--plaintext): passwords and configuration cross the network in clear") }
+            return ServerRuntime(
+                group: group, groupInjected: injected != nil, controlGroup: controlGroup, hashing: hashing, controller: bound, loop: loop,
+                channels: channels, clientAddress: clientAddress, peerAddress: peerAddress, metricsAddress: metricsAddress,
+                adminAddress: adminAddress, settings: settings, store: store, clients: service, operations: operations, logger: logger)
         } catch {
-            try? await group.shutdownGracefully()
+            if injected == nil { try? await group.shutdownGracefully() }
             try? await controlGroup.shutdownGracefully()
             try? await hashing.shutdownGracefully()
             throw error
@@ -237,7 +257,7 @@ public final class ServerRuntime: Sendable {
     }
 
     private init(
-        group: MultiThreadedEventLoopGroup, controlGroup: MultiThreadedEventLoopGroup, hashing: NIOThreadPool,
+        group: MultiThreadedEventLoopGroup, groupInjected: Bool, controlGroup: MultiThreadedEventLoopGroup, hashing: NIOThreadPool,
         controller: NIOLoopBound<Controller>, loop: EventLoop,
         channels: [Channel], clientAddress: Endpoint, peerAddress: Endpoint?, metricsAddress: Endpoint?, adminAddress: Endpoint?,
         settings: ServerSettings, store: any ConfigurationStoring, clients: ClientService, operations: ServerOperations, logger: Logger
@@ -248,6 +268,7 @@ public final class ServerRuntime: Sendable {
         self.clients = clients
         self.group = group
         self.controlGroup = controlGroup
+        self.groupInjected = groupInjected
         self.hashing = hashing
         self.controller = controller
         self.loop = loop
@@ -259,8 +280,7 @@ public final class ServerRuntime: Sendable {
         self.store = store
     }
 
-    static func loadLicence(_ settings: ServerSettings, logger: Logger) throws -> LicenceState {
-        let verifier = LicenceVerifier(trustedKeys: settings.vendorKeys)
+    static func loadLicence(_ settings: ServerSettings, verifier: LicenceVerifier, logger: Logger) throws -> LicenceState {
         switch settings.role {
         case .primary:
             guard let file = settings.licenceFile else { throw StartError.licence("the primary needs a licence file") }
@@ -293,7 +313,7 @@ public final class ServerRuntime: Sendable {
     }
 
     static func bindClients(
-        _ settings: ServerSettings, group: EventLoopGroup, service: ClientService, transport: ServerTransport, strangers: Strangers
+        _ settings: ServerSettings, group: EventLoopGroup, service: ClientService, transport: any ConnectionSecuring, strangers: Strangers
     ) async throws -> Channel {
         do {
             return try await ServerBootstrap(group: group)
@@ -332,7 +352,7 @@ public final class ServerRuntime: Sendable {
     }
 
     static func bindAdmin(
-        _ listen: Endpoint, group: EventLoopGroup, service: AdminService, transport: ServerTransport, strangers: Strangers
+        _ listen: Endpoint, group: EventLoopGroup, service: AdminService, transport: any ConnectionSecuring, strangers: Strangers
     ) async throws -> Channel {
         do {
             return try await ServerBootstrap(group: group)
@@ -365,7 +385,7 @@ public final class ServerRuntime: Sendable {
     }
 
     static func bindPeer(
-        _ listen: Endpoint, loop: EventLoop, controller: NIOLoopBound<Controller>, transport: ServerTransport, strangers: Strangers
+        _ listen: Endpoint, loop: EventLoop, controller: NIOLoopBound<Controller>, transport: any ConnectionSecuring, strangers: Strangers
     ) async throws -> Channel {
         do {
             return try await ServerBootstrap(group: loop)
@@ -414,26 +434,127 @@ public final class ServerRuntime: Sendable {
         return CertificateWatch.reload(tls, logger: logger)
     }
 
+    public var state: Lifecycle { lifecycle.withLockedValue { $0.state } }
+
+    /// The service's life: runs until a graceful shutdown is asked for (SIGTERM, SIGINT), then
+    /// shuts down.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await shutdown()
+    }
+
     /// Stops at once, as a kill -9 would: no handover, no goodbye, nothing more persisted.
     /// For tests that need a crash in-process; the data directory stays as it was.
     public func stopAbruptly() async {
-        guard operations.markStopped() else { return }
+        guard await beginStopping() else { return }
+        _ = operations.markStopped()
         _ = try? await loop.submit { self.controller.value.shuttingDown = true; self.controller.value.timer?.cancel() }.get()
-        try? await group.shutdownGracefully()
-        try? await controlGroup.shutdownGracefully()
-        try? await hashing.shutdownGracefully()
+        await releaseLoops()
+        finishStopping()
     }
 
-    /// Hands over when it may, ends the sessions, closes the ports and stops the loops.
+    /// Hands over when it may, ends the sessions, closes the ports and stops the loops. A second
+    /// call while the first runs waits for it.
     public func shutdown() async {
-        guard operations.markStopped() else { return }
+        guard await beginStopping() else { return }
+        _ = operations.markStopped()
         _ = try? await loop.flatSubmit { self.controller.value.beginShutdown() }.get()
         for channel in channels { try? await channel.close() }
         // Let the goodbyes and redirects reach the wire before the loops stop.
         try? await Task.sleep(for: .milliseconds(50))
-        try? await group.shutdownGracefully()
+        await releaseLoops()
+        finishStopping()
+    }
+
+    /// True for the caller that stops the server; any other waits until it has stopped.
+    private func beginStopping() async -> Bool {
+        enum Next { case stop, wait, done }
+        let next: Next = lifecycle.withLockedValue { value in
+            switch value.state {
+            case .running:
+                value.state = .shuttingDown
+                return .stop
+            case .shuttingDown: return .wait
+            case .stopped: return .done
+            }
+        }
+        switch next {
+        case .stop: return true
+        case .done: return false
+        case .wait:
+            await withCheckedContinuation { continuation in
+                let stopped = lifecycle.withLockedValue { value -> Bool in
+                    if value.state == .stopped { return true }
+                    value.waiters.append(continuation)
+                    return false
+                }
+                if stopped { continuation.resume() }
+            }
+            return false
+        }
+    }
+
+    private func finishStopping() {
+        let waiters = lifecycle.withLockedValue { value in
+            value.state = .stopped
+            defer { value.waiters = [] }
+            return value.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    private func releaseLoops() async {
+        if !groupInjected { try? await group.shutdownGracefully() }
         try? await controlGroup.shutdownGracefully()
         try? await hashing.shutdownGracefully()
+    }
+
+    /// SIGHUP takes renewed certificate files at once, rather than at the next periodic check.
+    /// Cancel the source to stop.
+    public func reloadCertificatesOnHangup() -> DispatchSourceSignal {
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP)
+        hangup.setEventHandler { _ = self.reloadCertificates() }
+        hangup.resume()
+        return hangup
+    }
+
+    /// The server's log: lines on standard error from `level` up.
+    public static func standardErrorLogger(level: Logger.Level) -> Logger {
+        var logger = Logger(label: "vcom.server") { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        logger.logLevel = level
+        return logger
+    }
+
+    /// The line a started server prints (and writes to a ready file): where its ports are.
+    public var readyLine: ReadyLine {
+        var ready: [String: Any] = [
+            "ready": true, "role": settings.role.description, "id": settings.serverId, "pid": Int(getpid()), "client": clientAddress.description,
+        ]
+        if let peer = peerAddress { ready["peer"] = peer.description }
+        if let metrics = metricsAddress { ready["metrics"] = metrics.description }
+        if let admin = adminAddress { ready["admin"] = admin.description }
+        ready["tls"] = settings.tls.map { $0.clientsUseTLS ? "on" : "peer-and-admin" } ?? "off"
+        let data = (try? JSONSerialization.data(withJSONObject: ready, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return ReadyLine(text: String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// One JSON object on a line: `{"ready": true, "client": "host:port", ...}`.
+public struct ReadyLine: Sendable {
+    public let text: String
+
+    /// Prints it on standard output, and writes it to `file` (by rename) when given.
+    public func write(toFile file: String?) throws {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        guard let file else { return }
+        let temporary = file + ".tmp"
+        try Data((text + "\n").utf8).write(to: URL(fileURLWithPath: temporary))
+        _ = rename(temporary, file)
     }
 }
 

@@ -109,7 +109,7 @@ extension Controller {
         guard settings.role == .primary else { return .refused("licences are installed on the primary; it shares them with the secondary") }
         let verified: VerifiedLicence
         do {
-            verified = try LicenceVerifier(trustedKeys: settings.vendorKeys).verify(text, boundTo: settings.serverId)
+            verified = try licences.verify(text, boundTo: settings.serverId)
         } catch {
             return .refused("the licence is refused: \(error)")
         }

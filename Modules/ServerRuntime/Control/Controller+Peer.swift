@@ -37,7 +37,7 @@ extension Controller {
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let handler = bound.value.makePeerHandler(remote: address.description)
-                        try ServerTransport.addDialing(bound.value.settings.tls, logger: bound.value.logger, to: channel, address: address.description)
+                        try bound.value.transport.addDialing(to: channel, address: address.description, logger: bound.value.logger)
                         try channel.pipeline.syncOperations.addWireHandlers(for: PeerMessage.self, configuration: .peer)
                         try channel.pipeline.syncOperations.addHandler(handler)
                     }

@@ -61,6 +61,9 @@ final class Controller {
 
     // The licence.
     var licence: LicenceState
+    let licences: LicenceVerifier
+    /// TLS (or not) on the peer connection this server dials.
+    let transport: any ConnectionSecuring
     var licenceClock: LicenceClock
     let clockFile: LicenceClockFile
 
@@ -78,8 +81,11 @@ final class Controller {
 
     init(
         settings: ServerSettings, loop: EventLoop, logger: Logger, clock: any RuntimeClock, metrics: RuntimeMetrics, node: any PairDeciding,
-        store: any ConfigurationStoring, stateStore: StateStore, incidents: any IncidentRecording, licence: LicenceState
+        store: any ConfigurationStoring, stateStore: StateStore, incidents: any IncidentRecording, licence: LicenceState, licences: LicenceVerifier,
+        transport: any ConnectionSecuring
     ) throws {
+        self.licences = licences
+        self.transport = transport
         self.settings = settings
         self.loop = loop
         self.logger = logger

@@ -27,10 +27,22 @@ public struct TransportSettings: Sendable {
     }
 }
 
+/// The ports of a server, as the transport knows them.
+public enum ServerPort: String, Sendable { case clients = "client", admin, peer }
+
+/// What stands between the socket and the Wire handlers of every connection (TLS, or not): the
+/// seam a test substitutes to see which connections the runtime makes.
+public protocol ConnectionSecuring: Sendable {
+    /// For an accepted connection, on its event loop, before the Wire handlers.
+    func addAccepted(_ port: ServerPort, to channel: Channel) throws
+    /// For the primary's connection to its secondary.
+    func addDialing(to channel: Channel, address: String, logger: Logger) throws
+}
+
 /// Puts the transport's handlers in front of the Wire handlers of every connection, and logs
 /// why a connection was refused before any byte of Wire was read.
-struct ServerTransport: Sendable {
-    enum Port: String, Sendable { case clients = "client", admin, peer }
+struct ServerTransport: ConnectionSecuring {
+    typealias Port = ServerPort
 
     let tls: TransportSettings?
     let refusals: RefusalLog
@@ -87,7 +99,7 @@ struct ServerTransport: Sendable {
     }
 
     /// For the primary's connection to its secondary (no gate: one connection at a time).
-    static func addDialing(_ tls: TransportSettings?, logger: Logger, to channel: Channel, address: String) throws {
+    func addDialing(to channel: Channel, address: String, logger: Logger) throws {
         guard let tls else { return }
         let loaded = tls.contexts.current
         let check = try PeerCertificateCheck(authorityPEM: loaded.authorityPEM, expectedName: tls.peerName)

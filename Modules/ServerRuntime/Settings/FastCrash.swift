@@ -12,11 +12,11 @@ import Foundation
 /// The runtime reads SWIFT_BACKTRACE once, before `main`, so setting it means running the
 /// binary again: once, at start-up, before anything is opened. An operator's own setting is
 /// kept as it is.
-enum FastCrash {
+public enum FastCrash {
     static let variable = "SWIFT_BACKTRACE"
     static let setting = "symbolicate=off"
 
-    static func restartIfNeeded() {
+    public static func restartIfNeeded() {
         guard getenv(variable) == nil else { return }
         setenv(variable, setting, 1)
         // The binary's own path, not /proc/self/exe: the process is named after the file it runs

@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+
+@testable import ServerRuntime
+
+/// Every setting is declared once (issue 25, 6): the doc's table is the table's own rendering,
+/// flags and file keys parse through it, and its defaults are the runtime's.
+@Suite struct SettingsTableTests {
+    static let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("docs/configuration.md")
+
+    @Test func theDocsTableIsTheSettingsTable() throws {
+        let text = try String(contentsOf: Self.docs, encoding: .utf8)
+        #expect(text.contains(SettingsTable.markdown), "docs/configuration.md's table differs from `vcom-server settings --markdown`: paste it again")
+    }
+
+    @Test func flagsAndFileKeysReadThroughTheTable() throws {
+        var values = SettingValues()
+        try values.apply(flags: ["--peer-misses", "5", "--plaintext", "--client-heartbeat-ms=700", "--no-client-tls"])
+        #expect(values.integer("timings.peer-misses") == 5 && values.boolean("tls.plaintext") && !values.boolean("tls.clients"))
+        #expect(values.milliseconds("timings.client-heartbeat-ms") == .milliseconds(700))
+        #expect(values.integer("timings.peer-heartbeat-ms") == 100, "absent: the table's default")
+        #expect(throws: ConfigurationProblem.self) { try values.apply(flags: ["--peer-misses", "1"]) }
+        #expect(throws: ConfigurationProblem.self) { try values.apply(flags: ["--no-such-flag"]) }
+        #expect(throws: ConfigurationProblem.self) { try values.set("server.colour", "blue") }
+    }
+
+    @Test func theTablesDefaultsAreTheRuntimesDefaults() throws {
+        let values = SettingValues()
+        let timings = ServerSettings.Timings()
+        #expect(values.milliseconds("timings.peer-heartbeat-ms") == timings.peerHeartbeat)
+        #expect(values.integer("timings.peer-misses") == timings.peerMisses)
+        #expect(values.milliseconds("timings.client-heartbeat-ms") == timings.clientHeartbeat)
+        #expect(values.integer("timings.client-misses") == timings.clientMisses)
+        #expect(.seconds(values.integer("timings.token-lifetime-s")) == timings.tokenLifetime)
+        #expect(values.milliseconds("timings.startup-peer-wait-ms") == timings.startupPeerWait)
+        #expect(values.milliseconds("timings.handover-timeout-ms") == timings.handoverTimeout)
+        #expect(values.milliseconds("timings.switchover-timeout-ms") == timings.switchoverTimeout)
+        #expect(values.milliseconds("timings.announcement-delay-ms") == timings.announcementDelayAfterClose)
+        let limits = ConnectionLimits()
+        for (key, path) in ServerSettings.limitPaths {
+            var settings = ServerSettings(
+                role: .primary, serverId: "p", primaryId: "p", clientListen: .init(host: "127.0.0.1", port: 0), dataDirectory: URL(fileURLWithPath: "/"),
+                vendorKeys: [], clusterSecret: [])
+            settings.limits = limits
+            #expect(settings[keyPath: path] == values.integer(key), "\(key)")
+        }
+    }
+}
