@@ -1,6 +1,7 @@
 // swift-tools-version: 6.1
 // The VCOM failover pair: library modules under Modules/, thin executables under Apps/,
-// tools under Tools/. Wire sits at the bottom of the graph, the Apps at the top.
+// tools under Tools/. PairModel (the vocabulary) sits at the bottom of the graph, the Apps at the
+// top; nothing imports an App, and the decision modules link no I/O library.
 // Benchmarks and fuzz targets live in their own packages (Tools/Benchmarks, Tools/Fuzz)
 // so the default build and CI do not pay for them.
 import PackageDescription
@@ -48,49 +49,23 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
     ],
     targets: [
-        // MARK: Modules
-        // The system zlib (zlib1g-dev). A shim of our own rather than compress-nio: the codec
-        // must give inflate an exact output cap and read zlib's status codes to reject
-        // decompression bombs and truncated streams, which compress-nio does not expose.
-        // The pair's vocabulary (roles, states, endpoints, reasons, time): the bottom of the graph.
+        // MARK: Modules, bottom up (each depends only on those above it)
+        // Layer 0, the pair's vocabulary (roles, states, endpoints, reasons, time): depends on nothing.
         .target(name: "PairModel", path: "Modules/PairModel"),
-        .target(name: "CZlib", path: "Modules/CZlib", linkerSettings: [.linkedLibrary("z")]),
-        .target(name: "Wire", dependencies: nio + ["PairModel", "CZlib"], path: "Modules/Wire"),
-        .target(
-            name: "Licensing", dependencies: ["PairModel", .product(name: "Crypto", package: "swift-crypto")], path: "Modules/Licensing"),
-        // The configuration as values: the model, its rules, its binary and document forms, and the
-        // pure replication machines. What vcom-admin needs; no SQLite.
-        .target(
-            name: "ConfigModel",
-            dependencies: [
-                "PairModel", "Wire", .product(name: "Crypto", package: "swift-crypto"), .product(name: "CryptoExtras", package: "swift-crypto"),
-                .product(name: "HashTreeCollections", package: "swift-collections"),
-            ],
-            path: "Modules/ConfigModel"
-        ),
-        // The configuration persisted in SQLite (GRDB), behind the model.
-        .target(
-            name: "ConfigStore",
-            dependencies: [
-                "ConfigModel", "PairModel", "Wire", .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Crypto", package: "swift-crypto"), .product(name: "HashTreeCollections", package: "swift-collections"),
-            ],
-            path: "Modules/ConfigStore"
-        ),
-        // Pure decision machines: they link neither NIO nor zlib.
+        // Layer 1, pure decisions: they link neither NIO nor zlib. The policy, the link monitor and the
+        // census, and PairNode, one server's decisions as one value (what the runtime carries out and
+        // the simulator drives); the licence's rules.
         .target(name: "HealthMonitor", dependencies: ["PairModel"], path: "Modules/HealthMonitor"),
         .target(name: "ActivationPolicy", dependencies: ["PairModel", "HealthMonitor"], path: "Modules/ActivationPolicy"),
-        // One server's decisions as one pure value (the policy, the monitor, the census and the
-        // glue between them): what the runtime carries out and the simulator drives.
         .target(name: "PairNode", dependencies: ["PairModel", "HealthMonitor", "ActivationPolicy"], path: "Modules/PairNode"),
         .target(
-            name: "AdminProtocol",
-            dependencies: nio + [
-                "PairModel", "Wire", "ConfigModel", "TransportSecurity", .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "CryptoExtras", package: "swift-crypto"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            ],
-            path: "Modules/AdminProtocol"),
-        // TLS for every port: contexts from PEM files (reloadable), the pair's PKI (swift-certificates),
+            name: "Licensing", dependencies: ["PairModel", .product(name: "Crypto", package: "swift-crypto")], path: "Modules/Licensing"),
+        // Layer 1, the wire format. The system zlib (zlib1g-dev) through a shim of our own rather than
+        // compress-nio: the codec must give inflate an exact output cap and read zlib's status codes to
+        // reject decompression bombs and truncated streams, which compress-nio does not expose.
+        .target(name: "CZlib", path: "Modules/CZlib", linkerSettings: [.linkedLibrary("z")]),
+        .target(name: "Wire", dependencies: nio + ["PairModel", "CZlib"], path: "Modules/Wire"),
+        // Layer 1, TLS for every port: contexts from PEM files (reloadable), the pair's PKI (swift-certificates),
         // identity and pin checks. Depends on neither Wire nor the server: the client library and
         // vcom-admin use it too.
         .target(
@@ -100,7 +75,41 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
             path: "Modules/TransportSecurity"),
-        // Composition: the server as a library tests start in-process; the apps stay thin.
+        // Layer 2, the configuration as values: the model, its rules, its binary and document forms, and the
+        // pure replication machines. What vcom-admin needs; no SQLite.
+        .target(
+            name: "ConfigModel",
+            dependencies: [
+                "PairModel", "Wire", .product(name: "Crypto", package: "swift-crypto"), .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "HashTreeCollections", package: "swift-collections"),
+            ],
+            path: "Modules/ConfigModel"
+        ),
+        // Layer 3, the configuration persisted in SQLite (GRDB), behind the model.
+        .target(
+            name: "ConfigStore",
+            dependencies: [
+                "ConfigModel", "PairModel", "Wire", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "HashTreeCollections", package: "swift-collections"),
+            ],
+            path: "Modules/ConfigStore"
+        ),
+        // Layer 3, the admin port's protocol and its client (SCRAM, the request loop).
+        .target(
+            name: "AdminProtocol",
+            dependencies: nio + [
+                "PairModel", "Wire", "ConfigModel", "TransportSecurity", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Modules/AdminProtocol"),
+        // Layer 3, the library every client program uses: a pure connection machine and its NIO shell.
+        .target(
+            name: "ClientRuntime",
+            dependencies: nio + ["PairModel", "Wire", "HealthMonitor", "TransportSecurity", .product(name: "Logging", package: "swift-log")],
+            path: "Modules/ClientRuntime"
+        ),
+
+        // Layer 4, composition: the server as a library tests start in-process; the apps stay thin.
         .target(
             name: "ServerRuntime",
             dependencies: nio + [
@@ -119,12 +128,6 @@ let package = Package(
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],
             path: "Modules/ServerRuntime"
-        ),
-        // The library every client program uses: a pure connection machine and its NIO shell.
-        .target(
-            name: "ClientRuntime",
-            dependencies: nio + ["PairModel", "Wire", "HealthMonitor", "TransportSecurity", .product(name: "Logging", package: "swift-log")],
-            path: "Modules/ClientRuntime"
         ),
 
         // MARK: Apps (thin: parse arguments, wire modules together)
