@@ -9,7 +9,7 @@ struct VcomServer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vcom-server",
         abstract: "A VCOM intercom server: the primary or the secondary of a failover pair.",
-        subcommands: [Run.self, Bootstrap.self, HashPassword.self, Settings.self],
+        subcommands: [Run.self, CheckConfig.self, Bootstrap.self, HashPassword.self, Settings.self],
         defaultSubcommand: Run.self
     )
 
@@ -43,28 +43,22 @@ struct Run: AsyncParsableCommand {
 
     @Option(help: "The configuration file (TOML).") var config: String?
     @Option(help: "Also write the ready line to this file.") var readyFile: String?
-    @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
     @Argument(parsing: .allUnrecognized, help: "Settings, as listed below (--role primary ...).") var settings: [String] = []
 
     func run() async throws {
-        guard let level = Logger.Level(rawValue: logLevel) else {
-            throw ValidationError("--log-level '\(logLevel)' must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
         let resolved: ServerSettings
-        do throws(ConfigurationProblem) {
-            var values = try config.map(SettingValues.load(file:)) ?? SettingValues()
-            try values.apply(flags: settings)
-            resolved = try ServerSettings(values)
+        do throws(ConfigurationProblems) {
+            resolved = try ServerSettings.resolve(file: config, flags: settings)
         } catch {
-            FileHandle.standardError.write(Data("vcom-server: \(error)\n".utf8))
+            FileHandle.standardError.write(Data(error.description.split(separator: "\n").map { "vcom-server: \($0)\n" }.joined().utf8))
             throw ExitCode(error.exitCode)
         }
-        let logger = ServerRuntime.standardErrorLogger(level: level)
+        let logger = ServerRuntime.standardErrorLogger(level: Logger.Level(rawValue: resolved.log.level) ?? .info, json: resolved.log.json)
         let runtime: ServerRuntime
         do {
             runtime = try await ServerRuntime.start(settings: resolved, logger: logger)
         } catch let error as ServerRuntime.StartError {
-            FileHandle.standardError.write(Data("vcom-server: \(error)\n".utf8))
+            logger.critical("\(error)")
             throw ExitCode(78)
         }
         let hangups = runtime.reloadCertificatesOnHangup()
@@ -89,5 +83,43 @@ struct Settings: ParsableCommand {
                 print("    \(setting.help)")
             }
         }
+    }
+}
+
+/// `vcom-server check-config FILE`: every problem a start would meet, without starting.
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Checks a configuration file (and flags) without binding or writing anything.",
+        discussion: """
+            Every key, type and range; every file a setting names (readable, private keys and the \
+            cluster secret not open to other users, certificate and key belong together, issued by \
+            the CA, not expired); the licence (this server's, signed by the vendor key, in date); \
+            listen addresses that belong to this host and do not collide; the peer address resolves.
+
+            Prints one line per problem, each naming its setting, and exits 78; or "ok" and exits 0. \
+            Warnings (an expiry within 30 days) are printed but do not fail the check.
+            """
+    )
+
+    @Argument(help: "The configuration file (TOML).") var file: String
+    @Flag(help: "One JSON object: {\"ok\": Bool, \"problems\": [{\"setting\", \"problem\"}], \"warnings\": [...]}.") var json = false
+    @Argument(parsing: .allUnrecognized, help: "Flags over the file's settings, as a start would take them.") var settings: [String] = []
+
+    func run() throws {
+        let check = ConfigurationCheck(file: file, flags: settings)
+        if json {
+            let entry = { (problem: ConfigurationProblem) in ["setting": problem.setting, "problem": problem.problem] }
+            let report: [String: Any] = ["ok": check.passed, "problems": check.problems.map(entry), "warnings": check.warnings.map(entry)]
+            let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            for problem in check.problems { print("\(file): \(problem)") }
+            for warning in check.warnings { print("\(file): warning: \(warning)") }
+            if check.passed, let settings = check.settings {
+                print("\(file): ok (\(settings.role) \(settings.serverId), clients on \(settings.clientListen))")
+            }
+        }
+        if !check.passed { throw ExitCode(check.problems.contains { $0.isUsage } ? 64 : 78) }
     }
 }

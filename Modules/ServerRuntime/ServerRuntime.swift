@@ -58,10 +58,10 @@ public final class ServerRuntime: Service, Sendable {
 
         public var description: String {
             switch self {
-            case .dataDirectory(let detail): "data directory: \(detail)"
-            case .licence(let detail): "licence: \(detail)"
-            case .storage(let detail): "storage: \(detail)"
-            case .bind(let what, let detail): "cannot listen on the \(what) address: \(detail)"
+            case .dataDirectory(let detail): "server.data-dir: \(detail)"
+            case .licence(let detail): "server.licence-file: \(detail)"
+            case .storage(let detail): "server.data-dir: \(detail)"
+            case .bind(let setting, let detail): "\(setting): cannot listen on \(detail)"
             }
         }
     }
@@ -215,7 +215,7 @@ public final class ServerRuntime: Service, Sendable {
                     channels.append(http)
                     metricsAddress = Endpoint(host: listen.host, port: UInt16(http.localAddress?.port ?? 0))
                 } catch {
-                    throw StartError.bind("metrics", "\(listen): \(error)")
+                    throw StartError.bind("listen.metrics", "\(listen): \(error)")
                 }
             }
             let operations = ServerOperations(controller: bound, loop: loop, clients: service, store: store, settings: settings)
@@ -347,7 +347,7 @@ public final class ServerRuntime: Service, Sendable {
                 }
                 .bind(host: settings.clientListen.host, port: Int(settings.clientListen.port)).get()
         } catch {
-            throw StartError.bind("client", "\(settings.clientListen): \(error)")
+            throw StartError.bind("listen.client", "\(settings.clientListen): \(error)")
         }
     }
 
@@ -380,7 +380,7 @@ public final class ServerRuntime: Service, Sendable {
                 }
                 .bind(host: listen.host, port: Int(listen.port)).get()
         } catch {
-            throw StartError.bind("admin", "\(listen): \(error)")
+            throw StartError.bind("listen.admin", "\(listen): \(error)")
         }
     }
 
@@ -408,7 +408,7 @@ public final class ServerRuntime: Service, Sendable {
                 }
                 .bind(host: listen.host, port: Int(listen.port)).get()
         } catch {
-            throw StartError.bind("peer", "\(listen): \(error)")
+            throw StartError.bind("listen.peer", "\(listen): \(error)")
         }
     }
 
@@ -520,12 +520,8 @@ public final class ServerRuntime: Service, Sendable {
     }
 
     /// The server's log: lines on standard error from `level` up.
-    public static func standardErrorLogger(level: Logger.Level) -> Logger {
-        var logger = Logger(label: "vcom.server") { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+    public static func standardErrorLogger(level: Logger.Level, json: Bool = false) -> Logger {
+        var logger = Logger(label: "vcom.server") { label in LineLogHandler(label: label, level: level, json: json) }
         logger.logLevel = level
         return logger
     }

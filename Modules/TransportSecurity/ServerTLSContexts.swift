@@ -18,6 +18,18 @@ public struct TLSFiles: Sendable, Equatable {
     }
 }
 
+/// A TLS file that cannot be used, and which of the three it is (so the message names its setting).
+public struct TLSFileProblem: Error, CustomStringConvertible {
+    public enum File: Sendable { case certificate, privateKey, authority }
+    public var file: File
+    public var description: String
+
+    init(_ file: File, _ description: String) {
+        self.file = file
+        self.description = description
+    }
+}
+
 /// The server's TLS contexts, built from files and rebuilt when the files change, so a renewed
 /// certificate is taken without a restart: connections made after a reload use the new
 /// certificate, those already open keep theirs (TLS never re-authenticates a live session).
@@ -71,27 +83,46 @@ public final class ServerTLSContexts: Sendable {
 
     static func load(_ files: TLSFiles, now: Date) throws -> Loaded {
         let stamps = stamps(files)
-        let certificatePEM = try read(files.certificate, "certificate")
-        let keyPEM = try read(files.privateKey, "private key")
-        let authorityPEM = try read(files.authority, "CA certificate")
+        let certificatePEM = try read(files.certificate, "certificate", .certificate)
+        let keyPEM = try read(files.privateKey, "private key", .privateKey)
+        let authorityPEM = try read(files.authority, "CA certificate", .authority)
         let chain: [NIOSSLCertificate]
         let key: NIOSSLPrivateKey
         let authority: NIOSSLCertificate
         do {
             chain = try NIOSSLCertificate.fromPEMBytes(Array(certificatePEM.utf8))
+        } catch {
+            throw TLSFileProblem(.certificate, "\(files.certificate) is not a PEM certificate: \(error)")
+        }
+        do {
             key = try NIOSSLPrivateKey(bytes: Array(keyPEM.utf8), format: .pem)
+        } catch {
+            throw TLSFileProblem(.privateKey, "\(files.privateKey) is not a PEM private key: \(error)")
+        }
+        do {
             authority = try NIOSSLCertificate(bytes: Array(authorityPEM.utf8), format: .pem)
         } catch {
-            throw PairPKI.Problem("\(files.certificate), \(files.privateKey) or \(files.authority) is not valid PEM: \(error)")
+            throw TLSFileProblem(.authority, "\(files.authority) is not a PEM certificate: \(error)")
         }
-        guard !chain.isEmpty else { throw PairPKI.Problem("\(files.certificate) holds no certificate") }
-        let facts = try CertificateFacts(pem: certificatePEM)
-        let leaf = try Certificate(pemEncoded: certificatePEM)
+        guard !chain.isEmpty else { throw TLSFileProblem(.certificate, "\(files.certificate) holds no certificate") }
+        let facts: CertificateFacts
+        let leaf: Certificate
+        do {
+            facts = try CertificateFacts(pem: certificatePEM)
+            leaf = try Certificate(pemEncoded: certificatePEM)
+        } catch {
+            throw TLSFileProblem(.certificate, "\(files.certificate): \(error)")
+        }
         guard let privateKey = try? Certificate.PrivateKey(pemEncoded: keyPEM), privateKey.publicKey == leaf.publicKey else {
-            throw PairPKI.Problem("\(files.privateKey) is not the key of the certificate in \(files.certificate)")
+            throw TLSFileProblem(.privateKey, "\(files.privateKey) is not the key of the certificate in \(files.certificate)")
         }
         if now > facts.notValidAfter {
-            throw PairPKI.Problem("\(files.certificate) (\(facts.subject)) expired on \(facts.notValidAfter.formatted(.iso8601))")
+            throw TLSFileProblem(.certificate, "\(files.certificate) (\(facts.subject)) expired on \(facts.notValidAfter.formatted(.iso8601))")
+        }
+        // A lone certificate must come from the pair's CA (the peer would refuse it); a chain
+        // file's intermediates are the operator's business.
+        if chain.count == 1, let issuer = try? Certificate(pemEncoded: authorityPEM), issuer.subject != leaf.issuer {
+            throw TLSFileProblem(.authority, "\(files.certificate) was not issued by the CA in \(files.authority) (issuer \(leaf.issuer), CA \(issuer.subject))")
         }
         var serving = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         serving.minimumTLSVersion = .tlsv13
@@ -109,9 +140,9 @@ public final class ServerTLSContexts: Sendable {
             peerDialing: try NIOSSLContext(configuration: dialing), certificate: facts, authorityPEM: authorityPEM, stamps: stamps)
     }
 
-    static func read(_ path: String, _ what: String) throws -> String {
+    static func read(_ path: String, _ what: String, _ file: TLSFileProblem.File) throws -> String {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw PairPKI.Problem("cannot read the \(what) file \(path)")
+            throw TLSFileProblem(file, "cannot read the \(what) file \(path)")
         }
         return text
     }

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// vcom-server's start-up refusals: each names the setting and exits 78; --help helps.
 @Suite struct ConfigurationTests {
     func run(_ arguments: [String]) throws -> (status: Int32, errors: String, output: String) {
@@ -69,6 +73,100 @@ import Testing
         #expect(broken.status == 78 && broken.errors.contains("not valid TOML"), "\(broken.errors)")
         let usage = try run(["--no-such-flag"])
         #expect(usage.status == 64)
+    }
+
+    /// Issue 26, 2-3: check-config reports every problem, each naming its key, without binding;
+    /// a start refuses the same file with exit 78; a private file open to others is refused.
+    @Test func checkConfigNamesEveryProblemAndAStartRefusesTheSame() throws {
+        let files = try PairFiles(operators: 1)
+        let port = try freePort()
+        func primaryFile(_ extra: String = "", key: String = "vcom-primary-key.pem", licence: String = "licence.txt") -> String {
+            """
+            [server]
+            role = "primary"
+            id = "vcom-primary"
+            data-dir = "\(files.dataDirectory(.primary).path)"
+            cluster-secret-file = "\(files.file("cluster.secret").path)"
+            vendor-key-file = "\(files.file("vendor.pub").path)"
+            licence-file = "\(files.file(licence).path)"
+            \(extra)
+            [listen]
+            client = "127.0.0.1:\(port)"
+            [peer]
+            address = "127.0.0.1:1"
+            [tls]
+            certificate = "\(files.file("vcom-primary.pem").path)"
+            key = "\(files.file(key).path)"
+            ca = "\(files.file("ca.pem").path)"
+            peer-name = "vcom-secondary"
+            """
+        }
+        let good = try files.config(primaryFile(), name: "good.toml")
+        let passed = try run(["check-config", good[1]])
+        #expect(passed.status == 0 && passed.output.contains("ok (primary vcom-primary"), "\(passed.output) \(passed.errors)")
+        // Nothing was bound: the port is still free.
+        #expect(try bindable(port))
+
+        try Data("not a pem".utf8).write(to: files.file("unreadable-key.pem"))
+        chmod(files.file("unreadable-key.pem").path, 0o600)
+        let broken = try files.config(
+            primaryFile("colour = \"blue\"\nthreads = \"four\"", key: "vcom-secondary-key.pem", licence: "missing-licence.txt"), name: "broken.toml")
+        let checked = try run(["check-config", broken[1], "--json"])
+        #expect(checked.status == 78)
+        let report = try JSONSerialization.jsonObject(with: Data(checked.output.utf8)) as? [String: Any]
+        let named = Set(((report?["problems"] as? [[String: String]]) ?? []).compactMap { $0["setting"] })
+        #expect(named.isSuperset(of: ["server.colour", "server.threads", "server.licence-file", "tls.key"]), "\(checked.output)")
+        #expect(report?["ok"] as? Bool == false)
+        let started = try run(["--config", broken[1]])
+        #expect(started.status == 78)
+        for key in ["server.colour", "server.threads", "server.licence-file", "tls.key"] {
+            #expect(started.errors.contains("vcom-server: \(key):"), "a start names \(key): \(started.errors)")
+        }
+
+        // An open private key: refused with its path and the fix, by the check and by a start.
+        chmod(files.file("vcom-primary-key.pem").path, 0o644)
+        let open = try run(["check-config", good[1]])
+        #expect(open.status == 78 && open.output.contains("tls.key:") && open.output.contains("chmod 600"), "\(open.output)")
+        #expect(try run(["--config", good[1]]).errors.contains("is open to other users"))
+        chmod(files.file("vcom-primary-key.pem").path, 0o600)
+        chmod(files.file("cluster.secret").path, 0o640)
+        let secret = try run(["check-config", good[1]])
+        #expect(secret.status == 78 && secret.output.contains("server.cluster-secret-file:"), "\(secret.output)")
+        chmod(files.file("cluster.secret").path, 0o600)
+        // An unreadable key file, a key from another pair of files.
+        let garbage = try files.config(primaryFile(key: "unreadable-key.pem"), name: "garbage.toml")
+        let notPEM = try run(["check-config", garbage[1]])
+        #expect(notPEM.status == 78 && notPEM.output.contains("tls.key:") && notPEM.output.contains("not a PEM private key"), "\(notPEM.output)")
+        // The addresses: a listen address this host does not have, a collision, a peer that does not resolve.
+        let elsewhere = try files.config(
+            primaryFile().replacingOccurrences(of: "[listen]\n", with: "[listen]\nadmin = \"127.0.0.1:\(port)\"\nmetrics = \"192.0.2.77:9300\"\n")
+                .replacingOccurrences(of: "127.0.0.1:1", with: "peer.invalid:7301"), name: "elsewhere.toml")
+        let addresses = try run(["check-config", elsewhere[1]])
+        #expect(addresses.output.contains("listen.admin: 127.0.0.1:\(port) is also listen.client"), "\(addresses.output)")
+        #expect(addresses.output.contains("listen.metrics: 192.0.2.77"), "\(addresses.output)")
+        #expect(addresses.output.contains("peer.address: 'peer.invalid' does not resolve"), "\(addresses.output)")
+    }
+
+    func freePort() throws -> Int {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    func bindable(_ port: Int) throws -> Bool {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
     }
 
     @Test func helpDocumentsEverySetting() throws {

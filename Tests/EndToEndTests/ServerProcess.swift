@@ -39,6 +39,7 @@ final class PairFiles: @unchecked Sendable {
             let issued = try PairPKI.issue(name: name, hosts: ["127.0.0.1"], authority: Self.authority)
             try Data(issued.certificatePEM.utf8).write(to: file("\(name).pem"))
             try Data(issued.privateKeyPEM.utf8).write(to: file("\(name)-key.pem"))
+            chmod(file("\(name)-key.pem").path, 0o600)
         }
         try Data(vendor.publicKey.fileText.utf8).write(to: file("vendor.pub"))
         let licence = try vendor.sign(

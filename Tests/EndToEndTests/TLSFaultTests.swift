@@ -65,6 +65,7 @@ import Glibc
         // A server never starts with an expired certificate of its own.
         try Data(expired.certificatePEM.utf8).write(to: pair.files.file("expired.pem"))
         try Data(expired.privateKeyPEM.utf8).write(to: pair.files.file("expired-key.pem"))
+        chmod(pair.files.file("expired-key.pem").path, 0o600)
         let stale = try ServerProcess(
             role: .primary, files: pair.files,
             arguments: pair.arguments(.primary) + [

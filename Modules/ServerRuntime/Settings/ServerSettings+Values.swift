@@ -9,51 +9,64 @@ import Glibc
 #endif
 
 extension ServerSettings {
-    /// The runtime's settings from the values given, every file read and every value checked:
-    /// a problem names its setting (docs/configuration.md).
-    public init(_ values: SettingValues) throws(ConfigurationProblem) {
-        let role: ServerRole = try values.require("server.role") == "primary" ? .primary : .secondary
-        let id = try values.require("server.id")
-        let primaryId = role == .primary ? id : try values.require("server.primary-id")
-        let dataDirectory = URL(fileURLWithPath: try values.require("server.data-dir"))
-        let secret = try Self.readSecret(try values.require("server.cluster-secret-file"))
-        let vendorKeyPath = try values.require("server.vendor-key-file")
-        let vendorKey: VendorPublicKey
-        do {
-            vendorKey = try VendorPublicKey(fileText: try String(contentsOfFile: vendorKeyPath, encoding: .utf8))
-        } catch {
-            throw ConfigurationProblem(setting: "server.vendor-key-file", problem: "\(vendorKeyPath): \(error)")
+    /// The runtime's settings from the values given, every file read and every value checked.
+    /// Every problem is reported, each naming its setting (docs/configuration.md); a start and
+    /// `vcom-server check-config` both come through here.
+    public init(_ values: SettingValues) throws(ConfigurationProblems) {
+        var problems = ProblemList()
+        // Without a role, the checks that depend on it are left until it is given.
+        let givenRole = problems.attempt { () throws(ConfigurationProblem) in try values.require("server.role") }.map { $0 == "secondary" ? ServerRole.secondary : .primary }
+        let role = givenRole ?? .primary
+        let id = problems.attempt { () throws(ConfigurationProblem) in try values.require("server.id") } ?? "?"
+        let primaryId = role == .primary ? id : problems.attempt { () throws(ConfigurationProblem) in try values.require("server.primary-id") } ?? "?"
+        let dataDirectory = problems.attempt { () throws(ConfigurationProblem) in try values.require("server.data-dir") }
+        if let dataDirectory { problems.attempt { () throws(ConfigurationProblem) in try SettingFiles.checkDataDirectory(dataDirectory) } }
+        let secret = problems.attempt { () throws(ConfigurationProblem) in try Self.readSecret(try values.require("server.cluster-secret-file")) }
+        let vendorKey = problems.attempt { () throws(ConfigurationProblem) -> VendorPublicKey in
+            let path = try values.require("server.vendor-key-file")
+            do {
+                return try VendorPublicKey(fileText: try String(contentsOfFile: path, encoding: .utf8))
+            } catch {
+                throw ConfigurationProblem(setting: "server.vendor-key-file", problem: "\(path): \(error)")
+            }
         }
-        guard let client = Endpoint(parsing: try values.require("listen.client")) else {
-            throw ConfigurationProblem(setting: "listen.client", problem: "not host:port")
+        let client = problems.attempt { () throws(ConfigurationProblem) -> Endpoint in
+            guard let client = Endpoint(parsing: try values.require("listen.client")) else {
+                throw ConfigurationProblem(setting: "listen.client", problem: "not host:port")
+            }
+            return client
         }
         self.init(
-            role: role, serverId: id, primaryId: primaryId, clientListen: client, dataDirectory: dataDirectory, vendorKeys: [vendorKey],
-            clusterSecret: secret)
+            role: role, serverId: id, primaryId: primaryId, clientListen: client ?? Endpoint(host: "127.0.0.1", port: 0),
+            dataDirectory: URL(fileURLWithPath: dataDirectory ?? "/nonexistent"), vendorKeys: vendorKey.map { [$0] } ?? [], clusterSecret: secret ?? [])
         metricsListen = values.endpoint("listen.metrics")
         adminListen = values.endpoint("listen.admin")
         advertisedClientEndpoint = values.endpoint("advertise.client")
         peerClientEndpoint = values.endpoint("peer.client-address")
-        if ["0.0.0.0", "::", ""].contains(client.host), advertisedClientEndpoint == nil {
-            throw ConfigurationProblem(
-                setting: "advertise.client", problem: "the client port listens on every address: say which one clients use (--advertise-client)")
+        if let client, ["0.0.0.0", "::", ""].contains(client.host), advertisedClientEndpoint == nil {
+            problems.add("advertise.client", "the client port listens on every address: say which one clients use (--advertise-client)")
         }
-        switch role {
-        case .primary:
-            guard let peer = values.endpoint("peer.address") else {
-                throw ConfigurationProblem(setting: "peer.address", problem: "missing: the primary dials its secondary there (--peer-address)")
+        switch givenRole {
+        case nil: break
+        case .primary?:
+            if let peer = values.endpoint("peer.address") {
+                peerAddress = peer
+            } else {
+                problems.add("peer.address", "missing: the primary dials its secondary there (--peer-address)")
             }
-            peerAddress = peer
-            let licence = try values.require("server.licence-file")
-            guard FileManager.default.isReadableFile(atPath: licence) else {
-                throw ConfigurationProblem(setting: "server.licence-file", problem: "\(licence) is not a readable file")
+            if let licence = problems.attempt({ () throws(ConfigurationProblem) in try values.require("server.licence-file") }) {
+                if FileManager.default.isReadableFile(atPath: licence) {
+                    licenceFile = URL(fileURLWithPath: licence)
+                } else {
+                    problems.add("server.licence-file", "\(licence) is not a readable file")
+                }
             }
-            licenceFile = URL(fileURLWithPath: licence)
-        case .secondary:
-            guard let peer = values.endpoint("listen.peer") else {
-                throw ConfigurationProblem(setting: "listen.peer", problem: "missing: the secondary accepts its primary's link there (--peer-listen)")
+        case .secondary?:
+            if let peer = values.endpoint("listen.peer") {
+                peerListen = peer
+            } else {
+                problems.add("listen.peer", "missing: the secondary accepts its primary's link there (--peer-listen)")
             }
-            peerListen = peer
         }
         timings.peerHeartbeat = values.milliseconds("timings.peer-heartbeat-ms")
         timings.peerMisses = values.integer("timings.peer-misses")
@@ -65,8 +78,19 @@ extension ServerSettings {
         timings.switchoverTimeout = values.milliseconds("timings.switchover-timeout-ms")
         timings.announcementDelayAfterClose = values.milliseconds("timings.announcement-delay-ms")
         eventLoopThreads = values.isSet("server.threads") ? values.integer("server.threads") : System.coreCount
-        tls = try Self.transport(values, role: role, primaryId: primaryId)
+        if givenRole != nil {
+            tls = problems.attempt { () throws(ConfigurationProblem) in try Self.transport(values, role: role, primaryId: primaryId) } ?? nil
+        }
         for (key, path) in Self.limitPaths { self[keyPath: path] = values.integer(key) }
+        log = LogSettings(level: values.string("log.level") ?? "info", json: values.string("log.format") == "json")
+        if let hook = values.string("hooks.on-state-change") {
+            if let problem = SettingFiles.executableProblem(hook) {
+                problems.add("hooks.on-state-change", problem)
+            } else {
+                stateChangeHook = StateChangeHook(program: hook, timeout: .seconds(values.integer("hooks.timeout-s")))
+            }
+        }
+        try problems.throwIfAny()
     }
 
     // Key paths never change once made; Swift 6.3 does not call WritableKeyPath Sendable.
@@ -99,10 +123,18 @@ extension ServerSettings {
         }
         let key = try values.require("tls.key")
         let authority = try values.require("tls.ca")
+        if let problem = SettingFiles.privateFileProblem(key) { throw ConfigurationProblem(setting: "tls.key", problem: problem) }
         let peerName = role == .secondary ? values.string("tls.peer-name") ?? primaryId : try values.require("tls.peer-name")
         let contexts: ServerTLSContexts
         do {
             contexts = try ServerTLSContexts(files: TLSFiles(certificate: certificate, privateKey: key, authority: authority))
+        } catch let problem as TLSFileProblem {
+            let setting = switch problem.file {
+            case .certificate: "tls.certificate"
+            case .privateKey: "tls.key"
+            case .authority: "tls.ca"
+            }
+            throw ConfigurationProblem(setting: setting, problem: problem.description)
         } catch {
             throw ConfigurationProblem(setting: "tls.certificate", problem: "\(error)")
         }
@@ -113,7 +145,7 @@ extension ServerSettings {
         return settings
     }
 
-    /// The cluster secret: the raw bytes of a file readable by this user only (one trailing
+    /// The cluster secret: the raw bytes of a file no other user can read (one trailing
     /// newline aside), at least 32 of them; never a command-line value (it would show in `ps`).
     static func readSecret(_ path: String) throws(ConfigurationProblem) -> [UInt8] {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -125,11 +157,29 @@ extension ServerSettings {
                 setting: "server.cluster-secret-file",
                 problem: "\(path) holds \(bytes.count) bytes; at least \(ClusterKeys.minimumSecretBytes) are needed (head -c 32 /dev/urandom | base64 > FILE makes one)")
         }
-        if let attributes = try? FileManager.default.attributesOfItem(atPath: path), let mode = attributes[.posixPermissions] as? Int,
-            mode & 0o077 != 0
-        {
-            FileHandle.standardError.write(Data("vcom-server: warning: \(path) is readable by other users (mode \(String(mode, radix: 8))); use chmod 600\n".utf8))
-        }
+        if let problem = SettingFiles.privateFileProblem(path) { throw ConfigurationProblem(setting: "server.cluster-secret-file", problem: problem) }
         return bytes
+    }
+}
+
+extension ServerSettings {
+    /// The settings of a start: the file's values (if any), the flags over them, then every check.
+    public static func resolve(file: String?, flags: [String]) throws(ConfigurationProblems) -> ServerSettings {
+        var problems = ProblemList()
+        var values = try file.map { path throws(ConfigurationProblems) in try SettingValues.load(file: path, problems: &problems) } ?? SettingValues()
+        do {
+            try values.apply(flags: flags)
+        } catch {
+            throw ConfigurationProblems([error])
+        }
+        do {
+            let settings = try ServerSettings(values)
+            try problems.throwIfAny()
+            return settings
+        } catch {
+            // A value refused while reading is absent after it: not "missing" as well.
+            let reported = Set(problems.problems.map(\.setting))
+            throw ConfigurationProblems(problems.problems + error.all.filter { !reported.contains($0.setting) })
+        }
     }
 }

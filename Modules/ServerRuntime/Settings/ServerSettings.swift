@@ -48,6 +48,27 @@ public struct ServerSettings: Sendable {
     public var clientLoginThrottle = LoginThrottle.Rules(failuresPerAccountAndSource: 5, failuresPerSource: 30)
     /// The same on the admin port.
     public var adminLoginThrottle = LoginThrottle.Rules(failuresPerAccountAndSource: 5, failuresPerSource: 20)
+    /// How the app logs (it makes the logger before the runtime starts).
+    public var log = LogSettings()
+    /// The program run on every change of serving state (off when nil).
+    public var stateChangeHook: StateChangeHook?
+
+    public struct LogSettings: Sendable, Equatable {
+        /// A swift-log level's name (the table allows only those).
+        public var level = "info"
+        public var json = false
+    }
+
+    /// `hooks.on-state-change`: what runs and how long it may take.
+    public struct StateChangeHook: Sendable, Equatable {
+        public var program: String
+        public var timeout: Duration
+
+        public init(program: String, timeout: Duration = .seconds(30)) {
+            self.program = program
+            self.timeout = timeout
+        }
+    }
 
     /// The deadlines of `limits` in whole milliseconds, as the configuration file gives them.
     public var clientFirstBytesMs: Int {

@@ -21,6 +21,46 @@ public struct ConfigurationProblem: Error, CustomStringConvertible, Equatable {
     public var exitCode: Int32 { isUsage ? 64 : 78 }
 }
 
+/// Every problem a configuration has, not just the first: an operator fixing a file before a
+/// start (`vcom-server check-config`) wants the whole list at once.
+public struct ConfigurationProblems: Error, CustomStringConvertible, Equatable {
+    public var all: [ConfigurationProblem]
+
+    public init(_ all: [ConfigurationProblem]) { self.all = all }
+
+    /// One line per problem, each naming its setting.
+    public var description: String { all.map(\.description).joined(separator: "\n") }
+    /// EX_USAGE when the command line itself cannot be read, EX_CONFIG otherwise.
+    public var exitCode: Int32 { all.contains { $0.isUsage } ? 64 : 78 }
+
+    public func contains(setting: String) -> Bool { all.contains { $0.setting == setting } }
+}
+
+/// Collects problems while a check goes on past the first one.
+struct ProblemList {
+    private(set) var problems: [ConfigurationProblem] = []
+
+    mutating func add(_ setting: String, _ problem: String) {
+        problems.append(ConfigurationProblem(setting: setting, problem: problem))
+    }
+
+    mutating func add(_ problem: ConfigurationProblem) { problems.append(problem) }
+
+    /// The body's value, or nil with its problem noted.
+    mutating func attempt<T>(_ body: () throws(ConfigurationProblem) -> T) -> T? {
+        do {
+            return try body()
+        } catch {
+            problems.append(error)
+            return nil
+        }
+    }
+
+    func throwIfAny() throws(ConfigurationProblems) {
+        if !problems.isEmpty { throw ConfigurationProblems(problems) }
+    }
+}
+
 /// The settings as given: the configuration file's values, then the flags over them, every
 /// key and value checked against `SettingsTable` (unknown keys are errors: a typo must not
 /// silently drop a setting). Typed reads take the table's default when a setting is absent.
@@ -42,27 +82,42 @@ public struct SettingValues: Sendable, Equatable {
         values[key] = value
     }
 
-    /// Reads a TOML file (sections of keys: `[server] role = "primary"` is `server.role`).
-    public static func load(file path: String) throws(ConfigurationProblem) -> SettingValues {
+    /// Reads a TOML file (sections of keys: `[server] role = "primary"` is `server.role`); every
+    /// unknown key and bad value is reported, not only the first.
+    public static func load(file path: String) throws(ConfigurationProblems) -> SettingValues {
+        var problems = ProblemList()
+        let values = try load(file: path, problems: &problems)
+        try problems.throwIfAny()
+        return values
+    }
+
+    /// The file's good values, its bad ones noted in `problems` (a check goes on with the rest);
+    /// throws only when the file cannot be read as TOML at all.
+    static func load(file path: String, problems: inout ProblemList) throws(ConfigurationProblems) -> SettingValues {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw ConfigurationProblem(setting: "--config", problem: "cannot read \(path): \(error.localizedDescription)")
+            throw ConfigurationProblems([ConfigurationProblem(setting: "--config", problem: "cannot read \(path): \(error.localizedDescription)")])
         }
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)
         } catch let error as TOMLParseError {
-            throw ConfigurationProblem(
-                setting: path, problem: "not valid TOML at line \(error.source.begin.line), column \(error.source.begin.column): \(error.description)")
+            throw ConfigurationProblems([
+                ConfigurationProblem(
+                    setting: path, problem: "not valid TOML at line \(error.source.begin.line), column \(error.source.begin.column): \(error.description)")
+            ])
         } catch {
-            throw ConfigurationProblem(setting: path, problem: "not valid TOML: \(error)")
+            throw ConfigurationProblems([ConfigurationProblem(setting: path, problem: "not valid TOML: \(error)")])
         }
         var values = SettingValues()
-        for (section, value) in table {
-            guard let inner = value.table else { throw ConfigurationProblem(setting: section, problem: "expected a [\(section)] section") }
-            for (key, item) in inner {
+        for (section, value) in table.sorted(by: { $0.0 < $1.0 }) {
+            guard let inner = value.table else {
+                problems.add(section, "expected a [\(section)] section")
+                continue
+            }
+            for (key, item) in inner.sorted(by: { $0.0 < $1.0 }) {
                 let name = "\(section).\(key)"
                 let text: String
                 if let string = item.string {
@@ -72,9 +127,10 @@ public struct SettingValues: Sendable, Equatable {
                 } else if let bool = item.bool {
                     text = String(bool)
                 } else {
-                    throw ConfigurationProblem(setting: name, problem: "must be a string, a whole number, true or false")
+                    problems.add(name, "must be a string, a whole number, true or false")
+                    continue
                 }
-                try values.set(name, text)
+                problems.attempt { () throws(ConfigurationProblem) in try values.set(name, text) }
             }
         }
         return values

@@ -97,7 +97,7 @@ public enum SettingsTable {
             "Where everything durable lives. Created if missing, mode 0700, its files 0600 (tightened at start, with a warning, if found open to others). Required."),
         Setting(
             "server.cluster-secret-file", flag: "--cluster-secret-file", .path,
-            "The pair's shared secret: the file's raw bytes (one trailing newline aside), at least 32 of them. Never a command-line value (it would show in `ps`); a warning if other users can read it. Required."),
+            "The pair's shared secret: the file's raw bytes (one trailing newline aside), at least 32 of them. Never a command-line value (it would show in `ps`). Refused if open to other users (mode 0600, or 0640 when owned by root). Required."),
         Setting("server.vendor-key-file", flag: "--vendor-key-file", .path, "The vendor's public key, to verify licences. Required."),
         Setting("server.licence-file", flag: "--licence-file", .path, "The primary's licence. Required on the primary."),
         Setting("server.threads", flag: "--threads", .integer(1...256), default: "one per core", "Event-loop threads for the client and admin ports."),
@@ -140,7 +140,7 @@ public enum SettingsTable {
         Setting(
             "tls.certificate", flag: "--tls-certificate", .path,
             "This server's certificate (PEM). Required unless `tls.plaintext`: every port speaks TLS by default. Reloaded when it changes (docs/security.md)."),
-        Setting("tls.key", flag: "--tls-key", .path, "Its private key (PEM)."),
+        Setting("tls.key", flag: "--tls-key", .path, "Its private key (PEM). Refused if open to other users, as the cluster secret."),
         Setting("tls.ca", flag: "--tls-ca", .path, "The pair's CA certificate (PEM)."),
         Setting(
             "tls.peer-name", flag: "--peer-name", .text,
@@ -153,6 +153,18 @@ public enum SettingsTable {
             "tls.handshake-limit", .integer(1...100_000), default: "128",
             "TLS handshakes in progress at once on the client port; later ones wait their turn, sources taking turns (docs/security.md)."),
         Setting("tls.reload-check-s", .integer(1...86_400), default: "10", "How often the certificate files are checked for a renewal. SIGHUP checks at once."),
+        Setting(
+            "log.level", flag: "--log-level", .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"]), default: "info",
+            "The least level logged. Changes of serving state are logged at notice with their reason."),
+        Setting(
+            "log.format", flag: "--log-format", .choice(["text", "json"]), default: "text",
+            "`text`: one readable line per event; `json`: one JSON object per line (millisecond UTC timestamp, level, message, metadata as fields), for log shippers."),
+        Setting(
+            "hooks.on-state-change", flag: "--on-state-change", .path,
+            "A program run on every change of serving state, never through a shell, with VCOM_STATE, VCOM_ROLE, VCOM_EPOCH, VCOM_INCIDENT, VCOM_REASON and VCOM_SERVER_ID in its environment; one at a time, in order, off the control loop (docs/configuration.md, \"Hooks\"). An absolute path to an executable file. Off when absent."),
+        Setting(
+            "hooks.timeout-s", .integer(1...3_600), default: "30",
+            "A hook still running after this is killed (SIGTERM, then SIGKILL 2 s later) and the failure logged."),
         Setting("limits.client-per-source", .integer(1...1_000_000), default: "512", "Client connections not yet logged in from one address (IPv6: one /64)."),
         Setting("limits.client-connections", .integer(1...1_000_000), default: "8192", "Client connections not yet logged in, overall."),
         Setting("limits.client-first-bytes-ms", .integer(100...60_000), default: "1000", "A client connection must send its first bytes within this."),
