@@ -216,6 +216,10 @@ let package = Package(
         .testTarget(name: "HealthMonitorTests", dependencies: ["HealthMonitor", "PairModel"], path: "Tests/HealthMonitorTests"),
         .testTarget(
             name: "ActivationPolicyTests", dependencies: ["ActivationPolicy", "PairModel", "FailoverSimulator"], path: "Tests/ActivationPolicyTests"),
+        // PairNode's scenarios (two nodes joined by an exact link) and maintenance mode.
+        .testTarget(
+            name: "PairNodeTests", dependencies: ["PairNode", "ActivationPolicy", "HealthMonitor", "PairModel", "FailoverSimulator"],
+            path: "Tests/PairNodeTests"),
         .testTarget(name: "AdminProtocolTests", dependencies: ["AdminProtocol", "PairModel", "ConfigModel"], path: "Tests/AdminProtocolTests"),
         .testTarget(
             name: "ServerRuntimeTests",

@@ -14,11 +14,12 @@ struct VcomAdmin: AsyncParsableCommand {
             Talks to the servers' admin ports (listen.admin). Credentials: --user or VCOM_ADMIN_USER; the password \
             from --password-file, VCOM_ADMIN_PASSWORD or a prompt, never the command line. Logins use SCRAM-SHA-256: \
             the password never crosses the network.
-            Exit codes: 0 done, 1 refused (by a server, or a check), 2 unreachable, 64 usage.
+            Exit codes: 0 done, 1 refused (by a server, or a check), 2 unreachable, 64 usage; status and list \
+            answer as a monitoring check: 0 healthy, 1 degraded, 2 nobody serves (or both do), 3 unknown.
             Shell completion: vcom-admin --generate-completion-script bash|zsh|fish.
             """,
         subcommands: [
-            Status.self, Incidents.self, Switchover.self, Activate.self, Config.self, Users.self, Admins.self, PartyLines.self, Keys.self,
+            Status.self, List.self, Maintenance.self, Incidents.self, Switchover.self, Activate.self, Config.self, Users.self, Admins.self, PartyLines.self, Keys.self,
             LicenceCommand.self, Clients.self, Divergence.self, Audit.self, PKI.self,
         ]
     )
@@ -33,7 +34,8 @@ func finish(_ code: Int32) throws {
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Who serves, why, since when, and what is at risk: each server's role, state, epoch, peer link, clients, licence, configuration and open incidents.")
+        abstract: "Who serves, why, since when, and what is at risk: each server's role, state, epoch, peer link, clients, licence, configuration and open incidents.",
+        discussion: "Exit codes, for monitoring checks: 0 healthy, 1 degraded (a server unreachable, the link down, lag, an expiry within 30 days, maintenance mode), 2 nobody serves or both do, 3 unknown (no login accepted). vcom-admin list shows the same as one row per server.")
 
     @OptionGroup var connection: Connection
     @Flag(help: "Refresh every two seconds until interrupted.") var watch = false
@@ -43,7 +45,7 @@ struct Status: AsyncParsableCommand {
             let results = try await connection.eachServer { session in try await session.call(.status) }
             if watch && !connection.json { print("\u{1B}[2J\u{1B}[H", terminator: "") }
             show(results)
-            if !watch { try finish(worstExit(results, allowPartial: true)) }
+            if !watch { try finish(PairVerdict(results).code) }
             if watch { try await Task.sleep(for: .seconds(2)) }
         } while watch
     }
@@ -65,6 +67,7 @@ struct Status: AsyncParsableCommand {
                     }
                 },
                 "serving": reports.filter { $0.1.state == .active }.map(\.1.serverId),
+                "health": PairVerdict(results).summary, "problems": PairVerdict(results).problems,
             ])
             return
         }
@@ -78,6 +81,8 @@ struct Status: AsyncParsableCommand {
                 + (report.activationIncident.map { ", because of incident \($0)" } ?? ""))
         default: print("BOTH SERVE (a split): " + serving.map { "\($0.1.serverId) epoch \($0.1.epoch)" }.joined(separator: ", "))
         }
+        let verdict = PairVerdict(results)
+        print("pair: \(verdict.summary)" + (verdict.problems.isEmpty ? "" : " (\(verdict.problems.joined(separator: "; ")))"))
         for (endpoint, result) in results {
             print("")
             switch result {
@@ -124,6 +129,12 @@ struct Status: AsyncParsableCommand {
         if report.state == .awaitingAuthorization {
             lines.append("  waits for an authorized switchover (vcom-admin switchover --to \(report.role) --incident ID)")
         }
+        if let window = report.maintenance {
+            lines.append(
+                "  MAINTENANCE MODE since \(formatTime(Int64(window.sinceMs))) by \(window.by): \(window.reason); "
+                    + (window.endsAt.map { "ends \(formatTime(Int64($0)))" } ?? "until `vcom-admin maintenance off`")
+                    + ": no automatic failover")
+        }
         for warning in report.warnings { lines.append("  WARNING: \(warning)") }
         return lines.joined(separator: "\n")
     }
@@ -144,6 +155,12 @@ struct Status: AsyncParsableCommand {
         object["certificate_days_left"] = report.certificateExpiresMs.map { Int(((Double($0) / 1000 - Date().timeIntervalSince1970) / 86_400).rounded(.down)) }
         object["transport"] = report.transport
         object["warnings"] = report.warnings
+        if let window = report.maintenance {
+            object["maintenance"] = [
+                "reason": window.reason, "by": window.by, "since": formatTime(Int64(window.sinceMs)),
+                "ends": window.endsAt.map { formatTime(Int64($0)) } ?? "when turned off",
+            ]
+        }
         return object
     }
 }

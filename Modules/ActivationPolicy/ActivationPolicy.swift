@@ -133,6 +133,10 @@ public struct ActivationPolicy: Sendable {
     /// peer frame below it is stale.
     var highestPeerEpoch: UInt64 = 0
     var nextRequestId: UInt32 = 1
+    /// Maintenance mode (`patronictl pause`): no automatic decision (no failover, no
+    /// self-deactivation, no handover, no row-4 trial); the link's and the census's reports
+    /// are still taken, so the state is right when it ends. Manual commands still work.
+    public internal(set) var paused = false
 
     public init(role: ServerRole, configuration: Configuration = Configuration(), persisted: PersistentState = PersistentState()) {
         self.role = role
@@ -188,6 +192,7 @@ public struct ActivationPolicy: Sendable {
             actions = changed ? announceIfLinked() : []
             if changed && refusal == nil { actions += permissionGranted(at: now) }
         case .admin(let command): actions = adminCommand(command, at: now)
+        case .maintenance(let on): actions = maintenanceChanged(on, at: now)
         }
         actions += deadlinesPassed(at: now)
         // Whatever ended just now (a handover, a trial, a switchover, a hold), a server that

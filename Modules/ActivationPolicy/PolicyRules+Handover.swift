@@ -83,6 +83,12 @@ extension ActivationPolicy {
         }
         var actions = adoptEpoch(request.epoch)
         switch request.reason {
+        case .clientLoss where paused:
+            // A handover is automatic: not during maintenance (the peer may not have heard of it yet).
+            return actions + [
+                .warning("peer asked for a handover during maintenance: declined"),
+                .reportClientCount(ClientCountReport(requestId: request.requestId, loggedInClients: 0, epoch: persistent.epoch)),
+            ]
         case .clientLoss:
             trial = Trial(requestId: request.requestId, deadline: now + .milliseconds(Int64(request.timeoutMs)), reported: false)
             actions += activate(at: now, incident: nil, onTrial: true)

@@ -53,7 +53,7 @@ extension ActivationPolicy {
     /// A server that could not serve when the rules said it should (no licence yet) and may
     /// now: it does what it would have done then.
     mutating func permissionGranted(at now: MonotonicTime) -> [PolicyAction] {
-        guard started, persistent.state == .standby, link == .down else { return [] }
+        guard started, !paused, persistent.state == .standby, link == .down else { return [] }
         switch role {
         case .secondary where hasHeardFromPeer:
             return activate(at: now, incident: .peerLinkLost)
@@ -122,28 +122,54 @@ extension ActivationPolicy {
             persistent.activationIncident = incident.id
             return actions + [.persist(persistent), .recordIncident(incident)]
         }
+        if paused {
+            return actions + [.warning("peer link lost during maintenance: no failover until maintenance ends")]
+        }
+        return actions + actOnLostLink(at: now)
+    }
+
+    /// What a lost link calls for: rows 2 and 3, and a start-up wait that the link's arrival
+    /// had interrupted. At the loss, or when maintenance ends with the link still down.
+    mutating func actOnLostLink(at now: MonotonicTime) -> [PolicyAction] {
         switch persistent.state {
         case .standby where hasHeardFromPeer && (role == .secondary || standbyByPlan):
             // Row 2: activate at once (a primary only when it stands by by plan).
             guard activationRefusal == nil else {
-                return actions + [.warning("peer link lost but cannot activate: \(activationRefusal!)")]
+                return [.warning("peer link lost but cannot activate: \(activationRefusal!)")]
             }
-            return actions + activate(at: now, incident: .peerLinkLost)
+            return activate(at: now, incident: .peerLinkLost)
         case .standby where role == .primary && startupDeadline == nil:
             // Its start-up wait ended while the link was up, before the secondary said what it
             // does: now the link is gone, it is as if it had never come.
-            return actions + startupWaitExpired(at: now)
+            return startupWaitExpired(at: now)
         case .active where role == .primary:
-            return actions + scheduleSelfDeactivationIfCorrelated(at: now)
+            return scheduleSelfDeactivationIfCorrelated(at: now)
         default:
-            return actions
+            return []
         }
+    }
+
+    /// Maintenance begins: automatic decisions under way stop (a self-deactivation waiting
+    /// for its settle time); manual ones (a switchover) go on. Ends: a link still down is
+    /// acted on as if lost now; client losses seen during maintenance are forgotten (the
+    /// census's window is long past).
+    mutating func maintenanceChanged(_ on: Bool, at now: MonotonicTime) -> [PolicyAction] {
+        guard on != paused else { return [] }
+        paused = on
+        if on {
+            selfDeactivationAt = nil
+            return []
+        }
+        clientLoss = nil
+        guard started, link == .down else { return [] }
+        return actOnLostLink(at: now)
     }
 
     // MARK: Row 3
 
     mutating func censusReported(_ report: ClientCensus.Report, at now: MonotonicTime) -> [PolicyAction] {
         guard role == .primary, persistent.state == .active else { return [] }
+        guard !paused else { return [.warning("\(report): maintenance mode, no handover or deactivation")] }
         switch report {
         case .majorityLost(let lost, let population):
             clientLoss = ClientLoss(at: now, lost: lost, population: population, majority: true)
@@ -174,7 +200,7 @@ extension ActivationPolicy {
     }
 
     mutating func selfDeactivationDue(at now: MonotonicTime) -> [PolicyAction] {
-        guard role == .primary, persistent.state == .active, link == .down, clientLoss?.majority == true else { return [] }
+        guard !paused, role == .primary, persistent.state == .active, link == .down, clientLoss?.majority == true else { return [] }
         let incident = makeIncident(.linkAndMajorityLost, at: now)
         return [.recordIncident(incident)] + deactivate(to: .awaitingAuthorization, redirect: .deactivated)
     }

@@ -96,6 +96,8 @@ public enum PolicyEvent: Equatable, Sendable {
     /// Whether this server may serve at all (a secondary needs the primary's licence).
     case activationPermission(refusal: String?)
     case admin(AdminCommand)
+    /// Maintenance mode began (true) or ended (false): automatic decisions pause meanwhile.
+    case maintenance(Bool)
 }
 
 public enum PolicyAction: Equatable, Sendable {

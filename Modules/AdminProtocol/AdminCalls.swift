@@ -25,6 +25,14 @@ public enum AdminCall: Equatable, Sendable {
     case resolveDivergence(entry: Int64, resolution: DivergenceResolution)
     /// A licence file's text, for the primary.
     case installLicence(String)
+    /// Maintenance mode on (with why, and for how long: nil until turned off) or off, on the
+    /// active server; it replicates.
+    case maintenance(MaintenanceChange)
+
+    public enum MaintenanceChange: Equatable, Sendable {
+        case on(reason: String, seconds: UInt32?)
+        case off
+    }
 
     public enum Code: UInt16, Sendable, CaseIterable {
         case status = 1
@@ -41,6 +49,7 @@ public enum AdminCall: Equatable, Sendable {
         case divergence = 12
         case resolveDivergence = 13
         case installLicence = 14
+        case maintenance = 15
     }
 
     public var code: Code {
@@ -59,6 +68,7 @@ public enum AdminCall: Equatable, Sendable {
         case .divergence: .divergence
         case .resolveDivergence: .resolveDivergence
         case .installLicence: .installLicence
+        case .maintenance: .maintenance
         }
     }
 
@@ -66,7 +76,7 @@ public enum AdminCall: Equatable, Sendable {
     public var requiredRole: AdminRole {
         switch self {
         case .status, .incidents, .incident, .audit, .configuration, .clients, .divergence: .viewer
-        case .acknowledge, .switchover, .kick, .resolveDivergence: .operator
+        case .acknowledge, .switchover, .kick, .resolveDivergence, .maintenance: .operator
         case .writeConfiguration(let changes):
             // Administrator accounts are the admin role's business.
             changes.contains { if case .putAdmin = $0 { true } else if case .removeAdmin = $0 { true } else { false } } ? .admin : .operator
@@ -91,6 +101,8 @@ public enum AdminCall: Equatable, Sendable {
         case .divergence: "divergence list"
         case .resolveDivergence(let entry, let resolution): "divergence \(resolution) \(entry)"
         case .installLicence: "licence install"
+        case .maintenance(.on(let reason, let seconds)): "maintenance on --reason \"\(reason)\"" + (seconds.map { " --for \($0)s" } ?? "")
+        case .maintenance(.off): "maintenance off"
         }
     }
 
@@ -120,6 +132,11 @@ public enum AdminCall: Equatable, Sendable {
                 body.writeInteger(revision)
             }
         case .installLicence(let text): try body.writeWireString(text, field: "call.licence")
+        case .maintenance(.on(let reason, let seconds)):
+            body.writeWireBool(true)
+            try body.writeWireString(reason, field: "call.reason")
+            body.writeOptionalInteger(seconds)
+        case .maintenance(.off): body.writeWireBool(false)
         }
         return body
     }
@@ -154,6 +171,12 @@ public enum AdminCall: Equatable, Sendable {
             case let other: throw .invalidValue(field: "call.resolution", value: UInt64(other))
             }
         case .installLicence: self = .installLicence(try body.readWireString("call.licence"))
+        case .maintenance:
+            if try body.readWireBool("call.maintenance") {
+                self = .maintenance(.on(reason: try body.readWireString("call.reason"), seconds: try body.readOptionalInteger("call.seconds")))
+            } else {
+                self = .maintenance(.off)
+            }
         }
     }
 }
@@ -263,7 +286,7 @@ public enum AdminAnswer: Equatable, Sendable {
             for _ in 0..<count { list.append(try IncidentReport(wire: &body)) }
             self = .incidents(list)
         case .incident: self = .incident(try IncidentReport(wire: &body))
-        case .acknowledge, .switchover, .forceActivate, .writeConfiguration, .kick, .resolveDivergence, .installLicence:
+        case .acknowledge, .switchover, .forceActivate, .writeConfiguration, .kick, .resolveDivergence, .installLicence, .maintenance:
             self = .done(try body.readWireString("answer.message"))
         case .configuration:
             let revision: UInt64 = try body.readWireInteger("answer.revision")

@@ -35,6 +35,8 @@ public struct ServerReport: WireCodable {
     /// What the server warns its operators of (a peer link too slow for its loss timeout...).
     /// Appended after `transport`: absent from an older server's report.
     public var warnings: [String] = []
+    /// Maintenance mode, while on (appended after `warnings`).
+    public var maintenance: MaintenanceWindow?
 
     public init(
         serverId: String, role: ServerRole, state: ServerState, epoch: UInt64, peerLinkUp: Bool, peerState: ServerState?,
@@ -92,6 +94,10 @@ public struct ServerReport: WireCodable {
                 warnings.append(try buffer.readWireString("status.warning"))
             }
         }
+        if buffer.readableBytes > 0, let text = try buffer.readOptionalString("status.maintenance") {
+            guard let window = MaintenanceWindow(settingValue: text) else { throw .invalidValue(field: "status.maintenance", value: 0) }
+            maintenance = window
+        }
     }
 
     public func write(to buffer: inout ByteBuffer) throws(WireError) {
@@ -119,6 +125,7 @@ public struct ServerReport: WireCodable {
         try buffer.writeOptionalString(transport, field: "status.transport")
         try buffer.writeWireCount(warnings.count, field: "status.warnings")
         for warning in warnings { try buffer.writeWireString(warning, field: "status.warning") }
+        try buffer.writeOptionalString(maintenance?.settingValue, field: "status.maintenance")
     }
 }
 

@@ -16,6 +16,10 @@ public struct MonotonicTime: Comparable, Hashable, Sendable, CustomStringConvert
         MonotonicTime(nanoseconds: lhs.nanoseconds + rhs.nanoseconds)
     }
 
+    public static func - (lhs: MonotonicTime, rhs: Duration) -> MonotonicTime {
+        MonotonicTime(nanoseconds: lhs.nanoseconds - rhs.nanoseconds)
+    }
+
     public static func - (lhs: MonotonicTime, rhs: MonotonicTime) -> Duration {
         .nanoseconds(lhs.nanoseconds - rhs.nanoseconds)
     }

@@ -55,6 +55,8 @@ public enum PairDirective: Equatable, Sendable {
     case slowLink(roundTrip: Duration, suggestedLossTimeout: Duration)
     /// The answer to an administrator command.
     case adminReply(accepted: Bool, String)
+    /// Maintenance mode reached its end time (the shell logs it; automatic decisions resume).
+    case maintenanceEnded
     case warning(String)
 }
 

@@ -29,6 +29,9 @@ public enum PairInput: Equatable, Sendable {
     /// leads replication even if it had not noticed its new role yet.
     case peerAskedForConfiguration
     case admin(AdminCommand)
+    /// Maintenance mode on (until `until`, or until turned off when nil) or off: every
+    /// automatic decision pauses meanwhile (docs/failover-policy.md, "Maintenance mode").
+    case maintenance(on: Bool, until: MonotonicTime?)
 }
 
 /// What the peer link carries that the node decides on (the configuration, the licence and

@@ -10,6 +10,11 @@ extension PairNode {
         case .start:
             decide(.start, at: now, into: &effects)
         case .tick:
+            if inMaintenance, let until = maintenanceUntil, now >= until {
+                // Said first: what the policy decides at the end follows from it.
+                effects.directives.append(.maintenanceEnded)
+                setMaintenance(false, until: nil, at: now, into: &effects)
+            }
             census.tick(at: now)
             follow(monitor.tick(at: now), at: now, into: &effects)
             decide(.tick, at: now, into: &effects)
@@ -55,9 +60,20 @@ extension PairNode {
             if replicationRole != .leader, policy.state == .active { setReplicationRole(.leader, at: now, into: &effects) }
         case .admin(let command):
             decide(.admin(command), at: now, into: &effects)
+        case .maintenance(let on, let until):
+            // A window that has already ended is none.
+            let ended = until.map { now >= $0 } ?? false
+            setMaintenance(on && !ended, until: until, at: now, into: &effects)
         }
         settle(at: now, into: &effects)
         return effects
+    }
+
+    private mutating func setMaintenance(_ on: Bool, until: MonotonicTime?, at now: MonotonicTime, into effects: inout PairEffects) {
+        maintenanceUntil = on ? until : nil
+        guard on != inMaintenance else { return }
+        inMaintenance = on
+        decide(.maintenance(on), at: now, into: &effects)
     }
 
     /// The policy's decision on one event, into the effects.

@@ -49,6 +49,9 @@ public struct PairNode: Sendable {
     var announcementHeldUntil: MonotonicTime?
     /// What the watchers were last told (nil: that this server does not serve).
     var announcedEpoch: UInt64?
+    /// Maintenance mode, and when it ends by itself (nil: when turned off).
+    public internal(set) var inMaintenance = false
+    public internal(set) var maintenanceUntil: MonotonicTime?
 
     /// `persisted`: the policy's state as the disk holds it; `synced`: a secondary that
     /// completed a first configuration sync in an earlier run (a primary always is).
@@ -91,6 +94,7 @@ public struct PairNode: Sendable {
 
     public var nextDeadline: MonotonicTime? {
         policy.nextDeadline.earliest(monitor.nextDeadline).earliest(census.nextDeadline).earliest(announcementHeldUntil)
+            .earliest(inMaintenance ? maintenanceUntil : nil)
     }
 
     /// Why this server may not serve (nil: it may).

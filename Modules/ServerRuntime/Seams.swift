@@ -45,6 +45,7 @@ public protocol PairDeciding: Sendable {
     var holdsLogins: Bool { get }
     var peerSeats: Int { get }
     var replicationRole: ReplicationRole { get }
+    var inMaintenance: Bool { get }
     /// Why an administrator's switchover would be refused now (nil: it would start).
     func switchoverRefusal(acknowledging: String?) -> String?
 }

@@ -110,6 +110,7 @@ final class ServerOperations: AdminOperations {
             certificateExpiresMs: settings.tls.map { Int64($0.contexts.current.certificate.notValidAfter.timeIntervalSince1970 * 1000) },
             transport: settings.tls.map { $0.clientsUseTLS ? "tls" : "tls, clients in clear" } ?? "plaintext")
         report.warnings = status.warnings
+        report.maintenance = status.maintenance
         return report
     }
 

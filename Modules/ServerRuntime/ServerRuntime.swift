@@ -129,7 +129,11 @@ public final class ServerRuntime: Service, Sendable {
         let node =
             modules.node?(persisted, synced)
             ?? PairNode(role: settings.role, configuration: settings.nodeConfiguration, persisted: persisted, synced: synced)
-        let metrics = RuntimeMetrics(role: settings.role)
+        let metrics = RuntimeMetrics(role: settings.role, serverId: settings.serverId, tls: settings.tls?.contexts)
+        let failoverCauses: Set<String> = [IncidentCause.peerLinkLost, .clientLossHandover, .linkAndMajorityLost].map(\.description).reduce(into: []) { $0.insert($1) }
+        if let last = (try? (modules.incidents ?? stateStore).incidents())?.filter({ failoverCauses.contains($0.cause) }).map(\.decidedAt).max() {
+            metrics.lastFailover(at: last)
+        }
         let clock = modules.clock ?? SystemClock()
         let descriptors = DescriptorLimit.raise()
         let limits = settings.limits.fitted(toDescriptors: descriptors.after)
@@ -211,7 +215,8 @@ public final class ServerRuntime: Service, Sendable {
             if let listen = settings.metricsListen {
                 do {
                     let http = try await MetricsServer.start(
-                        on: (listen.host, Int(listen.port)), group: group, metrics: metrics, strangers: strangers.metrics)
+                        on: (listen.host, Int(listen.port)), group: group, metrics: metrics,
+                        health: try await loop.submit { bound.value.health }.get(), strangers: strangers.metrics)
                     channels.append(http)
                     metricsAddress = Endpoint(host: listen.host, port: UInt16(http.localAddress?.port ?? 0))
                 } catch {

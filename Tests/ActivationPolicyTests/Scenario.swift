@@ -6,13 +6,7 @@ import PairModel
 
 /// A running pair with 40 clients logged in to the primary: the starting point of most rows.
 func runningPair(seed: UInt64 = 7, settings: SimulationSettings = SimulationSettings()) -> SimulatedPair {
-    let pair = SimulatedPair(settings: settings, seed: seed)
-    pair.start(.primary)
-    pair.start(.secondary)
-    pair.advance(by: .milliseconds(500))
-    pair.startClients()
-    pair.advance(by: .seconds(5))
-    return pair
+    SimulatedPair.running(seed: seed, settings: settings)
 }
 
 /// The invariants the simulator checks after every event held throughout.
@@ -20,6 +14,3 @@ func expectNoViolations(_ pair: SimulatedPair, sourceLocation: SourceLocation = 
     #expect(pair.violations.isEmpty, "\(pair.violations)\n\(pair.trace.suffix(40).joined(separator: "\n"))", sourceLocation: sourceLocation)
 }
 
-extension MonotonicTime {
-    static func - (lhs: MonotonicTime, rhs: Duration) -> MonotonicTime { MonotonicTime(nanoseconds: lhs.nanoseconds - rhs.nanoseconds) }
-}

@@ -144,9 +144,10 @@ func admin(
         let primaryOnly = pair.primary.adminEndpoint!.description
 
         let wrong = try await admin(["status"], pair: pair, password: "not it", servers: primaryOnly)
-        #expect(wrong.status == 1 && wrong.output.contains("wrong user name or password"), "\(wrong.output)")
+        // A check that cannot log in knows nothing of the pair: UNKNOWN (3), as Nagios reads it.
+        #expect(wrong.status == 3 && wrong.output.contains("wrong user name or password"), "\(wrong.output)")
         let nobody = try await admin(["status"], pair: pair, user: "mallory", servers: primaryOnly)
-        #expect(nobody.status == 1 && nobody.output.contains("wrong user name or password"), "an unknown name looks the same")
+        #expect(nobody.status == 3 && nobody.output.contains("wrong user name or password"), "an unknown name looks the same")
 
         let viewer = try await admin(["switchover", "--to", "secondary", "--yes"], pair: pair, user: "watcher")
         #expect(viewer.status == 1 && viewer.errors.contains("needs the operator role"), "\(viewer.errors)")
@@ -157,7 +158,7 @@ func admin(
         // Five failures for root lock root out, even with the right password; others go on.
         for _ in 0..<4 { _ = try await admin(["status"], pair: pair, password: "guess", servers: primaryOnly) }
         let locked = try await admin(["status"], pair: pair, servers: primaryOnly)
-        #expect(locked.status == 1 && locked.output.contains("too many failed logins"), "\(locked.output)")
+        #expect(locked.status == 3 && locked.output.contains("too many failed logins"), "\(locked.output)")
         let audit = try await admin(["audit", "--json", "--limit", "100"], pair: pair, user: "watcher", servers: primaryOnly)
         let entries = (audit.json?["audit"] as? [[String: Any]] ?? []).map { "\($0["user"] ?? "") \($0["action"] ?? "") -> \($0["result"] ?? "")" }
         #expect(entries.filter { $0.hasPrefix("root login -> refused: wrong") }.count == 5, "\(entries)")

@@ -161,6 +161,7 @@ struct RecordingNode: PairDeciding {
     var holdsLogins: Bool { node.holdsLogins }
     var peerSeats: Int { node.peerSeats }
     var replicationRole: ReplicationRole { node.replicationRole }
+    var inMaintenance: Bool { node.inMaintenance }
     func switchoverRefusal(acknowledging incident: String?) -> String? { node.switchoverRefusal(acknowledging: incident) }
 }
 

@@ -47,3 +47,14 @@ import Testing
         }
     }
 }
+
+/// docs/server.md lists every metric family the server exports.
+@Suite struct MetricsDocumentationTests {
+    @Test func everyFamilyIsInTheDocs() throws {
+        let docs = SettingsTableTests.docs.deletingLastPathComponent().appendingPathComponent("server.md")
+        let text = try String(contentsOf: docs, encoding: .utf8)
+        for family in RuntimeMetrics.help.keys.sorted() {
+            #expect(text.contains("`\(family)"), "docs/server.md does not list \(family)")
+        }
+    }
+}

@@ -83,7 +83,7 @@ import Testing
         // An expired certificate never starts a server.
         let old = Date().addingTimeInterval(-90 * 86_400)
         try write(try PairPKI.issue(name: "vcom-primary", hosts: [], authority: authority, validityDays: 30, now: old))
-        #expect(throws: PairPKI.Problem.self) { try ServerTLSContexts(files: files) }
+        #expect(throws: TLSFileProblem.self) { try ServerTLSContexts(files: files) }
     }
 }
 

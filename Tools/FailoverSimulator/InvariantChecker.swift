@@ -202,7 +202,7 @@ final class InvariantChecker {
             switch (server.role, server.policy.state) {
             case (.primary, .awaitingAuthorization): !server.policy.isLinkUp
             case (.primary, .standby): !server.policy.canActivate
-            case (.secondary, .standby): !server.policy.hasHeardFromPeer || !server.policy.canActivate
+            case (.secondary, .standby): !server.policy.hasHeardFromPeer || !server.policy.canActivate || server.policy.paused
             default: false
             }
         }

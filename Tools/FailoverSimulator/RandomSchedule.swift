@@ -37,6 +37,9 @@ public enum Fault: String, CaseIterable, Sendable {
     case staleFrame
     /// The primary crashes, the link is cut, and the primary restarts while it is cut.
     case crashPrimaryThenCutLink
+    /// Maintenance mode for a while, with the link cut (or clients lost) during it, healed
+    /// before or after it ends: no automatic decision inside, the failover at its end.
+    case maintenance
 }
 
 /// The network between the servers, drawn per schedule.
@@ -234,6 +237,19 @@ public struct RandomSchedule: Sendable {
             }
             pair.schedule(at: at) { healClients($0) }
             return at
+        case .maintenance:
+            let until = t + length
+            pair.schedule(at: t) { $0.beginMaintenance(until: until) }
+            let cutAt = t + .milliseconds(Int64.random(in: 0...max(1, length.milliseconds / 2), using: &rng))
+            let healAt = cutAt + .milliseconds(Int64.random(in: 200...(length.milliseconds + 3000), using: &rng))
+            if Bool.random(using: &rng) {
+                pair.schedule(at: cutAt) { $0.cutPeerNetwork() }
+                pair.schedule(at: healAt) { $0.healPeerNetwork() }
+            } else {
+                pair.schedule(at: cutAt) { cutFromActive($0, fraction: 0.7) }
+                pair.schedule(at: healAt) { healClients($0) }
+            }
+            return max(until, healAt)
         case .switchover:
             pair.schedule(at: t) { pair in
                 guard let role = pair.activeServers.first else { return }

@@ -47,6 +47,17 @@ public final class SimulatedPair {
     /// The first decision frames each server sent, to replay one as a stale frame.
     var sentFrames: [[PeerFrame]] = [[], []]
 
+    /// A running pair with 40 clients logged in to the primary: where most scenarios start.
+    public static func running(seed: UInt64 = 7, settings: SimulationSettings = SimulationSettings()) -> SimulatedPair {
+        let pair = SimulatedPair(settings: settings, seed: seed)
+        pair.start(.primary)
+        pair.start(.secondary)
+        pair.advance(by: .milliseconds(500))
+        pair.startClients()
+        pair.advance(by: .seconds(5))
+        return pair
+    }
+
     public init(settings: SimulationSettings = SimulationSettings(), seed: UInt64) {
         self.settings = settings
         rng = SplitMix64(seed: seed)
@@ -127,10 +138,28 @@ public final class SimulatedPair {
         servers[i].restart(settings: settings)
         log("\(role) starts with \(servers[i].disk)")
         apply(i, servers[i].node.handle(.licence(refusal: servers[i].activationRefusal), at: now))
+        // A restarted server reads maintenance mode from its configuration before deciding.
+        feedMaintenance(i)
         invariants.restarting = role
         apply(i, servers[i].node.handle(.start, at: now))
         invariants.restarting = nil
         if role == .primary { servers[i].nextDialAt = now }
+        rescheduleTimer(i)
+    }
+
+    /// Maintenance mode for the pair until `until`, as the replicated setting gives it to both
+    /// servers (and to one that restarts or resumes meanwhile).
+    public private(set) var maintenanceUntil: MonotonicTime?
+
+    public func beginMaintenance(until: MonotonicTime) {
+        maintenanceUntil = until
+        log("maintenance until \(until)")
+        for i in servers.indices { feedMaintenance(i) }
+    }
+
+    func feedMaintenance(_ i: Int) {
+        guard servers[i].running, !servers[i].isPaused, let until = maintenanceUntil, now < until else { return }
+        apply(i, servers[i].node.handle(.maintenance(on: true, until: until), at: now))
         rescheduleTimer(i)
     }
 
@@ -315,6 +344,7 @@ public final class SimulatedPair {
         guard servers[i].running, servers[i].isPaused else { return }
         log("\(servers[i].role) resumes")
         servers[i].pausedUntil = nil
+        feedMaintenance(i)
         servers[i].scheduledTimer = nil
         let pending = servers[i].deferred
         servers[i].deferred = []
@@ -329,8 +359,12 @@ public final class SimulatedPair {
     func apply(_ i: Int, _ effects: PairEffects) {
         let role = servers[i].role
         if let state = effects.persist { servers[i].disk = state }
+        let actedAutomatically = effects.directives.contains { if case .activate = $0 { true } else if case .deactivate = $0 { true } else { false } }
         for incident in effects.incidents {
             log("\(role) incident \(incident.id): \(incident.cause)")
+            if servers[i].node.inMaintenance, actedAutomatically, [.peerLinkLost, .clientLossHandover, .linkAndMajorityLost].contains(incident.cause) {
+                invariants.fail("\(role) decided \(incident.cause) during maintenance mode", self)
+            }
             servers[i].incidents.append(incident)
             invariants.noteIncident(incident, pair: self)
         }
@@ -372,6 +406,8 @@ public final class SimulatedPair {
             case .slowLink(let roundTrip, let suggested):
                 servers[i].warnings.append("slow link: first frame after \(roundTrip), raise the loss timeout to \(suggested)")
                 log("\(role) slow link: first frame after \(roundTrip)")
+            case .maintenanceEnded:
+                log("\(role) maintenance ended")
             case .adminReply(let accepted, let text):
                 log("\(role) admin: \(accepted ? "accepted" : "refused"): \(text)")
                 servers[i].lastAdminReply = accepted ? .adminAccepted(text) : .adminRefused(text)

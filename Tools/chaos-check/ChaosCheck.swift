@@ -186,6 +186,19 @@ struct ChaosCheck: ParsableCommand {
             }
         }
 
+        // 8. Maintenance mode pauses every automatic decision: the secondary does not serve
+        //    before it ends (a sample's quarter second aside), and serves after (rule 4).
+        for maintenance in actions.filter({ $0["action"] as? String == "maintenance" }) {
+            let t = maintenance["t"] as? Int ?? 0
+            let until = maintenance["until"] as? Int ?? 0
+            if let early = samples.first(where: {
+                $0["server"] as? String == "secondary" && $0["state"] as? String == "active" && ($0["t"] as? Int ?? 0) > t
+                    && ($0["t"] as? Int ?? 0) < until - 300
+            }) {
+                violations.append("round \(maintenance["round"] ?? 0): the secondary served at t=\(early["t"] ?? 0), \(until - (early["t"] as? Int ?? 0)) ms before maintenance ended")
+            }
+        }
+
         // 6. Every acknowledged configuration change is on the serving server, or journaled.
         let settings = (object("final-config.json")["settings"] as? [String: String]) ?? [:]
         let journaled = ((object("final-divergence.json")["divergence"] as? [[String: Any]]) ?? []).compactMap { $0["change"] as? String }

@@ -6,6 +6,10 @@
 #           authorization), the authorized switch back
 #   pause   SIGSTOP of the primary for 2 s, the clients move, SIGCONT (the primary yields and
 #           waits for authorization), the authorized switch back
+#   maint   maintenance mode on for 12 s (vcom-admin maintenance on --for 12s), then kill -9 of
+#           the primary: the secondary must not serve before maintenance ends, and serve after
+# Both servers run a hooks.on-state-change program that records its environment and then hangs
+# for a minute (killed at hooks.timeout-s): the failover times measured are with it in place.
 # and, where network namespaces can be made (NETNS=auto, the default; NETNS=0 turns them off),
 # with the servers and two groups of clients (60 % and 40 %) in namespaces of their own:
 #   linkcut   the peer link cut for 4 s while every client reaches the primary (a split), healed
@@ -57,7 +61,7 @@ trap 'stop_background; pair_cleanup' EXIT
 trap 'echo; echo "chaos: interrupted"; exit 130' INT TERM
 if [ "$NETNS" = 1 ]; then
     # A+B: fault A, three seconds later fault B, in one round (the checker judges each).
-    SCENARIOS=(crash pause linkcut isolate clientcut flap peerdelay peerloss linkcut+crash flap+crash pause+clientcut)
+    SCENARIOS=(crash pause maint linkcut isolate clientcut flap peerdelay peerloss linkcut+crash flap+crash pause+clientcut)
     PRIMARY_HOST=$(addr p)
     SECONDARY_HOST=$(addr s)
     PRIMARY_EXEC=(ip netns exec "$(ns p)")
@@ -65,7 +69,7 @@ if [ "$NETNS" = 1 ]; then
     GROUPS_=(c1 c2)
     GROUP_SIZES=($((CLIENTS * 6 / 10)) $((CLIENTS - CLIENTS * 6 / 10)))
 else
-    SCENARIOS=(crash pause)
+    SCENARIOS=(crash pause maint)
     GROUPS_=(local)
     GROUP_SIZES=("$CLIENTS")
 fi
@@ -219,7 +223,7 @@ restore_primary() {
         sleep 0.25
     done
     pair_wait_state "$PRIMARY_METRICS" "awaiting authorization" 30 || true
-    incident=$(VCOM_ADMIN_SERVERS="$(admin_servers)" "$BIN/vcom-admin" status --json | sed -n 's/.*"activation_incident":"\([^"]*\)".*/\1/p' | head -1)
+    incident=$(VCOM_ADMIN_SERVERS="$(admin_servers)" "$BIN/vcom-admin" status --json 2>/dev/null | sed -n 's/.*"activation_incident":"\([^"]*\)".*/\1/p' | head -1 || true)
     start_clients "$SECONDARY" "$PRIMARY" "$PRIMARY" "round$round-switchback"
     sleep 1
     mark_clients
@@ -237,7 +241,15 @@ restore_primary() {
 mkdir -p "$RUN"
 export ADMIN_USER=chaos VCOM_ADMIN_PASSWORD="chaos-$(head -c 6 /dev/urandom | base64 | tr -d '/+=')" VCOM_ADMIN_USER=chaos
 pair_files "$CLIENTS"
-pair_common --log-level debug  # lost sessions are logged with their reason at debug level
+# A hook that hangs: what it delays must be nothing (it runs off the control loop).
+cat >"$RUN/hang-hook" <<HOOK
+#!/bin/sh
+printf '{"t":%s,"server":"%s","state":"%s","epoch":%s,"incident":"%s"}\n' "\$(date +%s%3N)" "\$VCOM_SERVER_ID" "\$VCOM_STATE" "\$VCOM_EPOCH" "\$VCOM_INCIDENT" >>"$PWD/$RUN/hooks.jsonl"
+exec sleep 60
+HOOK
+chmod 755 "$RUN/hang-hook"
+# Lost sessions are logged with their reason at debug level.
+pair_common --log-level debug --on-state-change "$PWD/$RUN/hang-hook"
 pair_start_secondary
 if [ "$NETNS" = 1 ]; then
     # The peer link runs through chaos-relay, in the secondary's namespace: it passes bytes
@@ -273,6 +285,20 @@ inject() {
     kind=$(fault_kind "$1")
     fault() { record "\"action\":\"fault\",\"round\":$round,\"kind\":\"$kind\",\"fault\":\"$1\""; }  # kind: inject's
     case $1 in
+    maint)
+        # Maintenance first (written on the primary, replicated), seen by both servers'
+        # /metrics, then the primary's death: the link is gone, and nothing may follow until the end.
+        local until=$(($(now_ms) + 12000))
+        VCOM_ADMIN_SERVERS="$(admin_servers)" "$BIN/vcom-admin" maintenance on --reason "chaos round $round" --for 12s >>"$RUN/admin.log" 2>&1 || true
+        for _ in $(seq 1 100); do
+            [ "$(pair_metric "$PRIMARY_METRICS" vcom_maintenance)" = 1 ] && [ "$(pair_metric "$SECONDARY_METRICS" vcom_maintenance)" = 1 ] && break
+            sleep 0.05
+        done
+        record "\"action\":\"maintenance\",\"round\":$round,\"until\":$until"
+        fault "kill -9 primary during maintenance"
+        kill -9 "$PRIMARY_PID"
+        { wait "$PRIMARY_PID"; } 2>/dev/null || true
+        ;;
     crash)
         fault "kill -9 primary"
         kill -9 "$PRIMARY_PID"
@@ -326,7 +352,7 @@ recover() {
     fi
     for step in "$@"; do
         case $step in
-        crash)
+        crash | maint)
             record "\"action\":\"restart\",\"round\":$round"
             pair_start_primary "${PRIMARY##*:}"
             ;;
@@ -348,7 +374,12 @@ for round in $(seq 1 "$ROUNDS"); do
         primary-failure) kind=primary-failure target=$SECONDARY ;;
         split) [ "$kind" = primary-failure ] || kind=split ;;
         esac
-        case $step in isolate | clientcut) budget=$((BUDGET_MS + 10000)) ;; esac
+        case $step in
+        isolate | clientcut) budget=$((BUDGET_MS + 10000)) ;;
+        # Nobody serves until maintenance ends, by design: 12 s, and the clients are marked
+        # before vcom-admin turns it on (a login and a write, up to 2 s on a loaded machine).
+        maint) budget=$((BUDGET_MS + 15000)) ;;
+        esac
     done
     record "\"action\":\"round\",\"round\":$round,\"scenario\":\"$scenario\",\"kind\":\"$kind\",\"budget_ms\":$budget"
     # The clients stay on until the primary is back, as real ones would: a resumed primary must

@@ -29,7 +29,7 @@ pair_files() {
     mkdir -p "$RUN"
     "$BIN/vcom-license" keygen --out-dir "$RUN" --name vendor >/dev/null
     "$BIN/vcom-license" issue --key "$RUN/vendor.key" --id LIC-DEMO --licensee "VCOM demo" --server-id vcom-primary \
-        --max-clients "$(($1 + 100))" --features failover --days 30 --out "$RUN/licence.txt" 2>/dev/null
+        --max-clients "$(($1 + 100))" --features failover --days 365 --out "$RUN/licence.txt" 2>/dev/null
     head -c 32 /dev/urandom | base64 > "$RUN/cluster.secret"
     chmod 600 "$RUN/cluster.secret"
     "$BIN/vcom-server" bootstrap --data-dir "$RUN/primary" --demo-operators "$1" ${ADMIN_USER:+--admin "$ADMIN_USER"} >/dev/null

@@ -105,6 +105,9 @@ extension SystemConfiguration {
             if checkingFormat {
                 try Self.check([Self.settingKey(key), Self.text(value, "value of setting '\(key)'", limit: ConfigLimits.settingValue, allowEmpty: true)])
             }
+            if key == MaintenanceWindow.settingKey, MaintenanceWindow(settingValue: value) == nil {
+                throw .invalid(["setting '\(key)' is maintenance mode's (vcom-admin maintenance): 'since=MS;ends=MS|never;by=NAME;reason=TEXT'"])
+            }
             if settings[key] == nil { try Self.within(settings.count, ConfigLimits.settings, "settings") }
             self.settings[key] = value
         case .removeSetting(let key):

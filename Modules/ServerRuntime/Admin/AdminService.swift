@@ -96,7 +96,7 @@ final class AdminService: Sendable {
         if role < call.requiredRole {
             answer = .error(.forbidden, "'\(call.summary)' needs the \(call.requiredRole) role; \(user) is a \(role)")
         } else {
-            answer = await execute(call, on: operations, role: role)
+            answer = await execute(call, on: operations, user: user, role: role)
         }
         let result: String =
             switch answer {
@@ -109,8 +109,10 @@ final class AdminService: Sendable {
         return answer
     }
 
-    private func execute(_ call: AdminCall, on runtime: any AdminOperations, role: AdminRole) async -> AdminAnswer {
+    private func execute(_ call: AdminCall, on runtime: any AdminOperations, user: String, role: AdminRole) async -> AdminAnswer {
         switch call {
+        case .maintenance(let change):
+            return await maintenance(change, user: user, on: runtime)
         case .status:
             guard let report = await runtime.report() else { return .error(.failed, "the server is stopping") }
             return .status(report)
@@ -236,6 +238,41 @@ final class AdminService: Sendable {
 
     /// The policy decides, with its own checks (the peer reachable, able to serve, caught up,
     /// the incident named); a dry run asks the same checks without acting.
+    /// Maintenance mode is a replicated setting written on the active server (so both servers
+    /// pause, and a restart keeps the pause); a standby refuses it, even with the link down:
+    /// it would end the pause on one server only. There, `--for` ends it, and `activate --force`
+    /// is the manual way to serve.
+    private func maintenance(_ change: AdminCall.MaintenanceChange, user: String, on runtime: any AdminOperations) async -> AdminAnswer {
+        guard let status = await runtime.status(), status.state == .active else {
+            return .error(
+                .refused,
+                "this server does not serve: maintenance mode is set on the active server, which replicates it here (a standby cut off from it ends maintenance at its --for time; vcom-admin activate --force serves at once)")
+        }
+        let now = UInt64(Date().timeIntervalSince1970 * 1000)
+        let written: ConfigChange
+        let done: String
+        switch change {
+        case .on(let reason, let seconds):
+            let trimmed = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard trimmed.count >= 3, !trimmed.contains("\n") else { return .error(.invalid, "--reason must say why, on one line; it is shown in status and audited") }
+            if let seconds, seconds < 10 || seconds > 7 * 86_400 { return .error(.invalid, "--for must be from 10 seconds to 7 days") }
+            let window = MaintenanceWindow(reason: trimmed, by: user, sinceMs: now, endsAt: seconds.map { now + UInt64($0) * 1000 })
+            written = .setSetting(key: MaintenanceWindow.settingKey, value: window.settingValue)
+            done = "maintenance mode on for the pair" + (seconds.map { " for \($0) s" } ?? " until turned off")
+                + ": no automatic failover, self-deactivation or handover; switchover and activate --force still work"
+        case .off:
+            guard status.maintenance != nil else { return .done("maintenance mode was not on") }
+            written = .removeSetting(key: MaintenanceWindow.settingKey)
+            done = "maintenance mode off: automatic failover decisions resume on both servers"
+        }
+        do {
+            _ = try await runtime.write([written])
+            return .done(done)
+        } catch {
+            return .error(.failed, "\(error)")
+        }
+    }
+
     private func switchover(incident: String?, dryRun: Bool, on runtime: any AdminOperations) async -> AdminAnswer {
         guard let status = await runtime.status() else { return .error(.failed, "the server is stopping") }
         let plan = "service moves from \(status.serverId) to the \(status.role == .primary ? "secondary" : "primary"); \(status.clientsLoggedIn) clients are redirected"

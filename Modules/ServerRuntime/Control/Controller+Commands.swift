@@ -25,7 +25,8 @@ extension Controller {
             replicationLag: replicationRole == .leader ? leader.lag(leaderRevision: head.revision) : nil,
             replication: "\(replicationRole)", activationIncident: node.activationIncident, canActivate: node.canActivate,
             synced: node.isSynced, licenceId: verified?.licence.licenceId, licenceExpires: verified?.licence.expires,
-            peerClientEndpoint: peerClientEndpoint, warnings: [slowLinkWarning].compactMap { $0 })
+            peerClientEndpoint: peerClientEndpoint, warnings: [slowLinkWarning].compactMap { $0 },
+            maintenance: node.inMaintenance ? maintenanceWindow : nil)
     }
 
     /// Graceful shutdown. A server that serves hands its clients over when that needs no
@@ -98,6 +99,8 @@ public struct RuntimeStatus: Equatable, Sendable {
     public var licenceExpires: Date?
     public var peerClientEndpoint: Endpoint?
     public var warnings: [String] = []
+    /// Maintenance mode, while it is on.
+    public var maintenance: MaintenanceWindow?
 }
 
 extension Controller {

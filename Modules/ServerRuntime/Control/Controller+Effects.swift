@@ -36,7 +36,7 @@ extension Controller {
                 logger.error("cannot store incident \(incident.id): \(error)", metadata: ["incident": "\(incident.id)"])
             }
             switch incident.cause {
-            case .peerLinkLost, .clientLossHandover, .linkAndMajorityLost: metrics.failover()
+            case .peerLinkLost, .clientLossHandover, .linkAndMajorityLost: metrics.failover(at: clock.wallNow)
             default: break
             }
         }
@@ -61,10 +61,13 @@ extension Controller {
                 let reason = why ?? node.activationIncident.map { "incident \($0)" } ?? "the rules (start-up or peer state)"
                 logger.notice("ACTIVE: serving clients under epoch \(epoch)", metadata: ["epoch": "\(epoch)", "why": "\(reason)"])
                 metrics.state(.active, epoch: epoch)
+                stateChanged(to: .active, epoch: epoch, incident: effects.incidents.last?.id ?? node.activationIncident, reason: reason)
             case .deactivate(let state):
                 try? store.setWriteEpoch(nil)
-                logger.notice("\(state): not serving", metadata: ["epoch": "\(node.epoch)", "why": "\(why ?? "the rules (start-up or peer state)")"])
+                let reason = why ?? "the rules (start-up or peer state)"
+                logger.notice("\(state): not serving", metadata: ["epoch": "\(node.epoch)", "why": "\(reason)"])
                 metrics.state(state, epoch: node.epoch)
+                stateChanged(to: state, epoch: node.epoch, incident: effects.incidents.last?.id, reason: reason)
             case .redirectClients(let reason):
                 redirectAllClients(reason)
             case .announceToWatchers(let epoch):
@@ -82,10 +85,23 @@ extension Controller {
                 logger.warning("\(warning)")
             case .adminReply:
                 break  // read by the caller of `admin`
+            case .maintenanceEnded:
+                logger.notice("maintenance mode ended (its time is up): automatic failover decisions resume")
+                metrics.maintenance(nil)
             case .warning(let text):
                 logger.warning("\(text)")
             }
         }
+    }
+
+    /// The hook hears of every change of serving state (not of a repeated one: a standby told
+    /// again that it stands by is no change).
+    private func stateChanged(to state: ServerState, epoch: UInt64, incident: String?, reason: String) {
+        defer { lastHookedState = state }
+        guard let hooks, state != lastHookedState else { return }
+        hooks.notify(
+            StateChange(
+                state: state.hookName, role: settings.role.description, epoch: epoch, incident: incident, reason: reason, serverId: settings.serverId))
     }
 
     /// A frame to the peer, in Wire's terms.
@@ -155,6 +171,18 @@ extension Controller {
         clients.servingChanged()
         metrics.state(state, epoch: epoch)
         metrics.revision(store.head.revision)
+        metrics.licenceExpires(enforcement.licence?.licence.expires)
+        let caughtUp = replicationRole != .follower || store.head.revision >= peerRevision
+        let ready = started && (settings.role == .primary || state == .active || (node.isSynced && caughtUp))
+        let incident = node.activationIncident
+        let maintenance = node.inMaintenance
+        health.publish {
+            $0.state = state
+            $0.epoch = epoch
+            $0.incident = incident
+            $0.ready = ready
+            $0.maintenance = maintenance
+        }
     }
 
     /// The licence may have changed what this server may do (a secondary needs the primary's).

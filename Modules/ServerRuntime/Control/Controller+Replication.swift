@@ -171,6 +171,7 @@ extension Controller {
                         controller.metrics.revision(last.revision)
                     }
                     controller.clients.configurationChanged(records.map(\.change))
+                    controller.configurationMoved()
                     promise.succeed(records)
                 }
             } catch {
@@ -224,6 +225,7 @@ extension Controller {
                     let reached = try store.apply(records)
                     return { controller in
                         controller.clients.configurationChanged(records.map(\.change))
+                        controller.configurationMoved()
                         controller.performFollower(controller.follower.applied(upTo: reached, log: controller.store))
                     }
                 } failed: { controller, error in
@@ -239,6 +241,7 @@ extension Controller {
                         let journalled = journalAfter.map { ": this server's changes after revision \($0) are in the divergence journal" } ?? ""
                         controller.logger.notice("configuration snapshot installed at revision \(snapshot.revision)\(journalled)")
                         controller.clients.configurationReplaced(controller.store.configuration)
+                        controller.configurationMoved()
                         controller.performFollower(controller.follower.applied(upTo: snapshot.revision, log: controller.store))
                     }
                 } failed: { controller, error in
@@ -280,6 +283,11 @@ extension Controller {
 
     /// The first time this secondary holds the revision its leader announced, it has synced.
     func noteSync() {
+        // The follower's own view of its lag (the leader's revision as last announced).
+        if replicationRole == .follower {
+            let head = store.head.revision
+            metrics.replicationLag(revisions: peerRevision > head ? peerRevision - head : 0, milliseconds: 0)
+        }
         guard !node.isSynced, replicationRole == .follower, store.head.revision >= peerRevision, peerRevision > 0 || store.head.revision == 0 else { return }
         try? stateStore.setFact("synced", "yes")
         logger.notice("first configuration sync completed at revision \(store.head.revision)")

@@ -76,6 +76,14 @@ final class Controller {
     var stateWaiters: [(ServerState, EventLoopPromise<Void>)] = []
     /// The peer link's round trip nears its loss timeout: what to raise it to (status shows it).
     var slowLinkWarning: String?
+    /// `hooks.on-state-change`, on a thread of its own (nil: none configured).
+    let hooks: StateChangeHooks?
+    var lastHookedState: ServerState?
+    /// What the health endpoints answer, published after every input.
+    let health: HealthState
+    var started = false
+    /// Maintenance mode as the configuration last said (what the node was told).
+    var maintenanceWindow: MaintenanceWindow?
     /// Session token chains to revoke, written together (see `revoke`).
     var pendingRevocations: [(RevokedSession, EventLoopPromise<Void>)] = []
 
@@ -97,6 +105,8 @@ final class Controller {
         self.incidents = incidents
         self.licence = licence
         keys = ClusterKeys(secret: settings.clusterSecret)
+        health = HealthState(role: settings.role)
+        hooks = settings.stateChangeHook.map { hook in StateChangeHooks(hook: hook, logger: logger) { metrics.hookRan($0) } }
         clockFile = LicenceClockFile(directory: settings.dataDirectory)
         licenceClock = LicenceClock(highWater: clockFile.load())
         if let endpoint = try stateStore.fact("peer-client-endpoint"), let parsed = Endpoint(parsing: endpoint) {
@@ -116,6 +126,8 @@ final class Controller {
         loop.preconditionInEventLoop()
         readLicenceClock()
         feed(.licence(refusal: licence.activationRefusal))
+        configurationMoved()
+        started = true
         feed(.start)
         if settings.role == .primary { dial() }
         logger.info(

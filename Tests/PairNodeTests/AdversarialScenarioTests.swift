@@ -5,6 +5,10 @@ import HealthMonitor
 import Testing
 import PairModel
 
+func expectNoViolations(_ pair: SimulatedPair, sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(pair.violations.isEmpty, "\(pair.violations)\n\(pair.trace.suffix(40).joined(separator: "\n"))", sourceLocation: sourceLocation)
+}
+
 /// The states an outside review reached with targeted scenarios (issue 9), one test each.
 @Suite struct AdversarialScenarioTests {
     /// A row-4 handover: the primary lost 16 of 40 clients with the link up.
@@ -76,7 +80,7 @@ import PairModel
     }
 
     @Test func bothServersRestartingDuringAFailingTrial_serviceReturnsToThePrimary() {
-        let pair = runningPair(seed: 21)
+        let pair = SimulatedPair.running(seed: 21)
         let victims = pair.cutClients(of: .primary, count: 16)
         pair.isolateClients(victims)
         for _ in 0..<100 where pair.state(of: .secondary) != .active { pair.advance(by: .milliseconds(100)) }
@@ -180,7 +184,7 @@ import PairModel
     // MARK: 7. The census re-arms under a trickle
 
     @Test func aTrickleThenAPartition_stillDeactivatesThePrimary() {
-        let pair = runningPair(seed: 11)
+        let pair = SimulatedPair.running(seed: 11)
         pair.cutClients(of: .primary, count: 25)  // an earlier majority loss, with the link up
         pair.advance(by: .seconds(15))
         pair.healClients(of: .primary)
@@ -258,7 +262,7 @@ import PairModel
     // MARK: 10. A restarted primary does not serve beside an active secondary
 
     @Test func aPairedPrimaryRestartingWithoutItsSecondary_waitsForAuthorization() {
-        let pair = runningPair(seed: 12)
+        let pair = SimulatedPair.running(seed: 12)
         pair.crash(.primary)
         pair.advance(by: .seconds(2))
         #expect(pair.activeServers == [.secondary])
@@ -274,7 +278,7 @@ import PairModel
     }
 
     @Test func aPairedPrimaryWhoseSecondaryNeverTookOver_servesOnceTheLinkShowsIt() {
-        let pair = runningPair(seed: 13)
+        let pair = SimulatedPair.running(seed: 13)
         pair.crash(.primary)
         pair.crash(.secondary)
         pair.advance(by: .seconds(1))
@@ -291,7 +295,7 @@ import PairModel
     // MARK: 11. A crash is kill -9
 
     @Test func aCrashedStandbyComesBackAsItWas() {
-        let pair = runningPair(seed: 14)
+        let pair = SimulatedPair.running(seed: 14)
         pair.crash(.secondary)
         pair.advance(by: .seconds(1))
         pair.start(.secondary)
@@ -303,7 +307,7 @@ import PairModel
     }
 
     @Test func bothRestartingInNormalOperation_thePrimaryServesAgain() {
-        let pair = runningPair(seed: 15)
+        let pair = SimulatedPair.running(seed: 15)
         pair.crash(.primary)
         pair.crash(.secondary)
         pair.advance(by: .milliseconds(500))
