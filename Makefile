@@ -8,7 +8,8 @@ SCHEDULES ?= 10000
 TEST_SCHEDULES ?= 500
 
 .DEFAULT_GOAL := build
-.PHONY: deps build server admin client-sim license-tool test simulate fuzz bench-wire bench-replication bench-failover bench-capacity chaos demo clean
+PREFIX ?= /usr/local
+.PHONY: deps build server admin client-sim license-tool test simulate fuzz bench-wire bench-replication bench-failover bench-capacity chaos demo clean install package
 
 deps:
 	@Tools/scripts/ensure-deps.sh
@@ -37,6 +38,7 @@ test: deps
 	$(SWIFT) test --skip-build --no-parallel
 	.build/debug/failover-sim --schedules $(TEST_SCHEDULES)
 	NETNS=0 ROUNDS=4 SEED=11 KEEP=0 Tools/chaos/chaos.sh
+	Tools/doc-test/install-doc.py
 
 # Seeded random fault schedules against the failover policy; SEED=n replays one with its trace.
 simulate: deps
@@ -71,5 +73,17 @@ bench-capacity: deps
 demo: deps
 	@Tools/demo/demo.sh
 
+# Release builds of the four programs (the Swift runtime linked in), the systemd unit, the
+# sample /etc/vcom/server.toml (kept if present) and the docs under PREFIX; as root with no
+# DESTDIR, also the vcom user and its directories, as the package's postinst makes them.
+install: deps
+	@Tools/package/stamp.sh bash -c 'for p in vcom-server vcom-admin vcom-client-sim vcom-license; do $(SWIFT) build -c release --static-swift-stdlib --scratch-path .build-package --product $$p 2>&1 | tail -1; done'
+	Tools/package/install-tree.sh "$(DESTDIR)" "$(PREFIX)" .build-package/release
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then Tools/package/debian/postinst configure; fi
+
+# vcom-failover_VERSION_ARCH.deb (dpkg-deb): apt install ./vcom-failover_*.deb.
+package: deps
+	@Tools/package/build-package.sh
+
 clean:
-	rm -rf .build .build-fuzz .build-bench run
+	rm -rf .build .build-fuzz .build-bench .build-package run vcom-failover_*.deb

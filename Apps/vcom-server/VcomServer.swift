@@ -64,6 +64,7 @@ struct Run: AsyncParsableCommand {
         let hangups = runtime.reloadCertificatesOnHangup()
         defer { hangups.cancel() }
         try runtime.readyLine.write(toFile: readyFile)
+        runtime.notifySystemd()
         let group = ServiceGroup(services: [runtime], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
         try await group.run()
     }

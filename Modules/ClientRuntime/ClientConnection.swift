@@ -193,7 +193,7 @@ public final class ClientConnection: Sendable {
             // (stopped), a long timeout means few retries; and every connect that succeeds
             // cancels its timeout, which NIO does by scanning all the loop's timers.
             .connectTimeout(watch ? .seconds(10) : .seconds(1))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(try tls.makeHandler(host: endpoint.host)) }

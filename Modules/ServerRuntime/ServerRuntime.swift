@@ -71,6 +71,8 @@ public final class ServerRuntime: Service, Sendable {
     /// The client and admin ports' loops were given by the caller (not shut down here).
     let groupInjected: Bool
     private let lifecycle = NIOLockedValueBox<(state: Lifecycle, waiters: [CheckedContinuation<Void, Never>])>((.running, []))
+    /// systemd's notification socket, once `notifySystemd` was called (no-op outside systemd).
+    private let systemd = NIOLockedValueBox<SystemdNotifier?>(nil)
     /// One thread of its own for the control loop and the peer link: a burst of 10,000 logins
     /// on the client loops must not delay a peer heartbeat past the loss deadline (it did,
     /// when the control loop also carried client sessions: the pair split under load).
@@ -329,7 +331,7 @@ public final class ServerRuntime: Service, Sendable {
                 // (NIO's default is 4).
                 .serverChannelOption(.maxMessagesPerRead, value: 256)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 // A listener that stops reading loses media above 64 KiB queued (about 600
                 // frames, 12 s of one talker), rather than growing the server without bound.
                 .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
@@ -395,7 +397,7 @@ public final class ServerRuntime: Service, Sendable {
         do {
             return try await ServerBootstrap(group: loop)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let limits = FrameLimits(after: .peer)
@@ -448,6 +450,27 @@ public final class ServerRuntime: Service, Sendable {
         await shutdown()
     }
 
+    /// Tells systemd (Type=notify) that the ports are bound and the server started, keeps
+    /// `STATUS=` up to date with its serving state, and feeds the watchdog (`WatchdogSec=`)
+    /// from the control loop itself: a loop that stops turning stops the pings, and systemd
+    /// restarts the process. Does nothing outside systemd.
+    public func notifySystemd(_ notifier: SystemdNotifier = SystemdNotifier()) {
+        guard notifier.isActive else { return }
+        systemd.withLockedValue { $0 = notifier }
+        let role = settings.role
+        let id = settings.serverId
+        _ = loop.submit { [controller] in
+            let controller = controller.value
+            controller.servingStateChanged = { state, epoch in notifier.notify("STATUS=\(role) \(id): \(state), epoch \(epoch)") }
+            notifier.notify("READY=1\nMAINPID=\(getpid())\nSTATUS=\(role) \(id): \(controller.node.state), epoch \(controller.node.epoch)")
+        }
+        if let interval = notifier.watchdogInterval {
+            loop.scheduleRepeatedTask(initialDelay: .nanoseconds(interval.nanoseconds), delay: .nanoseconds(interval.nanoseconds)) { _ in
+                notifier.notify("WATCHDOG=1")
+            }
+        }
+    }
+
     /// Stops at once, as a kill -9 would: no handover, no goodbye, nothing more persisted.
     /// For tests that need a crash in-process; the data directory stays as it was.
     public func stopAbruptly() async {
@@ -462,6 +485,7 @@ public final class ServerRuntime: Service, Sendable {
     /// call while the first runs waits for it.
     public func shutdown() async {
         guard await beginStopping() else { return }
+        systemd.withLockedValue { $0 }?.notify("STOPPING=1\nSTATUS=shutting down")
         _ = operations.markStopped()
         _ = try? await loop.flatSubmit { self.controller.value.beginShutdown() }.get()
         for channel in channels { try? await channel.close() }

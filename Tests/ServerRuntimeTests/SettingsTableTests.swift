@@ -58,3 +58,18 @@ import Testing
         }
     }
 }
+
+/// The sample /etc/vcom/server.toml the package installs (issue 26, 1): it parses, every key is
+/// known, and docs/configuration.md shows exactly this file.
+@Suite struct SampleConfigurationTests {
+    static let sample = SettingsTableTests.docs.deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Tools/package/server.toml")
+
+    @Test func theSampleParsesAndTheDocsShowIt() throws {
+        let values = try SettingValues.load(file: Self.sample.path)
+        #expect(values.string("server.role") == "primary" && values.string("peer.address") == "192.0.2.2:7301")
+        let text = try String(contentsOf: Self.sample, encoding: .utf8)
+        let docs = try String(contentsOf: SettingsTableTests.docs, encoding: .utf8)
+        #expect(docs.contains("```toml\n" + text + "```"), "docs/configuration.md must show Tools/package/server.toml verbatim")
+    }
+}

@@ -97,6 +97,7 @@ extension Controller {
     /// The hook hears of every change of serving state (not of a repeated one: a standby told
     /// again that it stands by is no change).
     private func stateChanged(to state: ServerState, epoch: UInt64, incident: String?, reason: String) {
+        servingStateChanged?(state, epoch)
         defer { lastHookedState = state }
         guard let hooks, state != lastHookedState else { return }
         hooks.notify(

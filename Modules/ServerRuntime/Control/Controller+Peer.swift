@@ -33,7 +33,7 @@ extension Controller {
         }
         .flatMap { descriptor in
             ClientBootstrap(group: loop)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let handler = bound.value.makePeerHandler(remote: address.description)

@@ -79,6 +79,8 @@ final class Controller {
     /// `hooks.on-state-change`, on a thread of its own (nil: none configured).
     let hooks: StateChangeHooks?
     var lastHookedState: ServerState?
+    /// Told of every change of serving state (systemd's STATUS=).
+    var servingStateChanged: ((ServerState, UInt64) -> Void)?
     /// What the health endpoints answer, published after every input.
     let health: HealthState
     var started = false
