@@ -218,7 +218,12 @@ extension ActivationPolicy {
         peer = announced
         highestPeerEpoch = max(highestPeerEpoch, announced.epoch)
         var actions: [PolicyAction] = []
-        if persistent.state != .active { actions += adoptEpoch(announced.epoch) }
+        if persistent.state != .active, announced.epoch > persistent.epoch {
+            // Said back at once: the peer ignores frames below the highest epoch it saw from
+            // this server, so one that lost its data directory (epoch 0 again) would otherwise
+            // stay unheard, and unreplicated, for the rest of the peer's run.
+            actions += adoptEpoch(announced.epoch) + announceIfLinked()
+        }
         if !firstPeerAnnouncementSeen {
             firstPeerAnnouncementSeen = true
             // Both were active when the link came up: a split, settled once the link holds.

@@ -20,9 +20,11 @@ extension PairNode {
             decide(.tick, at: now, into: &effects)
         case .peerConnected(let handshake):
             isPeerConnected = true
+            peerFollows = false
             follow(monitor.connected(at: now, handshake: handshake), at: now, into: &effects)
         case .peerDisconnected:
             isPeerConnected = false
+            peerFollows = false
             follow(monitor.disconnected(at: now), at: now, into: &effects)
         case .peerSignal(let signal):
             follow(monitor.heard(at: now), at: now, into: &effects)
@@ -56,8 +58,9 @@ extension PairNode {
         case .peerReplicationLag(let lag):
             decide(.peerReplicationLag(lag), at: now, into: &effects)
         case .peerAskedForConfiguration:
-            // A follower may ask before this side noticed its own new role; a serving server leads.
-            if replicationRole != .leader, policy.state == .active { setReplicationRole(.leader, at: now, into: &effects) }
+            // A follower may ask before this side knows the peer's state; a serving server
+            // leads, and keeps leading (its request is not sent twice).
+            peerFollows = true
         case .admin(let command):
             decide(.admin(command), at: now, into: &effects)
         case .maintenance(let on, let until):
@@ -128,6 +131,7 @@ extension PairNode {
         switch (isPeerConnected ? policy.peerStatus?.state : nil, policy.state) {
         case (.standby?, .active), (.awaitingAuthorization?, .active): desired = .leader
         case (.active?, .standby), (.active?, .awaitingAuthorization): desired = .follower
+        case (nil, .active) where isPeerConnected && peerFollows: desired = .leader
         default: desired = .none
         }
         if desired != replicationRole { setReplicationRole(desired, at: now, into: &effects) }

@@ -41,6 +41,9 @@ public struct PairNode: Sendable {
     /// An authenticated peer connection exists (until the shell reports it closed).
     public internal(set) var isPeerConnected = false
     public internal(set) var replicationRole = ReplicationRole.none
+    /// The peer asked for the configuration on this connection: it follows this server, even
+    /// while its state is not known here (its announcement was ignored as stale).
+    var peerFollows = false
     /// Clients logged in here, as last reported.
     public internal(set) var loggedInClients = 0
     var licenceRefusal: String? = "no licence has been checked yet"

@@ -150,6 +150,33 @@ func httpGet(_ endpoint: Endpoint, _ path: String) -> (status: Int, body: String
         #expect(degraded.status == 1 && degraded.output.contains("UNREACHABLE") && degraded.output.contains("DEGRADED: vcom-secondary serves"), "\(degraded.output)")
     }
 
+    /// Issue 26, 11: a secondary whose data directory was lost starts empty and takes the
+    /// licence and the whole configuration from the primary; status shows it caught up.
+    @Test func aSecondaryRebuiltFromAnEmptyDataDirectoryCatchesUp() async throws {
+        let pair = try TestPair()
+        defer { pair.stop() }
+        try await pair.start()
+        #expect(await eventually { pair.primary.isActive && pair.secondary.isStandby && pair.secondary.configRevision == pair.primary.configRevision })
+        for n in 0..<5 {
+            let set = try await admin(["config", "set", "site.rebuild\(n)", "value \(n)"], pair: pair)
+            #expect(set.status == 0, "\(set.errors)")
+        }
+        pair.secondary.kill(SIGKILL)
+        _ = await pair.secondary.waitForExit()
+        try FileManager.default.removeItem(at: pair.files.dataDirectory(.secondary))
+        try await pair.startSecondary()
+        #expect(await eventually(.seconds(20)) {
+            httpGet(pair.secondary.metricsEndpoint!, "/health/ready")?.status == 200 && pair.secondary.configRevision == pair.primary.configRevision
+        }, "\(pair.logs)")
+        #expect(pair.secondary.log.contains("first configuration sync completed"), "\(pair.secondary.log.suffix(2000))")
+        let status = try await admin(["status", "--json"], pair: pair)
+        let servers = (status.json?["servers"] as? [[String: Any]] ?? []).compactMap { $0["status"] as? [String: Any] }
+        let secondary = try #require(servers.first { $0["role"] as? String == "secondary" }, "\(status.output)")
+        #expect(secondary["synced"] as? Bool == true && secondary["licence"] as? String == "LIC-E2E", "\(secondary)")
+        #expect(secondary["config_revision"] as? Int == Int(pair.primary.configRevision))
+        #expect(status.status == 0, "a healthy pair again: \(status.output)")
+    }
+
     /// `promtool check metrics` (Prometheus's own linter: naming, units, HELP) on the exposition.
     static func promtool(_ exposition: String) throws -> (status: Int32, output: String) {
         let process = Process()

@@ -306,6 +306,60 @@ func expectNoViolations(_ pair: SimulatedPair, sourceLocation: SourceLocation = 
         expectNoViolations(pair)
     }
 
+    /// Found by the end-to-end rebuild test: the primary had seen the secondary at epoch 2,
+    /// so the rebuilt secondary's epoch-0 announcement was stale to it, its state stayed
+    /// unknown, and the configuration was never replicated to it. Both announce on link-up;
+    /// the one that adopts a higher epoch must say so again. As in the servers, a secondary
+    /// gets its licence from the primary after the link is up.
+    @Test(arguments: [0, 5] as [Int64])
+    func aStandbyRebuiltFromAnEmptyDataDirectoryIsHeardAgain(latencyMs: Int64) {
+        var pair = NodePair(latency: .milliseconds(latencyMs))
+        pair.send(.primary, .licence(refusal: nil))
+        pair.send(.secondary, .licence(refusal: "no licence yet"))
+        pair.send(.primary, .start)
+        pair.send(.secondary, .start)
+        pair.connect()
+        pair.advance(by: .seconds(2))
+        pair.send(.secondary, .licence(refusal: nil))
+        pair.advance(by: .seconds(1))
+        let epoch = pair.primary.epoch
+        #expect(epoch > 0 && pair.primary.peerStatus?.epoch == epoch, "the primary saw its standby at its own epoch")
+
+        pair.lose(.closed, secondarySees: false)  // kill -9, then the data directory is lost
+        pair.advance(by: .seconds(1))
+        pair.dead.remove(.secondary)
+        // Its state file is gone; nothing else it announces changes after the link is up
+        // (synced, say, from its configuration store), so only its epoch can make it heard.
+        pair.secondary = PairNode(role: .secondary, configuration: .init(), synced: true)
+        pair.send(.secondary, .licence(refusal: nil))
+        pair.send(.secondary, .start)
+        pair.connect()
+        pair.advance(by: .seconds(3))
+        #expect(pair.secondary.epoch == epoch, "it took the primary's epoch")
+        #expect(pair.primary.peerStatus?.state == .standby, "\(pair.warnings)")
+        #expect(pair.primary.replicationRole == .leader, "the primary knows its standby and leads replication")
+        #expect(pair.secondary.replicationRole == .follower)
+        #expect(pair.activeRoles == [.primary])
+    }
+
+    /// The follower asks for the configuration once per connection. Its request may arrive
+    /// before its state does (or instead of it, ignored as stale): the serving server leads
+    /// from then on, or the follower would wait for records forever.
+    @Test func aCatchUpRequestBeforeThePeersStateMakesTheServerLeadForGood() {
+        var pair = NodePair.running(latency: .milliseconds(5))
+        pair.lose(.closed, secondarySees: false)
+        pair.advance(by: .seconds(1))
+        pair.linkUp = true
+        pair.send(.primary, .peerConnected(handshake: .zero))
+        #expect(pair.primary.peerStatus == nil && pair.primary.replicationRole == .none)
+        pair.send(.primary, .peerAskedForConfiguration)
+        #expect(pair.primary.replicationRole == .leader)
+        pair.advance(by: .seconds(2))  // ticks and heartbeats, no word from the peer
+        #expect(pair.primary.replicationRole == .leader, "\(pair.log.suffix(10))")
+        pair.send(.primary, .peerDisconnected)
+        #expect(pair.primary.replicationRole == .none, "a new connection asks again")
+    }
+
     @Test func bothRestartingInNormalOperation_thePrimaryServesAgain() {
         let pair = SimulatedPair.running(seed: 15)
         pair.crash(.primary)

@@ -161,7 +161,7 @@ public enum SettingsTable {
             "`text`: one readable line per event; `json`: one JSON object per line (millisecond UTC timestamp, level, message, metadata as fields), for log shippers."),
         Setting(
             "hooks.on-state-change", flag: "--on-state-change", .path,
-            "A program run on every change of serving state, never through a shell, with VCOM_STATE, VCOM_ROLE, VCOM_EPOCH, VCOM_INCIDENT, VCOM_REASON and VCOM_SERVER_ID in its environment; one at a time, in order, off the control loop (docs/configuration.md, \"Hooks\"). An absolute path to an executable file. Off when absent."),
+            "A program run on every change of serving state, never through a shell, with VCOM_STATE, VCOM_ROLE, VCOM_EPOCH, VCOM_INCIDENT, VCOM_REASON and VCOM_SERVER_ID in its environment; one at a time, in order, off the control loop (docs/configuration.md, \"State-change hooks\"). An absolute path to an executable file. Off when absent."),
         Setting(
             "hooks.timeout-s", .integer(1...3_600), default: "30",
             "A hook still running after this is killed (SIGTERM, then SIGKILL 2 s later) and the failure logged."),
