@@ -32,14 +32,26 @@ extension Connection {
         return (endpoint, revision, configuration)
     }
 
-    /// Writes `changes` on the active server; prints the result; exit 1 with the store's
-    /// message when refused.
-    func write(_ changes: [ConfigChange], to endpoint: Endpoint? = nil) async throws {
+    /// Writes `changes` on the active server and prints how far the write got: exit 0 once
+    /// the server's write concern is met (with `both`: the peer has it too), 1 when it was
+    /// acknowledged as local only (kept on the serving server; a failover before the peer gets
+    /// it may leave it in a divergence journal) or refused.
+    @discardableResult
+    func write(_ changes: [ConfigChange], to endpoint: Endpoint? = nil) async throws -> WriteReceipt {
         let target: Endpoint
         if let endpoint { target = endpoint } else { target = try await activeServer() }
         switch try await single(target, { try await $0.call(.writeConfiguration(changes)) }) {
-        case .done(let text):
-            if json { printJSON(["result": "ok", "detail": text]) } else { print(text) }
+        case .written(let receipt):
+            let replication = receipt.durability.description
+            if json {
+                printJSON(["result": receipt.concernMet ? "ok" : "local_only", "detail": receipt.summary, "revision": receipt.revision, "replication": replication])
+            } else if receipt.concernMet {
+                print(receipt.summary)
+            } else {
+                printError("\(receipt.summary): the peer does not have it yet; a failover before it does may set it aside (vcom-admin divergence list)")
+            }
+            guard receipt.concernMet else { throw ExitCode(1) }
+            return receipt
         case .error(_, let text):
             if json { printJSON(["result": "refused", "detail": text]) } else { printError("refused: \(text)") }
             throw ExitCode(1)

@@ -179,11 +179,12 @@ struct Divergence: AsyncParsableCommand {
                 printError("entry \(entry) carries a password hash, which only the admin role receives: apply it as an administrator")
                 throw ExitCode(1)
             }
-            guard case .done(let text) = try await connection.single(active, { try await $0.call(.writeConfiguration([report.change])) }) else {
+            guard case .written(let receipt) = try await connection.single(active, { try await $0.call(.writeConfiguration([report.change])) }) else {
                 printError("the active server refused the change; the entry stays open")
                 throw ExitCode(1)
             }
-            let revision = UInt64(text.split(separator: " ").last.flatMap { UInt64($0) } ?? 0)
+            print(receipt.summary)
+            let revision = receipt.revision
             try await connection.act(.resolveDivergence(entry: entry, resolution: .reappliedElsewhere(revision: revision)), on: holder)
         }
     }

@@ -234,6 +234,8 @@ public enum AdminAnswer: Equatable, Sendable {
     case incidents([IncidentReport])
     case incident(IncidentReport)
     case done(String)
+    /// A configuration write went through (`writeConfiguration`).
+    case written(WriteReceipt)
     case audit([AuditRecord])
     case configuration(revision: UInt64, SystemConfiguration)
     case clients([SessionReport])
@@ -254,6 +256,7 @@ public enum AdminAnswer: Equatable, Sendable {
             for item in list { try item.write(to: &body) }
         case .incident(let report): try report.write(to: &body)
         case .done(let text), .error(_, let text): try body.writeWireString(text, field: "answer.message")
+        case .written(let receipt): try receipt.write(to: &body)
         case .audit(let list):
             try body.writeWireCount(list.count, field: "answer.audit")
             for item in list { try item.write(to: &body) }
@@ -286,8 +289,9 @@ public enum AdminAnswer: Equatable, Sendable {
             for _ in 0..<count { list.append(try IncidentReport(wire: &body)) }
             self = .incidents(list)
         case .incident: self = .incident(try IncidentReport(wire: &body))
-        case .acknowledge, .switchover, .forceActivate, .writeConfiguration, .kick, .resolveDivergence, .installLicence, .maintenance:
+        case .acknowledge, .switchover, .forceActivate, .kick, .resolveDivergence, .installLicence, .maintenance:
             self = .done(try body.readWireString("answer.message"))
+        case .writeConfiguration: self = .written(try WriteReceipt(wire: &body))
         case .configuration:
             let revision: UInt64 = try body.readWireInteger("answer.revision")
             self = .configuration(revision: revision, try SystemConfiguration(wire: &body))

@@ -21,6 +21,8 @@ protocol AdminOperations: Sendable {
     func forceActivation(reason: String) async -> AdminOutcome
     func installLicence(_ text: String) async -> AdminOutcome
     func write(_ changes: [ConfigChange]) async throws -> [ChangeRecord]
+    /// An administrator's write, answered once the write concern decides.
+    func writeAcknowledged(_ changes: [ConfigChange]) async throws -> WriteReceipt
     /// The sessions logged in here, and one of them.
     var sessions: [ClientSessionRef] { get }
     func session(_ id: UInt64) -> ClientSessionRef?
@@ -92,6 +94,13 @@ final class ServerOperations: AdminOperations {
     /// Writes configuration changes on the active server and streams them to the peer.
     func write(_ changes: [ConfigChange]) async throws -> [ChangeRecord] {
         try await loop.flatSubmit { self.controller.value.write(changes) }.get()
+    }
+
+    func writeAcknowledged(_ changes: [ConfigChange]) async throws -> WriteReceipt {
+        let both = settings.writeConcern.both
+        let (records, durability) = try await loop.flatSubmit { self.controller.value.writeAcknowledged(changes) }.get()
+        let met = !both || durability == .replicated
+        return WriteReceipt(changes: UInt32(clamping: records.count), revision: records.last?.revision ?? 0, durability: durability, concernMet: met)
     }
 
     /// What `vcom-admin status` shows of this server.

@@ -213,19 +213,25 @@ public final class ServerRuntime: Service, Sendable {
                 channels.append(peer)
                 peerAddress = Endpoint(host: listen.host, port: UInt16(peer.localAddress?.port ?? 0))
             }
+            let operations = ServerOperations(controller: bound, loop: loop, clients: service, store: store, settings: settings)
             var metricsAddress: Endpoint?
             if let listen = settings.metricsListen {
+                let page = StatusPageSource(
+                    document: {
+                        guard let status = await operations.status(), let report = await operations.report() else { return nil }
+                        let incidents = (try? await operations.incidents()) ?? []
+                        return StatusDocument.json(StatusDocument.make(status: status, report: report, incidents: incidents, now: Date()))
+                    }, readToken: settings.metricsReadToken)
                 do {
                     let http = try await MetricsServer.start(
                         on: (listen.host, Int(listen.port)), group: group, metrics: metrics,
-                        health: try await loop.submit { bound.value.health }.get(), strangers: strangers.metrics)
+                        health: try await loop.submit { bound.value.health }.get(), status: page, strangers: strangers.metrics)
                     channels.append(http)
                     metricsAddress = Endpoint(host: listen.host, port: UInt16(http.localAddress?.port ?? 0))
                 } catch {
                     throw StartError.bind("listen.metrics", "\(listen): \(error)")
                 }
             }
-            let operations = ServerOperations(controller: bound, loop: loop, clients: service, store: store, settings: settings)
             var adminAddress: Endpoint?
             if let listen = settings.adminListen {
                 let audit: AuditLog

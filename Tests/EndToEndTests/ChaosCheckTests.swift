@@ -75,12 +75,17 @@ import Glibc
         noIncident["final-incidents.json"] = #"{"incidents":[]}"#
         var slow = Self.cleanRun()
         slow["round1-failover-c2.jsonl"] = #"{"type":"summary","never_back":1,"relogin":{"count":2,"max_ms":4000.0}}"#
+        var journaledReplicated = Self.cleanRun()
+        journaledReplicated["writes.jsonl"] = #"{"t":700,"key":"chaos.w1","value":"value-1","ok":true,"replicated":true}"#
+        journaledReplicated["final-config.json"] = #"{"settings":{"chaos.w0":"x"}}"#
+        journaledReplicated["final-divergence.json"] = #"{"divergence":[{"change":"set chaos.w1 = value-1"}]}"#
         var bothServe = Self.cleanRun()
         bothServe["status.jsonl"]! += "\n" + #"{"t":5900,"server":"secondary","address":"b:1","up":true,"state":"active","epoch":4,"logins":3}"#
         let cases: [(String, [String: String], String)] = [
             ("a lost write", lostWrite, "acknowledged change chaos.w1"), ("a login on a standby", standbyLogin, "logins while not active"),
             ("an epoch going back", epochBack, "epoch went back"), ("the primary serving unauthorized", earlyPrimary, "without an authorized switchover"),
             ("a resumed primary taking clients", stalePrimary, "the resumed primary took 2 logins"), ("a fault without an incident", noIncident, "no incident records"), ("clients not back", slow, "never came back"), ("a round ending with two servers serving", bothServe, "ended with 2 servers serving"),
+            ("a replicated write set aside", journaledReplicated, "acknowledged as replicated but is only in a divergence journal"),
         ]
         for (name, files, expected) in cases {
             let result = try check(files)
@@ -88,6 +93,20 @@ import Glibc
             #expect(result.output.contains(expected), "\(name): \(result.output)")
             #expect(!result.output.contains("violations=0"), "\(name)")
         }
+    }
+
+    /// A write acknowledged as local only may end in a journal (the administrator was told);
+    /// it is counted, not a violation. The same write acknowledged as replicated is one.
+    @Test func aLocalOnlyWriteInAJournalIsCountedNotAViolation() throws {
+        var run = Self.cleanRun()
+        run["writes.jsonl"] = #"{"t":700,"key":"chaos.w1","value":"value-1","ok":true,"replicated":false}"#
+        run["final-config.json"] = #"{"settings":{"chaos.w0":"x"}}"#
+        run["final-divergence.json"] = #"{"divergence":[{"change":"set chaos.w1 = value-1"}]}"#
+        let passed = try check(run)
+        #expect(passed.status == 0 && passed.output.contains("violations=0 max_relogin_ms=400 lost_changes=0 journaled_acked=0 local_only=1"), "\(passed.output)")
+        run["writes.jsonl"] = #"{"t":700,"key":"chaos.w1","value":"value-1","ok":true,"replicated":true}"#
+        let caught = try check(run)
+        #expect(caught.status == 1 && caught.output.contains("journaled_acked=1 local_only=0"), "\(caught.output)")
     }
 
     /// linkcut+crash: the split's incident (the secondary activated) also explains the crash of

@@ -35,6 +35,7 @@ let package = Package(
         .executableTarget(
             name: "replication-bench",
             dependencies: [
+                .product(name: "ConfigModel", package: rootIdentity),
                 .product(name: "ConfigStore", package: rootIdentity),
                 .product(name: "Wire", package: rootIdentity),
                 .product(name: "NIOCore", package: "swift-nio"),

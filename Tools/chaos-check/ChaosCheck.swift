@@ -199,27 +199,39 @@ struct ChaosCheck: ParsableCommand {
             }
         }
 
-        // 6. Every acknowledged configuration change is on the serving server, or journaled.
+        // 6. Every acknowledged configuration change is on the serving server, or journaled;
+        // one acknowledged as replicated (the peer confirmed it: write.concern = both) is on the
+        // serving server: in a journal only, it was acknowledged as kept and set aside.
         let settings = (object("final-config.json")["settings"] as? [String: String]) ?? [:]
         let journaled = ((object("final-divergence.json")["divergence"] as? [[String: Any]]) ?? []).compactMap { $0["change"] as? String }
         var lost = 0
+        var journaledAcknowledged = 0
         let writes = lines("writes.jsonl")
         for write in writes where write["ok"] as? Bool == true {
             let key = write["key"] as? String ?? ""
             let value = write["value"] as? String ?? ""
-            if settings[key] == value || journaled.contains(where: { $0.contains("set \(key) = \(value)") }) { continue }
+            if settings[key] == value { continue }
+            // A record of an older writer has no "replicated": it counts as replicated.
+            let replicated = write["replicated"] as? Bool ?? true
+            if journaled.contains(where: { $0.contains("set \(key) = \(value)") }) {
+                guard replicated else { continue }
+                journaledAcknowledged += 1
+                violations.append("change \(key) = \(value) was acknowledged as replicated but is only in a divergence journal")
+                continue
+            }
             lost += 1
             violations.append("acknowledged change \(key) = \(value) is neither on the serving server nor in a divergence journal")
         }
+        let localOnly = writes.filter { $0["ok"] as? Bool == true && $0["replicated"] as? Bool == false }.count
         if settings.isEmpty { violations.append("the final configuration could not be read") }
 
         for violation in violations.prefix(50) { print("VIOLATION: \(violation)") }
         let acknowledged = writes.filter { $0["ok"] as? Bool == true }.count
         print(
-            "chaos-check: \(rounds.count) rounds, \(samples.count) status samples, \(acknowledged) of \(writes.count) writes acknowledged, "
-                + "\(incidents.count) incidents; records in \(directory)")
+            "chaos-check: \(rounds.count) rounds, \(samples.count) status samples, \(acknowledged) of \(writes.count) writes acknowledged "
+                + "(\(localOnly) of them as local only), \(incidents.count) incidents; records in \(directory)")
         let mix = scenarios.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ",")
-        print("chaos rounds=\(rounds.count) scenarios=\(mix) violations=\(violations.count) max_relogin_ms=\(Int(maxRelogin)) lost_changes=\(lost) seed=\(seed)")
+        print("chaos rounds=\(rounds.count) scenarios=\(mix) violations=\(violations.count) max_relogin_ms=\(Int(maxRelogin)) lost_changes=\(lost) journaled_acked=\(journaledAcknowledged) local_only=\(localOnly) seed=\(seed)")
         if !violations.isEmpty { throw ExitCode(1) }
     }
 

@@ -117,18 +117,21 @@ sampler() {
 }
 
 # Every 300 ms, one setting written through vcom-admin (it finds the server that serves);
-# each attempt and whether it was acknowledged.
+# each attempt, whether it was acknowledged, and whether as replicated (the peer confirmed it)
+# or as local only (write.concern = both: exit 1 with result local_only).
 writer() {
     local n=0
     while true; do
         n=$((n + 1))
-        local started
+        local started output ok=false replicated=false
         started=$(now_ms)
-        if VCOM_ADMIN_SERVERS="$(admin_servers)" timeout 10 "$BIN/vcom-admin" config set "chaos.w$n" "value-$n" --timeout 3 >/dev/null 2>&1; then
-            printf '{"t":%s,"key":"chaos.w%s","value":"value-%s","ok":true}\n' "$started" "$n" "$n" >>"$RUN/writes.jsonl"
-        else
-            printf '{"t":%s,"key":"chaos.w%s","value":"value-%s","ok":false}\n' "$started" "$n" "$n" >>"$RUN/writes.jsonl"
+        if output=$(VCOM_ADMIN_SERVERS="$(admin_servers)" timeout 10 "$BIN/vcom-admin" config set "chaos.w$n" "value-$n" --timeout 3 --json 2>/dev/null); then
+            ok=true
+            replicated=true
+        elif [[ "$output" == *'"result":"local_only"'* ]]; then
+            ok=true
         fi
+        printf '{"t":%s,"key":"chaos.w%s","value":"value-%s","ok":%s,"replicated":%s}\n' "$started" "$n" "$n" "$ok" "$replicated" >>"$RUN/writes.jsonl"
         sleep 0.3
     done
 }

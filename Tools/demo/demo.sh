@@ -38,6 +38,7 @@ pair_start_primary
 pair_wait_state "$PRIMARY_METRICS" active 30 || { echo "demo: the primary did not start serving; see $RUN/primary.log" >&2; exit 1; }
 pair_wait_state "$SECONDARY_METRICS" standby 30 || true
 say "pair up: primary $PRIMARY $(pair_state "$PRIMARY_METRICS"), secondary $SECONDARY $(pair_state "$SECONDARY_METRICS")"
+say "status pages (open one in a browser; KEEP=1 keeps the pair up at the end): http://$PRIMARY_METRICS/  http://$SECONDARY_METRICS/"
 export VCOM_ADMIN_USER=root VCOM_ADMIN_SERVERS="$PRIMARY_ADMIN,$SECONDARY_ADMIN"
 
 $BIN/vcom-client-sim "${SIM_TLS[@]}" --servers "$PRIMARY,$SECONDARY" --clients "$CLIENTS" --talkers "$TALKERS" --duration 90 \
@@ -89,3 +90,7 @@ sed -n '/back after the fault/,/never came back/p' "$RUN/clients-back.out" | sho
 say "the audit log of the secondary, its status reads and logins left out:"
 $BIN/vcom-admin audit --limit 100 --servers "$SECONDARY_ADMIN" | grep -v -e '  status  ->' -e '  login  ->' | show
 say "done; logs and data in $RUN"
+if [ "${KEEP:-0}" = 1 ]; then
+    say "KEEP=1: the pair stays up. Status pages: http://$PRIMARY_METRICS/ (primary) and http://$SECONDARY_METRICS/ (secondary); Ctrl-C stops it"
+    while kill -0 "$PRIMARY_PID" 2>/dev/null; do sleep 1; done
+fi

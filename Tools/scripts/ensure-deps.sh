@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system libraries the build links (zlib, SQLite) and the tools the tests use
 # (curl, iproute2; promtool and Python's Prometheus parser for the metrics; systemd-analyze
-# and dpkg-deb for the package) when they are missing, or
+# and dpkg-deb for the package; chromium for the status page) when they are missing, or
 # says exactly what to run. Debian/Ubuntu package names; headers are checked directly so
 # other systems that already have them pass.
 set -euo pipefail
@@ -17,6 +17,8 @@ command -v promtool >/dev/null || missing+=(prometheus)
 # The Debian package: built by dpkg-deb, its unit checked by systemd-analyze.
 command -v dpkg-deb >/dev/null || missing+=(dpkg)
 command -v systemd-analyze >/dev/null || missing+=(systemd)
+# The status page is tested in a real browser (headless, driven over a pipe).
+command -v chromium >/dev/null || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "deps: missing ${missing[*]}"

@@ -102,6 +102,7 @@ final class AdminService: Sendable {
             switch answer {
             case .error(let status, let text): "\(status): \(text)"
             case .done(let text): "ok: \(text)"
+            case .written(let receipt): "ok: \(receipt.summary)"
             default: "ok"
             }
         record(user: user, source: source, action: call.summary, result: result)
@@ -168,8 +169,7 @@ final class AdminService: Sendable {
                 // A change made from a redacted read carries the marker: the stored hash stays.
                 let current = store.configuration
                 let restored = try changes.map { change throws(ConfigError) in try change.restoringSecrets(from: current) }
-                let records = try await runtime.write(restored)
-                return .done("\(records.count) change\(records.count == 1 ? "" : "s") written, revision \(records.last?.revision ?? 0)")
+                return .written(try await runtime.writeAcknowledged(restored))
             } catch {
                 return .error(.refused, "\(error)")
             }
@@ -185,10 +185,14 @@ final class AdminService: Sendable {
             guard let session = runtime.session(id) else { return .error(.notFound, "no session \(id) on this server") }
             session.end(Goodbye(reason: .accessRevoked, detail: "ended by an administrator"))
             // Its token must not bring it straight back, here or on the peer after a failover.
+            let receipt: WriteReceipt
             do {
-                _ = try await runtime.write([.revokeSession(session.revocation(at: Date()))])
+                receipt = try await runtime.writeAcknowledged([.revokeSession(session.revocation(at: Date()))])
             } catch {
                 return .error(.failed, "session \(id) of \(session.username) ended, but its token could not be revoked: \(error)")
+            }
+            guard receipt.durability == .replicated else {
+                return .done("session \(id) of \(session.username) ended; its token is revoked here, and on the peer once it has the change (\(receipt.durability))")
             }
             return .done("session \(id) of \(session.username) ended; its token is revoked on both servers")
         case .divergence:

@@ -26,7 +26,7 @@ extension Controller {
             replication: "\(replicationRole)", activationIncident: node.activationIncident, canActivate: node.canActivate,
             synced: node.isSynced, licenceId: verified?.licence.licenceId, licenceExpires: verified?.licence.expires,
             peerClientEndpoint: peerClientEndpoint, warnings: [slowLinkWarning].compactMap { $0 },
-            maintenance: node.inMaintenance ? maintenanceWindow : nil)
+            maintenance: node.inMaintenance ? maintenanceWindow : nil, stateSince: stateSince, peerId: peerInfo?.nodeId ?? lastPeerId)
     }
 
     /// Graceful shutdown. A server that serves hands its clients over when that needs no
@@ -101,6 +101,10 @@ public struct RuntimeStatus: Equatable, Sendable {
     public var warnings: [String] = []
     /// Maintenance mode, while it is on.
     public var maintenance: MaintenanceWindow?
+    /// When this server entered `state`.
+    public var stateSince: Date?
+    /// The peer's id, once a link has been authenticated in this run.
+    public var peerId: String?
 }
 
 extension Controller {

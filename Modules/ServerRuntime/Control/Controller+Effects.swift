@@ -76,6 +76,7 @@ extension Controller {
                 setReplicationRole(role)
             case .linkReport(let report):
                 logLinkReport(report)
+                notePeerLink(report)
             case .slowLink(let roundTrip, let suggested):
                 let timeout = settings.timings.peerHeartbeat * settings.timings.peerMisses
                 let warning =
@@ -98,6 +99,7 @@ extension Controller {
     /// again that it stands by is no change).
     private func stateChanged(to state: ServerState, epoch: UInt64, incident: String?, reason: String) {
         servingStateChanged?(state, epoch)
+        if state != lastHookedState { stateSince = clock.wallNow }
         defer { lastHookedState = state }
         guard let hooks, state != lastHookedState else { return }
         hooks.notify(

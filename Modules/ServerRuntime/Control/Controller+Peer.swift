@@ -81,6 +81,7 @@ extension Controller {
         }
         self.peer = handler
         peerInfo = peer
+        lastPeerId = peer.nodeId
         redialDelay = .milliseconds(50)
         if let endpoint = peer.clientEndpoint, endpoint != peerClientEndpointLearned {
             peerClientEndpointLearned = endpoint

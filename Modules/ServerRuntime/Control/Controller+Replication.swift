@@ -140,11 +140,12 @@ extension Controller {
             case .sendDivergence(let probe):
                 sendPeer(.configDivergence(probe))
             case .releaseWrites, .releaseAllWrites:
-                break  // writes are acknowledged once durable here (asynchronous mode)
+                break  // the write concern reads the acknowledged revision itself (settleWaitingWrites)
             case .followerLagging(let reason):
                 logger.warning("\(reason)")
             }
         }
+        settleWaitingWrites()
     }
 
     func reportLag() {

@@ -79,6 +79,10 @@ final class Controller {
     /// `hooks.on-state-change`, on a thread of its own (nil: none configured).
     let hooks: StateChangeHooks?
     var lastHookedState: ServerState?
+    /// The peer's id as its last authenticated link said (kept while the link is down).
+    var lastPeerId: String?
+    /// When this server entered its current serving state (the status page's "since").
+    var stateSince = Date()
     /// Told of every change of serving state (systemd's STATUS=).
     var servingStateChanged: ((ServerState, UInt64) -> Void)?
     /// What the health endpoints answer, published after every input.
@@ -88,6 +92,10 @@ final class Controller {
     var maintenanceWindow: MaintenanceWindow?
     /// Session token chains to revoke, written together (see `revoke`).
     var pendingRevocations: [(RevokedSession, EventLoopPromise<Void>)] = []
+    /// Configuration writes waiting for the peer's confirmation (Controller+WriteConcern).
+    var waitingWrites: [WaitingWrite] = []
+    /// Since when the peer link has been down (from the start until it first comes up).
+    var peerLinkDownSince: MonotonicTime?
 
     init(
         settings: ServerSettings, loop: EventLoop, logger: Logger, clock: any RuntimeClock, metrics: RuntimeMetrics, node: any PairDeciding,
@@ -100,6 +108,7 @@ final class Controller {
         self.loop = loop
         self.logger = logger
         self.clock = clock
+        peerLinkDownSince = clock.now
         self.metrics = metrics
         self.node = node
         self.store = store
@@ -155,6 +164,7 @@ final class Controller {
     /// the earliest deadline.
     func afterInput() {
         publishServingState()
+        settleWaitingWrites()
         scheduleTimer()
         // Waiters resume on a fresh turn of the loop: one of them (the shutdown) closes the
         // peer link, whose handler would otherwise re-enter this controller mid-update.

@@ -83,6 +83,18 @@ extension ServerSettings {
         }
         for (key, path) in Self.limitPaths { self[keyPath: path] = values.integer(key) }
         log = LogSettings(level: values.string("log.level") ?? "info", json: values.string("log.format") == "json")
+        if let file = values.string("metrics.read-token-file") {
+            if let problem = SettingFiles.privateFileProblem(file) {
+                problems.add("metrics.read-token-file", problem)
+            } else if let text = try? String(contentsOfFile: file, encoding: .utf8),
+                case let token = text.trimmingCharacters(in: .whitespacesAndNewlines), token.count >= 16, token.allSatisfy({ $0.isLetter || $0.isNumber || "-_.~".contains($0) })
+            {
+                metricsReadToken = token
+            } else {
+                problems.add("metrics.read-token-file", "\(file) must hold one token of at least 16 letters, digits or -_.~ (openssl rand -hex 24)")
+            }
+        }
+        writeConcern = WriteConcern(both: values.string("write.concern") != "local", timeout: values.milliseconds("write.timeout-ms"))
         if let hook = values.string("hooks.on-state-change") {
             if let problem = SettingFiles.executableProblem(hook) {
                 problems.add("hooks.on-state-change", problem)

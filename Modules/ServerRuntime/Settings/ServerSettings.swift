@@ -52,6 +52,17 @@ public struct ServerSettings: Sendable {
     public var log = LogSettings()
     /// The program run on every change of serving state (off when nil).
     public var stateChangeHook: StateChangeHook?
+    /// `metrics.read-token-file`'s token: the metrics port's pages and `/metrics` need it.
+    public var metricsReadToken: String?
+    /// When a configuration write is acknowledged (docs/config-store.md, "Write concern").
+    public var writeConcern = WriteConcern()
+
+    public struct WriteConcern: Sendable, Equatable {
+        /// The peer's confirmation is waited for (`both`), or the server's own disk is enough.
+        public var both = true
+        /// How long a write waits for the peer before it is acknowledged as local only.
+        public var timeout: Duration = .seconds(1)
+    }
 
     public struct LogSettings: Sendable, Equatable {
         /// A swift-log level's name (the table allows only those).

@@ -165,6 +165,15 @@ public enum SettingsTable {
         Setting(
             "hooks.timeout-s", .integer(1...3_600), default: "30",
             "A hook still running after this is killed (SIGTERM, then SIGKILL 2 s later) and the failure logged."),
+        Setting(
+            "metrics.read-token-file", flag: "--metrics-read-token-file", .path,
+            "A private file (0600) holding a token that `/`, `/status.json` and `/metrics` then require (`Authorization: Bearer TOKEN`, or `?token=TOKEN` in a browser); the health paths stay open. Off when absent: the port answers anyone who reaches it, so bind it to loopback or a management network."),
+        Setting(
+            "write.concern", flag: "--write-concern", .choice(["both", "local"]), default: "both",
+            "`both`: a configuration write is acknowledged once the peer has it on disk too (or, after write.timeout-ms, as `local only` with the reason; vcom-admin exits 1); `local`: once on this server's disk, replicated right after (docs/config-store.md, \"Write concern\")."),
+        Setting(
+            "write.timeout-ms", .integer(100...60_000), default: "1000",
+            "How long a write waits for the peer's confirmation before it is acknowledged as local only. A server that stops serving meanwhile acknowledges nothing."),
         Setting("limits.client-per-source", .integer(1...1_000_000), default: "512", "Client connections not yet logged in from one address (IPv6: one /64)."),
         Setting("limits.client-connections", .integer(1...1_000_000), default: "8192", "Client connections not yet logged in, overall."),
         Setting("limits.client-first-bytes-ms", .integer(100...60_000), default: "1000", "A client connection must send its first bytes within this."),

@@ -1,3 +1,4 @@
+import ConfigModel
 import ConfigStore
 import Foundation
 import Histogram
@@ -85,6 +86,33 @@ struct ReplicationBench {
         try await progress.wait(for: primary.position.revision, timeout: 60)
         let lag = progress.takeHistogram()
 
+        // 1b. What an administrator waits for one write: acknowledged once durable here
+        // (write.concern = local) or once the follower has it on its disk too (both), one
+        // write at a time, alternating.
+        let writes = option("sync-writes", 500)
+        print("bench-replication: \(writes) writes acknowledged locally and \(writes) acknowledged by both, alternating...")
+        var localTimes = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        var bothTimes = localTimes
+        for n in 0..<(2 * writes) {
+            let started = nowNanos()
+            let record = try primary.write([change(total + n)]).last!
+            let peer = leader
+            if n % 2 == 0 {
+                localTimes.record((nowNanos() - started) / 1000)
+                channel.eventLoop.execute { peer.committed(upTo: record.revision) }
+            } else {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+                    channel.eventLoop.execute {
+                        peer.committed(upTo: record.revision)
+                        peer.whenConfirmed(record.revision) { continuation.resume() }
+                    }
+                }
+                bothTimes.record((nowNanos() - started) / 1000)
+            }
+        }
+        try await progress.wait(for: primary.position.revision, timeout: 60)
+        let syncOffset = 2 * writes
+
         // 2. Catch-up after the link was down.
         try await channel.close()
         try await Task.sleep(nanoseconds: 200_000_000)
@@ -92,7 +120,7 @@ struct ReplicationBench {
         var written = 0
         while written < catchup {
             let count = min(1000, catchup - written)
-            try primary.write((0..<count).map { change(total + written + $0) })
+            try primary.write((0..<count).map { change(total + syncOffset + written + $0) })
             written += count
         }
         let target = primary.position.revision
@@ -118,7 +146,10 @@ struct ReplicationBench {
         try primary.write((0..<9_000).map { .setSetting(key: "large.\($0)", value: value) })
         let large = try writeCostMs(primary)
 
-        func ms(_ percentile: Double) -> String { String(format: "%.3f", Double(lag.valueAtPercentile(percentile)) / 1000) }
+        func ms(_ percentile: Double) -> String { ms(lag, percentile) }
+        func ms(_ histogram: Histogram<UInt64>, _ percentile: Double) -> String {
+            String(format: "%.3f", Double(histogram.valueAtPercentile(percentile)) / 1000)
+        }
         let p99 = Double(lag.valueAtPercentile(99)) / 1000
         let ok = p99 <= 5 && catchupMs <= 2000 && consistent
         print(
@@ -126,6 +157,8 @@ struct ReplicationBench {
                 + " lag_max_ms=\(String(format: "%.3f", Double(lag.max) / 1000)) changes=\(lag.totalCount) rate=\(rate)"
                 + " catchup_changes=\(catchup) write_p50_ms=\(String(format: "%.3f", small))"
                 + " write_p50_ms_near_limits=\(String(format: "%.3f", large)) create_40k_operators_ms=\(String(format: "%.0f", bulkMs))"
+                + " write_local_p50_ms=\(ms(localTimes, 50)) write_local_p99_ms=\(ms(localTimes, 99))"
+                + " write_both_p50_ms=\(ms(bothTimes, 50)) write_both_p99_ms=\(ms(bothTimes, 99))"
                 + " consistent=\(consistent ? "yes" : "no") within_budget=\(ok ? "yes" : "no")")
         if !ok { exit(1) }
     }

@@ -1,3 +1,4 @@
+import ConfigModel
 import ConfigStore
 import Foundation
 import NIOCore
@@ -19,8 +20,23 @@ final class LeaderPeer: ChannelInboundHandler, @unchecked Sendable {
     let store: ConfigStore
     var machine = ReplicationLeader()
     var context: ChannelHandlerContext?
+    /// Synchronous writes waiting for the follower's acknowledgement (write.concern = both).
+    var confirmations: [(revision: UInt64, done: @Sendable () -> Void)] = []
 
     init(store: ConfigStore) { self.store = store }
+
+    /// Calls `done` once the follower acknowledged `revision` (on the event loop).
+    func whenConfirmed(_ revision: UInt64, _ done: @escaping @Sendable () -> Void) {
+        confirmations.append((revision, done))
+        settleConfirmations()
+    }
+
+    func settleConfirmations() {
+        guard let acknowledged = machine.acknowledged, confirmations.contains(where: { $0.revision <= acknowledged }) else { return }
+        let ready = confirmations.filter { $0.revision <= acknowledged }
+        confirmations.removeAll { $0.revision <= acknowledged }
+        for confirmation in ready { confirmation.done() }
+    }
 
     func channelActive(context: ChannelHandlerContext) {
         self.context = context
@@ -73,6 +89,7 @@ final class LeaderPeer: ChannelInboundHandler, @unchecked Sendable {
             case .releaseWrites, .releaseAllWrites, .followerLagging: break
             }
         }
+        settleConfirmations()
     }
 }
 
