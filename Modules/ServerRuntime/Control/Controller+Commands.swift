@@ -59,6 +59,7 @@ extension Controller {
         return handover.hop(to: loop).map {
             let controller = bound.value
             controller.halted = true
+            controller.endWaitingWrites()
             let sessions = controller.clients.registry.all
             if controller.node.peerStatus?.state == .active, let target = controller.peerClientEndpoint {
                 for session in sessions { session.redirect(to: target, reason: .switchover, epoch: controller.node.epoch) }

@@ -96,6 +96,21 @@ extension Controller {
         }
     }
 
+    /// The server stops deciding: what still waits gets its answer now (a promise left
+    /// unanswered would hang its administrator until the admin session ends).
+    func endWaitingWrites() {
+        let waiting = waitingWrites
+        waitingWrites = []
+        for write in waiting {
+            write.timeout.cancel()
+            if node.state == .active {
+                write.promise.succeed(.localOnly(reason: "the server is shutting down"))
+            } else {
+                write.promise.fail(NotServingAnymore())
+            }
+        }
+    }
+
     private func writeTimedOut(_ revision: UInt64) {
         guard let index = waitingWrites.firstIndex(where: { $0.revision == revision }) else { return }
         let write = waitingWrites.remove(at: index)
