@@ -109,6 +109,25 @@ import Glibc
         #expect(caught.status == 1 && caught.output.contains("journaled_acked=1 local_only=0"), "\(caught.output)")
     }
 
+    /// Rule 9: a status page may lag its server by under a second; longer, it contradicts the
+    /// records. A page whose server does not answer says nothing.
+    @Test func aStatusPageThatContradictsTheRecordsIsCaught() throws {
+        func page(_ t: Int, _ banner: String, stale: Bool = false) -> String {
+            #"{"t":\#(t),"page":"secondary","banner":"\#(banner)","stale":\#(stale)}"#
+        }
+        var lagging = Self.cleanRun()
+        // The secondary serves from 1300 (records); its page catches up at 1800: fine.
+        lagging["pages.jsonl"] = [page(1000, "vcom-primary serves"), page(1500, "vcom-primary serves"), page(1800, "vcom-secondary serves"),
+            page(3000, "vcom-secondary serves", stale: true)].joined(separator: "\n")
+        let passed = try check(lagging)
+        #expect(passed.status == 0 && passed.output.contains("violations=0") && passed.output.contains("4 page samples"), "\(passed.output)")
+        var stuck = Self.cleanRun()
+        stuck["pages.jsonl"] = [page(1000, "vcom-primary serves"), page(1500, "vcom-primary serves"), page(2000, "vcom-primary serves"),
+            page(2600, "vcom-primary serves")].joined(separator: "\n")
+        let caught = try check(stuck)
+        #expect(caught.status == 1 && caught.output.contains("the secondary's status page does not name its own server, which the records show serving"), "\(caught.output)")
+    }
+
     /// linkcut+crash: the split's incident (the secondary activated) also explains the crash of
     /// the primary 3 s later, which changes no state; without any incident it is still caught.
     @Test func aCombinedRoundIsExplainedByItsFirstIncident() throws {

@@ -91,12 +91,20 @@ def main():
     parser.add_argument("--timeout", type=float, default=5)
     parser.add_argument("--screenshot")
     parser.add_argument("--browser", default=shutil.which("chromium") or "/usr/bin/chromium")
+    parser.add_argument("--sample", metavar="FILE", help="instead of waiting: append the banner every 250 ms to FILE (JSON lines) until SIGTERM")
+    parser.add_argument("--ready-file", help="with --sample: a server's ready file; its metrics address is the page (re-read, followed across restarts)")
+    parser.add_argument("--name", default="page", help="with --sample: the name written in each line")
     args = parser.parse_args()
 
     if not os.path.exists(args.browser):
         print(json.dumps({"ok": False, "error": f"no browser at {args.browser} (Tools/scripts/ensure-deps.sh installs chromium)"}))
         return 2
     browser = Browser(args.browser)
+    if args.sample:
+        try:
+            return sample(browser, args)
+        finally:
+            browser.close()
     try:
         target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = browser.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
@@ -141,6 +149,44 @@ def main():
         return 2
     finally:
         browser.close()
+
+
+def sample(browser, args):
+    """The chaos suite's page watcher: one line per 250 ms with what the page shows (its banner,
+    and whether it marks its server as not answering), so the checker can compare the page with
+    the records. A restarted server listens on a new port: the page follows its ready file."""
+    import signal
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+    target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+    session = browser.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+    browser.call("Page.enable", session=session)
+    current = None
+    expression = ("(() => { const b = document.getElementById('banner'); const u = document.getElementById('updated');"
+                  " return JSON.stringify({banner: b ? b.innerText : '', stale: !!(u && u.classList.contains('stale'))}) })()")
+    with open(args.sample, "a") as out:
+        while not stopping:
+            url = args.url
+            if args.ready_file:
+                try:
+                    with open(args.ready_file) as ready:
+                        url = "http://" + json.load(ready)["metrics"] + "/"
+                except Exception:
+                    url = current or args.url
+            if url != current:
+                browser.call("Page.navigate", {"url": url}, session=session)
+                current = url
+                time.sleep(0.5)
+            try:
+                value = browser.call("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=session, timeout=5)
+                seen = json.loads(value.get("result", {}).get("value", "{}") or "{}")
+            except Exception as error:
+                seen = {"banner": "", "stale": True, "error": str(error)}
+            seen.update({"t": int(time.time() * 1000), "page": args.name, "url": current})
+            out.write(json.dumps(seen) + "\n")
+            out.flush()
+            time.sleep(0.25)
+    return 0
 
 
 def shot(browser, session, path):

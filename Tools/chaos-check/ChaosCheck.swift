@@ -225,14 +225,66 @@ struct ChaosCheck: ParsableCommand {
         let localOnly = writes.filter { $0["ok"] as? Bool == true && $0["replicated"] as? Bool == false }.count
         if settings.isEmpty { violations.append("the final configuration could not be read") }
 
+        // 9. A status page open in a browser on each server (when chromium ran) never showed,
+        // for longer than 1 s, a state its records contradict: a server named as serving that
+        // the records show not serving, or its own server serving and not named.
+        let pages = lines("pages.jsonl").sorted { ($0["t"] as? Int ?? 0) < ($1["t"] as? Int ?? 0) }
+        let pageSamples = pages.count
+        violations += Self.pageContradictions(pages, records: samples)
+
         for violation in violations.prefix(50) { print("VIOLATION: \(violation)") }
         let acknowledged = writes.filter { $0["ok"] as? Bool == true }.count
         print(
-            "chaos-check: \(rounds.count) rounds, \(samples.count) status samples, \(acknowledged) of \(writes.count) writes acknowledged "
+            "chaos-check: \(rounds.count) rounds, \(samples.count) status samples, \(pageSamples) page samples, \(acknowledged) of \(writes.count) writes acknowledged "
                 + "(\(localOnly) of them as local only), \(incidents.count) incidents; records in \(directory)")
         let mix = scenarios.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ",")
         print("chaos rounds=\(rounds.count) scenarios=\(mix) violations=\(violations.count) max_relogin_ms=\(Int(maxRelogin)) lost_changes=\(lost) journaled_acked=\(journaledAcknowledged) local_only=\(localOnly) seed=\(seed)")
         if !violations.isEmpty { throw ExitCode(1) }
+    }
+
+    /// Rule 9: each page sample's banner against the records' state of each server at that
+    /// moment (its last sample before it). Samples of a page that says its server does not
+    /// answer, or that has not loaded, say nothing.
+    static func pageContradictions(_ pages: [[String: Any]], records: [[String: Any]]) -> [String] {
+        var violations: [String] = []
+        var since: [String: (t: Int, what: String)] = [:]
+        func role(_ id: String) -> String? { id.contains("secondary") ? "secondary" : id.contains("primary") ? "primary" : nil }
+        for page in pages {
+            let t = page["t"] as? Int ?? 0
+            let name = page["page"] as? String ?? "?"
+            let banner = page["banner"] as? String ?? ""
+            let claimed: [String]
+            if page["stale"] as? Bool == true || banner.isEmpty || banner.hasPrefix("loading") {
+                since[name] = nil
+                continue
+            } else if banner.hasPrefix("NOBODY") {
+                claimed = []
+            } else if banner.hasPrefix("BOTH SERVE"), let list = banner.split(separator: ":", maxSplits: 1).last {
+                claimed = list.split(separator: ",").compactMap { role($0.trimmingCharacters(in: .whitespaces)) }
+            } else if banner.hasSuffix(" serves") {
+                claimed = [role(String(banner.dropLast(" serves".count)))].compactMap { $0 }
+            } else {
+                continue
+            }
+            var state: [String: String] = [:]
+            for record in records {
+                guard (record["t"] as? Int ?? 0) <= t else { break }
+                if let server = record["server"] as? String { state[server] = record["state"] as? String }
+            }
+            var wrong: [String] = claimed.filter { state[$0] != nil && state[$0] != "active" }.map { "names \($0) serving, the records say \(state[$0]!)" }
+            if state[name] == "active", !claimed.contains(name) { wrong.append("does not name its own server, which the records show serving") }
+            if wrong.isEmpty {
+                since[name] = nil
+            } else if let start = since[name] {
+                if t - start.t > 1000 {
+                    violations.append("the \(name)'s status page \(start.what) for more than 1 s from t=\(start.t) (banner \"\(banner)\")")
+                    since[name] = (Int.max / 2, start.what)  // once per stretch
+                }
+            } else {
+                since[name] = (t, wrong.joined(separator: "; "))
+            }
+        }
+        return violations
     }
 
     static func milliseconds(_ iso: String) -> Double? {

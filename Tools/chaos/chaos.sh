@@ -10,7 +10,9 @@
 #           the primary: the secondary must not serve before maintenance ends, and serve after
 # Both servers run a hooks.on-state-change program that records its environment and then hangs
 # for a minute (killed at hooks.timeout-s): the failover times measured are with it in place.
-# and, where network namespaces can be made (NETNS=auto, the default; NETNS=0 turns them off),
+# With chromium installed, both servers' status pages stay open in a headless browser for the
+# whole run (PAGES=0 turns that off). And, where network namespaces can be made (NETNS=auto,
+# the default; NETNS=0 turns them off),
 # with the servers and two groups of clients (60 % and 40 %) in namespaces of their own:
 #   linkcut   the peer link cut for 4 s while every client reaches the primary (a split), healed
 #   isolate   the peer link cut together with the primary's larger group of clients
@@ -270,6 +272,15 @@ sampler &
 BACKGROUND+=($!)
 writer &
 BACKGROUND+=($!)
+# The status page of each server, open in a real browser for the whole run (chromium, when
+# it is here; PAGES=0 turns it off): what the pages showed is compared with the records.
+if [ "${PAGES:-1}" = 1 ] && command -v chromium >/dev/null; then
+    for side in primary secondary; do
+        /usr/bin/python3 Tools/browser/page-check.py "http://$(pair_ready "$RUN/$side.ready" metrics)/" --sample "$RUN/pages.jsonl" \
+            --ready-file "$RUN/$side.ready" --name "$side" 2>>"$RUN/pages.log" &
+        BACKGROUND+=($!)
+    done
+fi
 echo "chaos: pair up (primary $PRIMARY, secondary $SECONDARY); records in $RUN"
 
 # The kind of one fault: a split leaves every client able to reach the primary; a quiet one

@@ -9,6 +9,9 @@ DOCDIR="$PREFIX/share/doc/vcom-failover"
 install -d -m 0755 "$ROOT$PREFIX/bin" "$ROOT$DOCDIR"
 for product in vcom-server vcom-admin vcom-client-sim vcom-license; do
     install -m 0755 "$BIN/$product" "$ROOT$PREFIX/bin/$product"
+    # The DWARF goes (173 MB to 109 MB for vcom-server); the symbol table stays, so a crash
+    # report's backtrace still names its functions.
+    strip --strip-debug "$ROOT$PREFIX/bin/$product"
 done
 # /usr installs to the distribution's unit directory; any other prefix to the administrator's.
 if [ "$PREFIX" = /usr ]; then UNITDIR=/lib/systemd/system; else UNITDIR=/etc/systemd/system; fi

@@ -16,6 +16,7 @@ command -v promtool >/dev/null || missing+=(prometheus)
 /usr/bin/python3 -c "import prometheus_client" 2>/dev/null || missing+=(python3-prometheus-client)
 # The Debian package: built by dpkg-deb, its unit checked by systemd-analyze.
 command -v dpkg-deb >/dev/null || missing+=(dpkg)
+command -v strip >/dev/null || missing+=(binutils)
 command -v systemd-analyze >/dev/null || missing+=(systemd)
 # The status page is tested in a real browser (headless, driven over a pipe).
 command -v chromium >/dev/null || missing+=(chromium)

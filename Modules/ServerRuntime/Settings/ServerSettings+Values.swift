@@ -24,8 +24,11 @@ extension ServerSettings {
         let secret = problems.attempt { () throws(ConfigurationProblem) in try Self.readSecret(try values.require("server.cluster-secret-file")) }
         let vendorKey = problems.attempt { () throws(ConfigurationProblem) -> VendorPublicKey in
             let path = try values.require("server.vendor-key-file")
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ConfigurationProblem(setting: "server.vendor-key-file", problem: "cannot read \(path)")
+            }
             do {
-                return try VendorPublicKey(fileText: try String(contentsOfFile: path, encoding: .utf8))
+                return try VendorPublicKey(fileText: text)
             } catch {
                 throw ConfigurationProblem(setting: "server.vendor-key-file", problem: "\(path): \(error)")
             }
