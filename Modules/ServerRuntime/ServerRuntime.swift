@@ -216,11 +216,17 @@ public final class ServerRuntime: Service, Sendable {
             let operations = ServerOperations(controller: bound, loop: loop, clients: service, store: store, settings: settings)
             var metricsAddress: Endpoint?
             if let listen = settings.metricsListen {
+                // Made at most four times a second, however often strangers ask: each one costs
+                // the control loop three trips and reads of the incident log and the journal.
+                let cached = NIOLockedValueBox<(at: ContinuousClock.Instant, body: String)?>(nil)
                 let page = StatusPageSource(
                     document: {
+                        if let last = cached.withLockedValue({ $0 }), ContinuousClock.now - last.at < .milliseconds(250) { return last.body }
                         guard let status = await operations.status(), let report = await operations.report() else { return nil }
                         let incidents = (try? await operations.incidents()) ?? []
-                        return StatusDocument.json(StatusDocument.make(status: status, report: report, incidents: incidents, now: Date()))
+                        let body = StatusDocument.json(StatusDocument.make(status: status, report: report, incidents: incidents, now: Date()))
+                        cached.withLockedValue { $0 = (ContinuousClock.now, body) }
+                        return body
                     }, readToken: settings.metricsReadToken)
                 do {
                     let http = try await MetricsServer.start(

@@ -7,7 +7,7 @@ import NIOPosix
 struct StatusPageSource: Sendable {
     /// `/status.json`'s body, from the control loop (nil while the server stops).
     var document: @Sendable () async -> String?
-    /// `metrics.read-token`: when set, everything but the health paths needs it
+    /// `metrics.read-token-file`'s token: when set, everything but the health paths needs it
     /// (`Authorization: Bearer TOKEN`, or `?token=TOKEN` for a browser).
     var readToken: String?
 }
