@@ -9,6 +9,7 @@ struct VcomServer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vcom-server",
         abstract: "A VCOM intercom server: the primary or the secondary of a failover pair.",
+        version: "vcom-server \(BuildInfo.version) (commit \(BuildInfo.commit))",
         subcommands: [Run.self, CheckConfig.self, Bootstrap.self, HashPassword.self, Settings.self],
         defaultSubcommand: Run.self
     )

@@ -75,6 +75,13 @@ import Glibc
         #expect(usage.status == 64)
     }
 
+    /// `--version` names the program, its version and the commit it was built from (`unknown`
+    /// from a plain swift build; make package and make install stamp it).
+    @Test func versionNamesTheBuild() throws {
+        let version = try run(["--version"])
+        #expect(version.status == 0 && version.output.hasPrefix("vcom-server 1.0.0 (commit "), "\(version.output)\(version.errors)")
+    }
+
     /// Issue 26, 2-3: check-config reports every problem, each naming its key, without binding;
     /// a start refuses the same file with exit 78; a private file open to others is refused.
     @Test func checkConfigNamesEveryProblemAndAStartRefusesTheSame() throws {

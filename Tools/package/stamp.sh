@@ -8,6 +8,8 @@ FILE=Modules/ServerRuntime/BuildInfo.swift
 commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD -- . 2>/dev/null || commit="$commit-dirty"
 cp "$FILE" "$FILE.orig"
-trap 'mv "$FILE.orig" "$FILE"' EXIT
+# The restored file is touched: with its old time back, another build in .build (compiled from
+# the stamped file meanwhile) would keep the stamped commit.
+trap 'mv "$FILE.orig" "$FILE"; touch "$FILE"' EXIT
 sed -i "s/static let commit = \"unknown\"/static let commit = \"$commit\"/" "$FILE"
 "$@"
