@@ -76,9 +76,18 @@ final class AdminSessionHandler: ChannelInboundHandler {
             let challenge = AdminAuthChallenge(nonce: server.nonce, salt: ByteBuffer(bytes: server.salt), iterations: UInt32(server.iterations))
             context.writeAndFlush(wrapOutboundOut(.authChallenge(challenge)), promise: nil)
         case (.awaitingProof(let server, let role, let verifier), .authProof(let proof)):
-            // Asked again now: other attempts may have locked the account since this one started.
-            if refuseIfLocked(context, account: server.username) { return }
-            switch server.check(proof: Array(proof.proof.readableBytesView)) {
+            // Asked again now, and atomically with the check: other attempts may have locked
+            // the account since this one started, or be checked at this very moment.
+            let checked = service.checkProof(source: source, account: server.username) { () -> (value: Result<[UInt8], Scram.Failure>, succeeded: Bool) in
+                let result = server.check(proof: Array(proof.proof.readableBytesView))
+                if case .success = result, role != nil { return (result, true) }
+                return (result, false)
+            }
+            guard let outcome = checked.value else {
+                refuseLocked(context, account: server.username, wait: checked.lockedFor ?? 1)
+                return
+            }
+            switch outcome {
             case .success(let signature) where role != nil:
                 let role = role!
                 state = .loggedIn(user: server.username, verifier: verifier)
@@ -126,10 +135,14 @@ final class AdminSessionHandler: ChannelInboundHandler {
     /// source, or the source is; true when it did.
     private func refuseIfLocked(_ context: ChannelHandlerContext, account: String) -> Bool {
         guard let wait = service.lockout(source: source, account: account) else { return false }
+        refuseLocked(context, account: account, wait: wait)
+        return true
+    }
+
+    private func refuseLocked(_ context: ChannelHandlerContext, account: String, wait: TimeInterval) {
         let seconds = Int(wait.rounded(.up))
         service.refused(user: account, source: source, action: "login", result: "refused: locked out for \(seconds) s")
         refuse(context, .notAuthorized, "too many failed logins for this account from this address, or from this address; try again in \(seconds) s")
-        return true
     }
 
     /// A login that got its challenge and then went away is an attempt too (an offline
