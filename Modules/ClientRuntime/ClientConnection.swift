@@ -159,10 +159,6 @@ public final class ClientConnection: Sendable {
         case .close:
             let channel = box.shell.channel
             box.shell.channel = nil
-            // What was written before the close goes first (a logout: without it the server
-            // counts the session lost, and a whole simulator stopping looked like a large share
-            // of clients vanishing, to which the primary answers with a handover).
-            channel?.flush()
             if let channel { ClientTLS.closeAtOnce(channel) }
         case .connectWatch(let endpoint, let attempt):
             box.shell.watchAttempt = attempt

@@ -280,6 +280,14 @@ if [ "${PAGES:-1}" = 1 ] && command -v chromium >/dev/null; then
             --ready-file "$RUN/$side.ready" --name "$side" 2>>"$RUN/pages.log" &
         BACKGROUND+=($!)
     done
+    # Both browsers started and reading before the first round: a browser's start takes both
+    # cores for a second or two, and the first round's clients, starved meanwhile, went silent
+    # for 3 s and were counted lost (a handover before any fault).
+    for _ in $(seq 1 300); do
+        grep -q '"page": "primary"' "$RUN/pages.jsonl" 2>/dev/null && grep -q '"page": "secondary"' "$RUN/pages.jsonl" 2>/dev/null && break
+        sleep 0.1
+    done
+    sleep 1
 fi
 echo "chaos: pair up (primary $PRIMARY, secondary $SECONDARY); records in $RUN"
 
