@@ -9,18 +9,8 @@ import Testing
         .appendingPathComponent("deploy")
 
     static func run(_ arguments: [String], in directory: URL) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/promtool")
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("promtool-\(UUID().uuidString.prefix(8)).out")
-        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: output) }
-        process.standardOutput = try FileHandle(forWritingTo: output)
-        process.standardError = process.standardOutput
-        try process.run()
-        process.waitUntilExit()
-        return (process.terminationStatus, (try? String(contentsOf: output, encoding: .utf8)) ?? "")
+        let run = try runProgram("/usr/bin/promtool", arguments, in: directory)
+        return (run.status, run.output + run.errors)
     }
 
     /// `vcom_...` names in a PromQL text, without the suffixes of one family's samples.

@@ -73,6 +73,8 @@ func httpGet(_ endpoint: Endpoint, _ path: String) -> (status: Int, body: String
         }
         let lint = try Self.promtool(metrics)
         #expect(lint.status == 0, "promtool check metrics: \(lint.output)")
+        // promtool passes an empty input: a broken line must fail, or the check above proves nothing.
+        #expect(try Self.promtool(metrics + "vcom_broken{a=\"b\" 1\n").status != 0, "promtool reads the exposition it is given")
         let samples = parsed.values.flatMap { ($0["samples"] as? [[String: Any]]) ?? [] }
         func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
             samples.first { sample in
@@ -179,20 +181,8 @@ func httpGet(_ endpoint: Endpoint, _ path: String) -> (status: Int, body: String
 
     /// `promtool check metrics` (Prometheus's own linter: naming, units, HELP) on the exposition.
     static func promtool(_ exposition: String) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/promtool")
-        process.arguments = ["check", "metrics"]
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        input.fileHandleForWriting.write(Data(exposition.utf8))
-        try input.fileHandleForWriting.close()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
+        let run = try runProgram("/usr/bin/promtool", ["check", "metrics"], input: exposition)
+        return (run.status, run.output + run.errors)
     }
 
     /// `prometheus_client`'s own parser, as Prometheus reads the text format: family name ->
@@ -207,23 +197,9 @@ func httpGet(_ endpoint: Endpoint, _ path: String) -> (status: Int, body: String
                                     "samples": [{"name": s.name, "labels": s.labels, "value": s.value} for s in family.samples]}
             print(json.dumps(out))
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-c", script]
-        let input = Pipe()
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        input.fileHandleForWriting.write(Data(exposition.utf8))
-        try input.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let problem = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, let parsed = try JSONSerialization.jsonObject(with: data) as? [String: [String: Any]] else {
-            throw TestFailure("the exposition does not parse as Prometheus text: \(problem)")
+        let run = try runProgram("/usr/bin/python3", ["-c", script], input: exposition)
+        guard run.status == 0, let parsed = try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: [String: Any]] else {
+            throw TestFailure("the exposition does not parse as Prometheus text: \(run.errors)")
         }
         return parsed
     }

@@ -127,3 +127,32 @@ final class TestClient: @unchecked Sendable {
 
     func stop() { connection.stop() }
 }
+
+/// Runs a program to its end (killed after `timeout`): its exit status, standard output and
+/// standard error. `input` is its standard input. Files, not pipes, for its output: a pipe holds
+/// 64 KiB, and a program writing more would wait for a reader that reads only once it exited.
+func runProgram(
+    _ path: String, _ arguments: [String], input: String = "", in directory: URL? = nil, timeout: Duration = .seconds(120)
+) throws -> (status: Int32, output: String, errors: String) {
+    let base = FileManager.default.temporaryDirectory.appendingPathComponent("program-\(UUID().uuidString.prefix(8))")
+    let files = ["in", "out", "err"].map { base.appendingPathExtension($0) }
+    defer { for file in files { try? FileManager.default.removeItem(at: file) } }
+    try Data(input.utf8).write(to: files[0])
+    for file in files.dropFirst() { _ = FileManager.default.createFile(atPath: file.path, contents: nil) }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    process.currentDirectoryURL = directory
+    process.standardInput = try FileHandle(forReadingFrom: files[0])
+    process.standardOutput = try FileHandle(forWritingTo: files[1])
+    process.standardError = try FileHandle(forWritingTo: files[2])
+    try process.run()
+    let deadline = ContinuousClock.now + timeout
+    while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
+    if process.isRunning {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+    let text = files.dropFirst().map { (try? String(contentsOf: $0, encoding: .utf8)) ?? "" }
+    return (process.terminationStatus, text[0], text[1])
+}

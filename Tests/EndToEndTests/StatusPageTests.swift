@@ -13,25 +13,10 @@ import Glibc
 
     /// Runs page-check.py; its one JSON line and exit status.
     static func pageCheck(_ arguments: [String], timeout: Duration = .seconds(60)) throws -> (status: Int32, result: [String: Any]) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [root.appendingPathComponent("Tools/browser/page-check.py").path] + arguments
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("page-check-\(UUID().uuidString.prefix(8)).out")
-        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: output) }
-        process.standardOutput = try FileHandle(forWritingTo: output)
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning && ContinuousClock.now < deadline { usleep(50_000) }
-        if process.isRunning {
-            Glibc.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
-        let line = text.split(separator: "\n").last.map(String.init) ?? ""
-        let result = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] ?? ["raw": text]
-        return (process.terminationStatus, result)
+        let run = try runProgram("/usr/bin/python3", [root.appendingPathComponent("Tools/browser/page-check.py").path] + arguments, timeout: timeout)
+        let line = run.output.split(separator: "\n").last.map(String.init) ?? ""
+        let result = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] ?? ["raw": run.output + run.errors]
+        return (run.status, result)
     }
 
     @Test func statusJSONNamesWhoServesAndHoldsNoSecret() async throws {

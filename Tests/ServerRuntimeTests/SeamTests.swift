@@ -41,6 +41,8 @@ import Wire
         #expect(await pair.primary.waitForState(.active, timeout: .seconds(10)))
         let client = RecordingClient([pair.primary.clientAddress], username: "op1")
         #expect(await client.waitLoggedIn(to: pair.primary.clientAddress))
+        // The login reaches the node a moment after the client hears it accepted.
+        #expect(await eventually(.seconds(5)) { inputs.names.contains("clients") }, "\(Set(inputs.names))")
         client.connection.stop()
         let seen = inputs.names
         for name in ["start", "licence", "peerConnected", "peerSignal", "clients"] { #expect(seen.contains(name), "\(name) in \(Set(seen))") }
