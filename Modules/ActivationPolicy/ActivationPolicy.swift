@@ -156,6 +156,12 @@ public struct ActivationPolicy: Sendable {
     /// Whether this server may serve (a secondary needs the primary's licence and a first
     /// configuration sync); announced to the peer.
     public var canActivate: Bool { activationRefusal == nil }
+    /// A loss of the peer link would make this server active at once (row 2), as
+    /// `actOnLostLink` decides it: for the watchers' early warning, which must not promise a
+    /// takeover that will not come.
+    public var activatesOnLinkLoss: Bool {
+        persistent.state == .standby && hasHeardFromPeer && (role == .secondary || standbyByPlan) && activationRefusal == nil && !paused
+    }
     /// The peer as last announced (nil while the link is down).
     public var peerStatus: PeerStatus? { peer }
 

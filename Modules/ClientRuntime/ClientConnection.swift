@@ -22,6 +22,8 @@ public final class ClientConnection: Sendable {
     }
 
     public let eventLoop: EventLoop
+    /// How long an abandoned connection (its server silent) stays open before it is closed.
+    static let abandonDelay = Duration.seconds(1)
     private let shell: NIOLoopBoundBox<Box>
     private let published: NIOLockedValueBox<(phase: ClientConnectionMachine.Phase, server: Endpoint?, epoch: UInt64, token: ByteBuffer?)>
     private let onEvent: (@Sendable (ClientEvent) -> Void)?
@@ -160,6 +162,20 @@ public final class ClientConnection: Sendable {
             let channel = box.shell.channel
             box.shell.channel = nil
             if let channel { ClientTLS.closeAtOnce(channel) }
+        case .abandon:
+            // Its server is silent: the login on the other server goes first, and the close
+            // (NIO's and TLS's teardown, the larger part of a client's work in a failover)
+            // follows a second later, when the failover's burst of logins is over. Frames on it
+            // are ignored meanwhile (its attempt number is no longer the session's).
+            guard let channel = box.shell.channel else { break }
+            box.shell.channel = nil
+            let close = { ClientTLS.closeAtOnce(channel) }
+            let later = MonotonicTime(nanoseconds: Int64(NIODeadline.now().uptimeNanoseconds)) + Self.abandonDelay
+            if let timers {
+                timers.schedule(at: later, close)
+            } else {
+                eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Self.abandonDelay.nanoseconds), close)
+            }
         case .connectWatch(let endpoint, let attempt):
             box.shell.watchAttempt = attempt
             connect(endpoint, attempt: attempt, watch: true)

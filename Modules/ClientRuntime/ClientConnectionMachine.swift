@@ -91,6 +91,10 @@ public struct ClientConnectionMachine: Sendable {
         case connect(Endpoint, attempt: Int)
         case send(ClientMessage)
         case close
+        /// Close the session's connection, in no hurry: its server stopped answering and the
+        /// client moves on. The shell may close it a moment later, after the login that
+        /// matters now (no frame of it is read any more).
+        case abandon
         case emit(ClientEvent)
         case connectWatch(Endpoint, attempt: Int)
         case sendWatch(ClientMessage)
@@ -144,7 +148,18 @@ public struct ClientConnectionMachine: Sendable {
     var watchLastHeard = MonotonicTime.zero
     var watchNextHeartbeat = MonotonicTime.zero
     /// A heartbeat sent to the own server after the other announced its activation.
-    var probe: (sequence: UInt32, deadline: MonotonicTime, epoch: UInt64)?
+    var probe: Probe?
+
+    /// A heartbeat sent to the own server to learn whether it still answers, and until when
+    /// it may take. `epoch` is the other server's activation that started it, or nil for a
+    /// takeover warning (the other server does not serve yet: nobody moves on that alone);
+    /// `overdue`: a warning's probe whose deadline passed, waiting for the activation.
+    struct Probe {
+        var sequence: UInt32
+        var deadline: MonotonicTime
+        var epoch: UInt64?
+        var overdue = false
+    }
     /// The server this client last lost a session on, until it logs in somewhere again.
     var lostSessionOn: Endpoint?
 
@@ -178,7 +193,7 @@ public struct ClientConnectionMachine: Sendable {
             case .waiting(let until): until
             default: nil
             }
-        return session.earliest(watching).earliest(probe?.deadline)
+        return session.earliest(watching).earliest(probe.flatMap { $0.overdue ? nil : $0.deadline })
     }
 
     public mutating func handle(_ event: Event, at now: MonotonicTime, random: inout some RandomNumberGenerator) -> [Action] {
@@ -251,10 +266,12 @@ public struct ClientConnectionMachine: Sendable {
         case (.loggedIn, .closed(let reason)), (.greeting, .closed(let reason)), (.loggingIn, .closed(let reason)):
             return lost(at: now, reason: reason, random: &random)
         case (.loggedIn, .tick):
-            if let probe, now >= probe.deadline {
-                self.probe = nil
-                return [.close]
-                    + lost(at: now, reason: "the other server serves under epoch \(probe.epoch) and this one did not answer within \(configuration.probeTimeout)", random: &random)
+            if let probe, now >= probe.deadline, !probe.overdue {
+                if let epoch = probe.epoch {
+                    self.probe = nil
+                    return [.abandon] + lostToSilence(epoch: epoch, at: now, random: &random)
+                }
+                self.probe?.overdue = true  // a warning's: the move waits for the activation
             }
             if now >= lastHeard + configuration.timeout {
                 return [.close] + lost(at: now, reason: "no heartbeat from the server for \(configuration.timeout)", random: &random)
@@ -430,7 +447,7 @@ public struct ClientConnectionMachine: Sendable {
             watchNextHeartbeat = now + configuration.watchHeartbeatInterval
             return [
                 .sendWatch(.hello(Hello(nodeId: clientInstance, software: "vcom-client"))),
-                .sendWatch(.watch(Watch(sessionToken: token, epoch: epoch))),
+                .sendWatch(.watch(Watch(sessionToken: token, epoch: epoch, wantsWarnings: true))),
             ]
         case (.connecting(let expected, _), .watchConnectFailed(let attempt)) where attempt == expected:
             return watchRetry(at: now, random: &random)
@@ -447,7 +464,9 @@ public struct ClientConnectionMachine: Sendable {
                 watchFailures = 0
                 return []
             case .activated(let announced):
-                return otherActivated(announced.epoch, at: now)
+                return otherActivated(announced.epoch, at: now, random: &random)
+            case .takeoverWarning:
+                return takeoverWarned(at: now)
             default:
                 // A goodbye (a bad token, a server going down) or anything unexpected.
                 return [.closeWatch] + watchRetry(at: now, random: &random)
@@ -460,18 +479,47 @@ public struct ClientConnectionMachine: Sendable {
     /// The other server serves now. Logged in here: ask this server whether it is still there
     /// (a heartbeat) and move only if it does not answer in time; a split where this server
     /// still serves its clients moves nobody. Not logged in anywhere: go there at once.
-    private mutating func otherActivated(_ announced: UInt64, at now: MonotonicTime) -> [Action] {
+    ///
+    /// A probe started by a takeover warning counts: still unanswered after the probe timeout,
+    /// the client moves as soon as the activation comes; answered, the activation starts a
+    /// new one (the server answered before the activation, which says nothing about after).
+    private mutating func otherActivated(_ announced: UInt64, at now: MonotonicTime, random: inout some RandomNumberGenerator) -> [Action] {
         switch phase {
         case .loggedIn(_, let sessionEpoch):
-            guard announced > sessionEpoch, probe == nil else { return [] }
+            guard announced > sessionEpoch else { return [] }
+            if var warned = probe {
+                guard warned.epoch == nil else { return [] }  // already probing for an activation
+                if now >= warned.deadline {
+                    probe = nil
+                    return [.abandon] + lostToSilence(epoch: announced, at: now, random: &random)
+                }
+                warned.epoch = announced
+                probe = warned
+                return []
+            }
             heartbeatSequence &+= 1
-            probe = (heartbeatSequence, now + configuration.probeTimeout, announced)
+            probe = Probe(sequence: heartbeatSequence, deadline: now + configuration.probeTimeout, epoch: announced)
             return [.send(.heartbeat(Heartbeat(sequence: heartbeatSequence)))]
         case .waiting, .connecting:
             return [.close] + adoptWatch(at: now)
         default:
             return []
         }
+    }
+
+    /// The other server warned that it may take over: probe the own server now. Nothing
+    /// else changes; the answer is read when (if) the activation comes.
+    private mutating func takeoverWarned(at now: MonotonicTime) -> [Action] {
+        guard case .loggedIn = phase, probe == nil else { return [] }
+        heartbeatSequence &+= 1
+        probe = Probe(sequence: heartbeatSequence, deadline: now + configuration.probeTimeout, epoch: nil)
+        return [.send(.heartbeat(Heartbeat(sequence: heartbeatSequence)))]
+    }
+
+    /// The other server serves under `epoch` and this one has not answered a probe within
+    /// the probe timeout.
+    private mutating func lostToSilence(epoch: UInt64, at now: MonotonicTime, random: inout some RandomNumberGenerator) -> [Action] {
+        lost(at: now, reason: "the other server serves under epoch \(epoch) and this one did not answer within \(configuration.probeTimeout)", random: &random)
     }
 
     private mutating func watchRetry(at now: MonotonicTime, random: inout some RandomNumberGenerator) -> [Action] {

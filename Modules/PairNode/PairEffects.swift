@@ -47,6 +47,10 @@ public enum PairDirective: Equatable, Sendable {
     /// After a *closed* link this waits `announcementDelayAfterClose`: the dead peer's clients
     /// saw their own connections close and come by themselves.
     case announceToWatchers(epoch: UInt64?)
+    /// Tell the watchers that asked for it that the serving peer has gone quiet and this
+    /// server would take over if it stays so: they probe their own server now (nobody moves
+    /// on this alone). `peerEpoch`: the epoch the peer serves under.
+    case warnWatchers(peerEpoch: UInt64)
     /// Lead or follow configuration replication (or neither), from now on.
     case replicationRole(ReplicationRole)
     /// What the link monitor reported: for logs and figures (the node acted on it already).

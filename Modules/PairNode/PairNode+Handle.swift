@@ -111,6 +111,7 @@ extension PairNode {
             case .slowLink(let roundTrip, let suggested): effects.directives.append(.slowLink(roundTrip: roundTrip, suggestedLossTimeout: suggested))
             case .report(let report):
                 effects.directives.append(.linkReport(report))
+                if report == .suspect { warnWatchers(at: now, into: &effects) }
                 if case .lost(let cause) = report {
                     // A closed link: the peer's process ended (or its host reset the connection),
                     // and its clients' connections closed as well: they come by themselves, and an
@@ -122,6 +123,16 @@ extension PairNode {
                 decide(.link(report), at: now, into: &effects)
             }
         }
+    }
+
+    /// The serving peer's heartbeats are late and a loss would make this server serve: its
+    /// watchers (the peer's clients) probe their server now, so that the activation, if it
+    /// comes, finds the answer known instead of starting a probe of its own.
+    private mutating func warnWatchers(at now: MonotonicTime, into effects: inout PairEffects) {
+        guard policy.activatesOnLinkLoss, let peer = policy.peerStatus, peer.state == .active else { return }
+        if let last = watchersWarnedAt, now - last < configuration.watcherWarningInterval { return }
+        watchersWarnedAt = now
+        effects.directives.append(.warnWatchers(peerEpoch: peer.epoch))
     }
 
     /// What follows every input: replication follows who serves, the watchers hear of a change

@@ -19,15 +19,20 @@ public struct PairNode: Sendable {
         /// After the peer link *closed*, how long the clients watching this server wait to hear
         /// that it serves (their own connections to the dead peer closed too).
         public var announcementDelayAfterClose: Duration
+        /// The least time between two takeover warnings to the watchers: a flapping link
+        /// would otherwise make every client of the peer probe its server at every flap.
+        public var watcherWarningInterval: Duration
 
         public init(
             policy: ActivationPolicy.Configuration = .init(), link: PeerLinkMonitor.Configuration = .init(),
-            census: ClientCensus.Configuration = .init(), announcementDelayAfterClose: Duration = .seconds(1)
+            census: ClientCensus.Configuration = .init(), announcementDelayAfterClose: Duration = .seconds(1),
+            watcherWarningInterval: Duration = .seconds(5)
         ) {
             self.policy = policy
             self.link = link
             self.census = census
             self.announcementDelayAfterClose = announcementDelayAfterClose
+            self.watcherWarningInterval = watcherWarningInterval
         }
     }
 
@@ -52,6 +57,8 @@ public struct PairNode: Sendable {
     var announcementHeldUntil: MonotonicTime?
     /// What the watchers were last told (nil: that this server does not serve).
     var announcedEpoch: UInt64?
+    /// When the watchers were last warned of a takeover.
+    var watchersWarnedAt: MonotonicTime?
     /// Maintenance mode, and when it ends by itself (nil: when turned off).
     public internal(set) var inMaintenance = false
     public internal(set) var maintenanceUntil: MonotonicTime?

@@ -48,7 +48,7 @@ private func accepted(
         #expect(due.contains(.connectWatch(secondary, attempt: 2)), "\(due)")
         let opening = client.handle(.watchConnected(attempt: 2), at: start, random: &random)
         #expect(opening.count == 2)
-        #expect(opening.last == .sendWatch(.watch(Watch(sessionToken: ByteBuffer(string: "tok"), epoch: 2))))
+        #expect(opening.last == .sendWatch(.watch(Watch(sessionToken: ByteBuffer(string: "tok"), epoch: 2, wantsWarnings: true))))
         _ = client.handle(.watchReceived(.hello(Hello(nodeId: "s", software: "s"))), at: start, random: &random)
         #expect(client.watch == .open(attempt: 2, to: secondary))
         opened = start
@@ -114,9 +114,9 @@ private func accepted(
         #expect(client.nextDeadline.map { $0 <= at(1250) } == true, "the probe's deadline is armed")
         // Nothing back within 250 ms: the client moves over the watch connection.
         let meanwhile = client.handle(.tick, at: at(1100), random: &random)
-        #expect(!meanwhile.contains(.close) && !meanwhile.contains(.adoptWatch), "\(meanwhile)")
+        #expect(!meanwhile.contains(.close) && !meanwhile.contains(.abandon) && !meanwhile.contains(.adoptWatch), "\(meanwhile)")
         let moved = client.handle(.tick, at: at(1250), random: &random)
-        #expect(moved.first == .close)
+        #expect(moved.first == .abandon)
         #expect(moved.contains(.adoptWatch), "\(moved)")
         #expect(client.server == secondary)
         _ = beat
@@ -131,11 +131,86 @@ private func accepted(
         }
         #expect(client.handle(.received(.heartbeat(beat)), at: at(1010), random: &random).isEmpty)
         let later = client.handle(.tick, at: at(1300), random: &random)
-        #expect(!later.contains(.close) && !later.contains(.adoptWatch), "\(later)")
+        #expect(!later.contains(.close) && !later.contains(.abandon) && !later.contains(.adoptWatch), "\(later)")
         #expect(client.isLoggedIn)
         #expect(client.server == primary)
         // An announcement of an epoch the client already has moves nothing either.
         #expect(client.handle(.watchReceived(.activated(Activated(epoch: 2))), at: at(1400), random: &random).isEmpty)
+    }
+
+    /// A takeover warning starts the probe early; the activation that follows finds it
+    /// overdue and moves the client at once, without a probe of its own.
+    @Test mutating func aWarningsProbe_unansweredWhenTheActivationComes_movesTheClientAtOnce() {
+        var (client, _) = watching()
+        let warned = client.handle(.watchReceived(.takeoverWarning(TakeoverWarning(epoch: 2))), at: at(1000), random: &random)
+        guard case .send(.heartbeat)? = warned.first, warned.count == 1 else {
+            Issue.record("expected a probe of the own server and nothing else, got \(warned)")
+            return
+        }
+        // The deadline passes before the activation: nobody moves on a warning alone, and the
+        // overdue probe arms no deadline (no tick loop).
+        let due = client.handle(.tick, at: at(1250), random: &random)
+        #expect(!due.contains(.close) && !due.contains(.abandon) && !due.contains(.adoptWatch), "\(due)")
+        #expect(client.isLoggedIn && client.server == primary)
+        #expect(client.nextDeadline.map { $0 > at(1250) } != false, "an overdue warning probe must not keep a deadline in the past: \(String(describing: client.nextDeadline))")
+        let later = client.handle(.tick, at: at(1300), random: &random)
+        #expect(!later.contains(.close) && !later.contains(.abandon) && !later.contains(.adoptWatch), "\(later)")
+        let moved = client.handle(.watchReceived(.activated(Activated(epoch: 3))), at: at(1320), random: &random)
+        #expect(moved.first == .abandon, "\(moved)")
+        #expect(moved.contains(.adoptWatch), "\(moved)")
+        #expect(!moved.contains { if case .send(.heartbeat) = $0 { true } else { false } }, "no second probe: \(moved)")
+        #expect(client.server == secondary)
+    }
+
+    /// The activation arrives before the warning's probe is due: the client waits out the
+    /// same probe (not a new one), and moves at its deadline.
+    @Test mutating func anActivationBeforeTheWarningsDeadline_waitsForThatDeadline() {
+        var (client, _) = watching()
+        _ = client.handle(.watchReceived(.takeoverWarning(TakeoverWarning(epoch: 2))), at: at(1000), random: &random)
+        let activated = client.handle(.watchReceived(.activated(Activated(epoch: 3))), at: at(1100), random: &random)
+        #expect(activated.isEmpty, "the warning's probe is still running: \(activated)")
+        #expect(client.nextDeadline.map { $0 <= at(1250) } == true)
+        #expect(!client.handle(.tick, at: at(1200), random: &random).contains(.adoptWatch))
+        let moved = client.handle(.tick, at: at(1250), random: &random)
+        #expect(moved.first == .abandon && moved.contains(.adoptWatch), "\(moved)")
+        #expect(client.server == secondary)
+    }
+
+    /// The split rule holds with warnings: a server that answered the warning's probe keeps
+    /// its client through the activation unless it then fails a probe of its own.
+    @Test mutating func aWarningAnswered_theActivationProbesAgain_andAnAnswerKeepsTheClient() {
+        var (client, _) = watching()
+        let warned = client.handle(.watchReceived(.takeoverWarning(TakeoverWarning(epoch: 2))), at: at(1000), random: &random)
+        guard case .send(.heartbeat(let first))? = warned.first else {
+            Issue.record("expected a probe, got \(warned)")
+            return
+        }
+        #expect(client.handle(.received(.heartbeat(first)), at: at(1020), random: &random).isEmpty)
+        let activated = client.handle(.watchReceived(.activated(Activated(epoch: 3))), at: at(1500), random: &random)
+        guard case .send(.heartbeat(let second))? = activated.first else {
+            Issue.record("the activation must start a new probe after an answered warning, got \(activated)")
+            return
+        }
+        #expect(second.sequence > first.sequence)
+        #expect(client.handle(.received(.heartbeat(second)), at: at(1510), random: &random).isEmpty)
+        let later = client.handle(.tick, at: at(1800), random: &random)
+        #expect(!later.contains(.close) && !later.contains(.abandon) && !later.contains(.adoptWatch), "\(later)")
+        #expect(client.isLoggedIn && client.server == primary)
+        // A late answer to an overdue warning probe clears it too: the activation then probes.
+        for second in 2...8 {
+            _ = client.handle(.tick, at: at(Int64(second) * 1000), random: &random)
+            _ = client.handle(.received(.heartbeat(Heartbeat(sequence: 0))), at: at(Int64(second) * 1000 + 5), random: &random)
+        }
+        let warnedAgain = client.handle(.watchReceived(.takeoverWarning(TakeoverWarning(epoch: 2))), at: at(9000), random: &random)
+        guard case .send(.heartbeat(let third))? = warnedAgain.first else {
+            Issue.record("expected a probe, got \(warnedAgain)")
+            return
+        }
+        _ = client.handle(.tick, at: at(9300), random: &random)
+        _ = client.handle(.received(.heartbeat(third)), at: at(9400), random: &random)
+        let again = client.handle(.watchReceived(.activated(Activated(epoch: 4))), at: at(9500), random: &random)
+        #expect(!again.contains(.adoptWatch), "answered late, the server is alive: probe, do not move: \(again)")
+        #expect(client.server == primary)
     }
 
     @Test mutating func aLostWatchIsRetriedWithBackoff_andAHeartbeatKeepsItAlive() {

@@ -20,6 +20,8 @@ import Glibc
         let clients = (0..<3).map { TestClient(servers: [pair.primary.clientEndpoint], username: "op\($0)") }
         defer { clients.forEach { $0.stop() } }
         for client in clients { #expect(await client.waitLoggedIn(to: pair.primary.clientEndpoint)) }
+        // Each watches the secondary within two seconds of its login.
+        #expect(await eventually(.seconds(5)) { pair.secondary.metric("vcom_clients_watching") == 3 }, "\(pair.logs)")
 
         pair.primary.kill(SIGSTOP)  // no FIN, no reset: only silence
         defer { pair.primary.kill(SIGCONT) }
@@ -28,6 +30,17 @@ import Glibc
             #expect(await client.waitLoggedIn(to: pair.secondary.clientEndpoint), "\(client.events)")
         }
         #expect(pair.secondary.log.contains("peer link lost (silent)"))
+        // Issue 28: the watchers were warned while the link was late, before the activation,
+        // and each moved because its own server left a probe unanswered (not on its own 3 s
+        // heartbeat timeout).
+        let log = pair.secondary.log
+        let warned = log.range(of: "peer link late: warning 3 watching clients")
+        let activated = log.range(of: "ACTIVE: serving clients")
+        #expect(warned != nil && activated != nil && warned!.lowerBound < activated!.lowerBound, "\(log)")
+        for client in clients {
+            let reasons = client.events.compactMap { if case .lost(_, let reason) = $0 { reason } else { nil } }
+            #expect(reasons.contains { $0.contains("did not answer within") }, "\(reasons)")
+        }
     }
 
     @Test func aSessionTokenSurvivesTheFailover() async throws {

@@ -43,7 +43,7 @@ struct RandomMessages {
     }
     mutating func element<T: CaseIterable>(_: T.Type) -> T { T.allCases.randomElement(using: &rng)! }
 
-    static let clientCases = 12
+    static let clientCases = 13
     mutating func clientMessage(_ index: Int) -> ClientMessage {
         switch index {
         case 0: return .hello(hello())
@@ -67,8 +67,9 @@ struct RandomMessages {
         case 7:
             return .media(MediaFrame(streamId: int(), sequence: int(), timestamp: int(), audio: bytes(maxLength: 2000)))
         case 8: return .redirect(Redirect(target: endpoint(), reason: RedirectReason(rawValue: int()), epoch: int()))
-        case 10: return .watch(Watch(sessionToken: bytes(), epoch: int()))
+        case 10: return .watch(Watch(sessionToken: bytes(), epoch: int(), wantsWarnings: bool()))
         case 11: return .activated(Activated(epoch: int()))
+        case 12: return .takeoverWarning(TakeoverWarning(epoch: int()))
         default: return .logout
         }
     }

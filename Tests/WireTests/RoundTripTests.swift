@@ -70,4 +70,20 @@ import Wire
         while let message = try codec.decode(from: &buffer, allocator: ByteBufferAllocator()) { decoded.append(message) }
         #expect(decoded == messages)
     }
+
+    /// The watch's warning flag rides after the old fields: a watch without it is the old
+    /// layout byte for byte, and the old layout reads as "no warnings wanted".
+    @Test func watchWarningFlagKeepsTheOldLayout() throws {
+        let token = ByteBuffer(string: "token")
+        var old = ByteBuffer()
+        try Watch(sessionToken: token, epoch: 9).write(to: &old)
+        var flagged = ByteBuffer()
+        try Watch(sessionToken: token, epoch: 9, wantsWarnings: true).write(to: &flagged)
+        #expect(flagged.readableBytes == old.readableBytes + 1)
+        #expect(flagged.getSlice(at: flagged.readerIndex, length: old.readableBytes) == old)
+        var reading = old
+        #expect(try Watch(wire: &reading) == Watch(sessionToken: token, epoch: 9, wantsWarnings: false))
+        reading = flagged
+        #expect(try Watch(wire: &reading).wantsWarnings)
+    }
 }

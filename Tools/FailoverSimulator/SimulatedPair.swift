@@ -390,7 +390,7 @@ public final class SimulatedPair {
             case .redirectClients(let reason):
                 log("\(role) redirects \(servers[i].sessions.count) clients (\(reason))")
                 redirectAll(from: i)
-            case .announceToWatchers:
+            case .announceToWatchers, .warnWatchers:
                 break  // the simulated clients keep no watch connection
             case .replicationRole(let replication):
                 // The simulated stores are always in step: a leader's follower is caught up at

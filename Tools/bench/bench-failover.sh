@@ -32,7 +32,8 @@ TIMEOUT=${TIMEOUT:-60}
 # simulated clients doing their own handshakes on the servers' two cores fall behind their
 # heartbeats at 2,000 a second, and the census hands over before the fault (docs/performance.md).
 RAMP=${RAMP:-500}
-BIN=.build/release
+# BIN=DIR runs another build's binaries (alternating runs of two builds); nothing is built then.
+BIN=${BIN:-.build/release}
 BASE="run/bench-failover-$(date +%Y%m%d-%H%M%S)"
 
 case "$MODE" in kill | silent) MODES=("$MODE") ;; both) MODES=(kill silent) ;;

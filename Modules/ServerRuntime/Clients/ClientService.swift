@@ -209,7 +209,7 @@ final class ClientService: Sendable {
     /// that replaces it after a reconnect. A third evicts the oldest.
     static let watchesPerChain = 2
     private struct Watchers {
-        var outlets: [ObjectIdentifier: (outlet: MediaOutlet, chain: String)] = [:]
+        var outlets: [ObjectIdentifier: (outlet: MediaOutlet, chain: String, wantsWarnings: Bool)] = [:]
         /// Per chain, its watch connections, oldest first.
         var byChain: [String: [ObjectIdentifier]] = [:]
         var announced: UInt64?
@@ -233,7 +233,7 @@ final class ClientService: Sendable {
         let chain = RevokedSession.key(username: account.username, issuedAtMs: claims.issuedAtMs)
         let id = ObjectIdentifier(outlet.channel)
         let (announced, count, evicted) = watchers.withLockedValue { watchers -> (UInt64?, Int, [MediaOutlet]) in
-            watchers.outlets[id] = (outlet, chain)
+            watchers.outlets[id] = (outlet, chain, request.wantsWarnings)
             var list = watchers.byChain[chain, default: []].filter { $0 != id } + [id]
             var evicted: [MediaOutlet] = []
             while list.count > Self.watchesPerChain {
@@ -275,6 +275,17 @@ final class ClientService: Sendable {
         var bytes = ByteBuffer()
         guard (try? watcherCodec.encode(.activated(Activated(epoch: epoch)), into: &bytes)) != nil else { return }
         logger.info("telling \(outlets.count) watching clients that this server serves (epoch \(epoch))")
+        MediaRouter.send(bytes, to: outlets, from: loop)
+    }
+
+    /// The serving peer went quiet and this server would take over if it stays so: the
+    /// watchers that understand the warning probe their own server now.
+    func warnWatchers(peerEpoch: UInt64, from loop: EventLoop) {
+        let outlets = watchers.withLockedValue { watchers in watchers.outlets.values.filter(\.wantsWarnings).map(\.outlet) }
+        guard !outlets.isEmpty else { return }
+        var bytes = ByteBuffer()
+        guard (try? watcherCodec.encode(.takeoverWarning(TakeoverWarning(epoch: peerEpoch)), into: &bytes)) != nil else { return }
+        logger.info("peer link late: warning \(outlets.count) watching clients that this server may take over")
         MediaRouter.send(bytes, to: outlets, from: loop)
     }
 

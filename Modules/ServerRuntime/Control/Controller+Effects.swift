@@ -72,6 +72,8 @@ extension Controller {
                 redirectAllClients(reason)
             case .announceToWatchers(let epoch):
                 clients.announce(activeEpoch: epoch, from: loop)
+            case .warnWatchers(let peerEpoch):
+                clients.warnWatchers(peerEpoch: peerEpoch, from: loop)
             case .replicationRole(let role):
                 setReplicationRole(role)
             case .linkReport(let report):

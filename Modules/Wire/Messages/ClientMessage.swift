@@ -15,6 +15,7 @@ public enum ClientMessage: WireMessage {
     case logout
     case watch(Watch)
     case activated(Activated)
+    case takeoverWarning(TakeoverWarning)
 
     public enum Types {
         public static let login = MessageType(0x0101)
@@ -27,6 +28,7 @@ public enum ClientMessage: WireMessage {
         public static let logout = MessageType(0x0108)
         public static let watch = MessageType(0x0109)
         public static let activated = MessageType(0x010A)
+        public static let takeoverWarning = MessageType(0x010B)
     }
 
     public var messageType: MessageType {
@@ -43,6 +45,7 @@ public enum ClientMessage: WireMessage {
         case .logout: Types.logout
         case .watch: Types.watch
         case .activated: Types.activated
+        case .takeoverWarning: Types.takeoverWarning
         }
     }
 
@@ -65,6 +68,7 @@ public enum ClientMessage: WireMessage {
         case .logout: break
         case .watch(let body): try body.write(to: &buffer)
         case .activated(let body): try body.write(to: &buffer)
+        case .takeoverWarning(let body): try body.write(to: &buffer)
         }
     }
 
@@ -82,6 +86,7 @@ public enum ClientMessage: WireMessage {
         case Types.logout: self = .logout
         case Types.watch: self = .watch(try Watch(wire: &payload))
         case Types.activated: self = .activated(try Activated(wire: &payload))
+        case Types.takeoverWarning: self = .takeoverWarning(try TakeoverWarning(wire: &payload))
         default: throw .unknownMessageType(type)
         }
     }
@@ -343,19 +348,45 @@ public struct Redirect: WireCodable {
 public struct Watch: WireCodable {
     public var sessionToken: ByteBuffer
     public var epoch: UInt64
+    /// The watcher understands `takeoverWarning`. Appended to the payload (absent means no):
+    /// an older server reads the rest and ignores it, and an older client is never sent a
+    /// message it would take for a protocol error.
+    public var wantsWarnings: Bool
 
-    public init(sessionToken: ByteBuffer, epoch: UInt64) {
+    public init(sessionToken: ByteBuffer, epoch: UInt64, wantsWarnings: Bool = false) {
         self.sessionToken = sessionToken
         self.epoch = epoch
+        self.wantsWarnings = wantsWarnings
     }
 
     public init(wire buffer: inout ByteBuffer) throws(WireError) {
         sessionToken = try buffer.readWireBytes("watch.sessionToken")
         epoch = try buffer.readWireInteger("watch.epoch")
+        wantsWarnings = buffer.readableBytes > 0 ? try buffer.readWireInteger("watch.wantsWarnings") as UInt8 != 0 : false
     }
 
     public func write(to buffer: inout ByteBuffer) throws(WireError) {
         try buffer.writeWireBytes(sessionToken, field: "watch.sessionToken")
+        buffer.writeInteger(epoch)
+        if wantsWarnings { buffer.writeInteger(UInt8(1)) }
+    }
+}
+
+/// Sent to the watchers that asked for it when this server stops hearing its serving peer
+/// (the peer link is late, not yet lost) and would take over if the silence lasts: each
+/// watcher checks its own server now, so that when the activation comes the answer (or its
+/// absence) is already known. Nobody moves on a warning alone. `epoch`: the epoch this
+/// server knows the peer serves under.
+public struct TakeoverWarning: WireCodable {
+    public var epoch: UInt64
+
+    public init(epoch: UInt64) { self.epoch = epoch }
+
+    public init(wire buffer: inout ByteBuffer) throws(WireError) {
+        epoch = try buffer.readWireInteger("takeoverWarning.epoch")
+    }
+
+    public func write(to buffer: inout ByteBuffer) throws(WireError) {
         buffer.writeInteger(epoch)
     }
 }
