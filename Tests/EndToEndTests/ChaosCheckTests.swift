@@ -56,7 +56,7 @@ import Glibc
     @Test func aCleanRunPasses() throws {
         let result = try check(Self.cleanRun())
         #expect(result.status == 0, "\(result.output)")
-        #expect(result.output.contains("chaos rounds=1 scenarios=crash:1 violations=0 max_relogin_ms=400 lost_changes=0"), "\(result.output)")
+        #expect(result.output.contains("chaos rounds=1 scenarios=crash:1 violations=0 max_relogin_ms=400 failover_max_ms=crash:400 lost_changes=0"), "\(result.output)")
     }
 
     @Test func eachBrokenRuleIsCaught() throws {
@@ -103,7 +103,7 @@ import Glibc
         run["final-config.json"] = #"{"settings":{"chaos.w0":"x"}}"#
         run["final-divergence.json"] = #"{"divergence":[{"change":"set chaos.w1 = value-1"}]}"#
         let passed = try check(run)
-        #expect(passed.status == 0 && passed.output.contains("violations=0 max_relogin_ms=400 lost_changes=0 journaled_acked=0 local_only=1"), "\(passed.output)")
+        #expect(passed.status == 0 && passed.output.contains("violations=0 max_relogin_ms=400 failover_max_ms=crash:400 lost_changes=0 journaled_acked=0 local_only=1"), "\(passed.output)")
         run["writes.jsonl"] = #"{"t":700,"key":"chaos.w1","value":"value-1","ok":true,"replicated":true}"#
         let caught = try check(run)
         #expect(caught.status == 1 && caught.output.contains("journaled_acked=1 local_only=0"), "\(caught.output)")

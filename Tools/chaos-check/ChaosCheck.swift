@@ -35,6 +35,10 @@ struct ChaosCheck: ParsableCommand {
         // 1. Every client back within the round's budget, after every fault and every switch
         //    back (one simulator per group of clients, a file each).
         var maxRelogin = 0.0
+        // The failover phase's slowest re-login per scenario, and a line per round: the figures
+        // of each kind of fault, comparable run to run (silent ones: pause, linkcut, ...).
+        var failoverByScenario: [String: Int] = [:]
+        var roundLines: [String] = []
         let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         for round in rounds {
             let number = round["round"] as? Int ?? 0
@@ -55,6 +59,13 @@ struct ChaosCheck: ParsableCommand {
                     let relogin = (summary["relogin"] as? [String: Any])?["max_ms"] as? Double ?? .infinity
                     let count = (summary["relogin"] as? [String: Any])?["count"] as? Int ?? 0
                     if count > 0 { maxRelogin = max(maxRelogin, relogin.isFinite ? relogin : 0) }
+                    if phase == "failover", count > 0, relogin.isFinite {
+                        let scenario = round["scenario"] as? String ?? "?"
+                        let figures = summary["relogin"] as? [String: Any] ?? [:]
+                        let p50 = Int(figures["p50_ms"] as? Double ?? 0)
+                        failoverByScenario[scenario] = max(failoverByScenario[scenario] ?? 0, Int(relogin))
+                        roundLines.append("chaos-check: round \(number) (\(scenario)) \(name): \(count) clients moved, re-login p50 \(p50) ms, max \(Int(relogin)) ms")
+                    }
                     if neverBack != 0 { violations.append("\(name): \(neverBack) clients never came back") }
                     if count == 0 && kind == "primary-failure" { violations.append("\(name): no client moved") }
                     if count > 0 && relogin > budget { violations.append("\(name): a client took \(Int(relogin)) ms (budget \(Int(budget)))") }
@@ -232,13 +243,14 @@ struct ChaosCheck: ParsableCommand {
         let pageSamples = pages.count
         violations += Self.pageContradictions(pages, records: samples)
 
+        for line in roundLines { print(line) }
         for violation in violations.prefix(50) { print("VIOLATION: \(violation)") }
         let acknowledged = writes.filter { $0["ok"] as? Bool == true }.count
         print(
             "chaos-check: \(rounds.count) rounds, \(samples.count) status samples, \(pageSamples) page samples, \(acknowledged) of \(writes.count) writes acknowledged "
                 + "(\(localOnly) of them as local only), \(incidents.count) incidents; records in \(directory)")
         let mix = scenarios.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ",")
-        print("chaos rounds=\(rounds.count) scenarios=\(mix) violations=\(violations.count) max_relogin_ms=\(Int(maxRelogin)) lost_changes=\(lost) journaled_acked=\(journaledAcknowledged) local_only=\(localOnly) seed=\(seed)")
+        print("chaos rounds=\(rounds.count) scenarios=\(mix) violations=\(violations.count) max_relogin_ms=\(Int(maxRelogin)) failover_max_ms=\(failoverByScenario.isEmpty ? "none" : failoverByScenario.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ",")) lost_changes=\(lost) journaled_acked=\(journaledAcknowledged) local_only=\(localOnly) seed=\(seed)")
         if !violations.isEmpty { throw ExitCode(1) }
     }
 

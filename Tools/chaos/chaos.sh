@@ -21,7 +21,7 @@
 # Throughout every round, configuration is written through vcom-admin on whichever server
 # serves. Everything every process reports is recorded under run/chaos-*/ with timestamps; the
 # last line is chaos-check's:
-#   chaos rounds=N scenarios=... violations=0 max_relogin_ms=... lost_changes=0
+#   chaos rounds=N scenarios=... violations=0 max_relogin_ms=... failover_max_ms=SCENARIO:MS,... lost_changes=0
 # Loss and delay on the link (tc netem) need a kernel with netem, which this machine lacks:
 # docs/failure-scenarios.md says what is and is not covered.
 set -euo pipefail
