@@ -29,13 +29,16 @@ public struct ActivationPolicy: Sendable {
         public var startupPeerWait: Duration
         /// A switchover the peer did not complete in this time is abandoned.
         public var switchoverTimeout: Duration
+        /// The witness, when one is configured (nil: the seed's rules exactly).
+        public var witness: WitnessTiming?
 
         public init(
             lossCorrelationWindow: Duration = .seconds(5), clientLossLead: Duration = .milliseconds(300),
             deactivationSettle: Duration = .milliseconds(200), handoverTimeout: Duration = .seconds(5),
             handoverReportGrace: Duration = .seconds(10), handoverRetryBackoff: Duration = .seconds(30), handoverMinimumClients: Int = 1,
-            startupPeerWait: Duration = .seconds(1), switchoverTimeout: Duration = .seconds(5)
+            startupPeerWait: Duration = .seconds(1), switchoverTimeout: Duration = .seconds(5), witness: WitnessTiming? = nil
         ) {
+            self.witness = witness
             self.lossCorrelationWindow = lossCorrelationWindow
             self.clientLossLead = clientLossLead
             self.deactivationSettle = deactivationSettle
@@ -133,6 +136,9 @@ public struct ActivationPolicy: Sendable {
     /// peer frame below it is stale.
     var highestPeerEpoch: UInt64 = 0
     var nextRequestId: UInt32 = 1
+    /// The link was lost and this standby takes over only on the witness's word (a key
+    /// held, the peer's process gone, or the witness down), not at once.
+    public internal(set) var awaitingWitness = false
     /// Maintenance mode (`patronictl pause`): no automatic decision (no failover, no
     /// self-deactivation, no handover, no row-4 trial); the link's and the census's reports
     /// are still taken, so the state is right when it ends. Manual commands still work.
@@ -199,6 +205,7 @@ public struct ActivationPolicy: Sendable {
             if changed && refusal == nil { actions += permissionGranted(at: now) }
         case .admin(let command): actions = adminCommand(command, at: now)
         case .maintenance(let on): actions = maintenanceChanged(on, at: now)
+        case .witness(let verdict): actions = witnessSaid(verdict, at: now)
         }
         actions += deadlinesPassed(at: now)
         // Whatever ended just now (a handover, a trial, a switchover, a hold), a server that

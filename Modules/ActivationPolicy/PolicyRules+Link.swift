@@ -69,6 +69,7 @@ extension ActivationPolicy {
         case .up, .restored:
             link = .up(stable: false)
             hasHeardFromPeer = true
+            awaitingWitness = false
             linkLostAt = nil
             linkLostCause = nil
             peerBeforeLoss = nil
@@ -136,6 +137,11 @@ extension ActivationPolicy {
             // Row 2: activate at once (a primary only when it stands by by plan).
             guard activationRefusal == nil else {
                 return [.warning("peer link lost but cannot activate: \(activationRefusal!)")]
+            }
+            if configuration.witness != nil {
+                // A silent link is a dead peer or a cut cable: only the key tells them apart.
+                awaitingWitness = true
+                return [.warning("peer link lost: taking over once the witness's key is held (or the peer's process is found gone)")]
             }
             return activate(at: now, incident: .peerLinkLost)
         case .standby where role == .primary && startupDeadline == nil:

@@ -98,6 +98,40 @@ public enum PolicyEvent: Equatable, Sendable {
     case admin(AdminCommand)
     /// Maintenance mode began (true) or ended (false): automatic decisions pause meanwhile.
     case maintenance(Bool)
+    /// What the witness (etcd, optional) says; only with `Configuration.witness` set.
+    case witness(WitnessVerdict)
+}
+
+/// The optional witness (issue 29): a lease-backed key in etcd that the serving server holds.
+/// Two servers alone cannot tell a dead peer from a cut link; the key is the third vote.
+public struct WitnessTiming: Sendable, Equatable {
+    /// The lease's time to live in etcd (whole seconds there; etcd's own floor is about 2 s).
+    public var leaseTTL: Duration
+    /// What a holder takes off its lease's end when it counts on its own clock: clock-rate
+    /// drift, a late tick, the etcd server's own lag in expiring leases.
+    public var driftMargin: Duration
+
+    public init(leaseTTL: Duration = .seconds(3), driftMargin: Duration = .milliseconds(500)) {
+        self.leaseTTL = leaseTTL
+        self.driftMargin = driftMargin
+    }
+}
+
+/// What the node concluded from the witness's answers (PairNode keeps the lease's books).
+public enum WitnessVerdict: Equatable, Sendable {
+    /// This server holds the key: after a lost link, its permission to take over.
+    case keyHeld
+    /// The peer's process is gone: its link closed and its client port refuses connections.
+    /// A crash costs no lease wait.
+    case peerGone
+    /// The witness has refused every request since the link was lost (its process is down,
+    /// its host answers), for the lease's time to live and the margin: nobody can hold a lease
+    /// now, and a peer that held one has given up serving by its own clock. The seed's rules.
+    case witnessDown
+    /// This server's lease is over by its own clock (no keepalive acknowledged for the time to
+    /// live less the margin) or the key names the peer, while the link is down: another
+    /// server may hold the key now, so this one stops serving.
+    case leaseLost
 }
 
 public enum PolicyAction: Equatable, Sendable {
@@ -133,6 +167,10 @@ public enum IncidentCause: Equatable, Sendable, CustomStringConvertible {
     /// A primary that was paired restarted without reaching its secondary: it waits for
     /// authorization rather than serve beside a secondary that may have taken over.
     case restartedWithoutPeer
+    /// Row 2 with a witness that is down: the link was lost and no lease could be asked for.
+    case peerLinkLostWitnessDown
+    /// The link was down and this server's witness lease ended: it stopped serving.
+    case witnessLeaseLost
 
     public var description: String {
         switch self {
@@ -142,6 +180,8 @@ public enum IncidentCause: Equatable, Sendable, CustomStringConvertible {
         case .splitResolved(let yielded): yielded ? "both active after a split; yielded" : "both active after a split; kept serving"
         case .forcedActivation(let reason): "forced activation: \(reason)"
         case .resumedService: "secondary never took over; resumed service"
+        case .peerLinkLostWitnessDown: "peer link lost; witness unreachable; activated by the seed's rules"
+        case .witnessLeaseLost: "peer link down and the witness lease lost; deactivated"
         case .restartedWithoutPeer:
             "restarted without reaching the secondary; awaiting authorization: check whether the secondary serves (and the peer link) before authorizing"
         }

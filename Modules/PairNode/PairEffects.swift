@@ -61,6 +61,12 @@ public enum PairDirective: Equatable, Sendable {
     case adminReply(accepted: Bool, String)
     /// Maintenance mode reached its end time (the shell logs it; automatic decisions resume).
     case maintenanceEnded
+    /// Put this request to the witness and feed back its answer (`.witnessReply`), always:
+    /// a timeout is `.unreachable`. One at a time.
+    case witness(WitnessRequest)
+    /// Try a connection to the peer's client port and feed back whether it was refused
+    /// (`.peerPortChecked`).
+    case checkPeerPort
     case warning(String)
 }
 

@@ -32,6 +32,10 @@ public enum PairInput: Equatable, Sendable {
     /// Maintenance mode on (until `until`, or until turned off when nil) or off: every
     /// automatic decision pauses meanwhile (docs/failover-policy.md, "Maintenance mode").
     case maintenance(on: Bool, until: MonotonicTime?)
+    /// The witness's answer to the request the node asked for, which left at `sentAt`.
+    case witnessReply(WitnessReply, sentAt: MonotonicTime)
+    /// The peer's client port, checked after a closed link: `refused` means its process is gone.
+    case peerPortChecked(refused: Bool)
 }
 
 /// What the peer link carries that the node decides on (the configuration, the licence and

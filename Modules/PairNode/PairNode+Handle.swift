@@ -67,7 +67,18 @@ extension PairNode {
             // A window that has already ended is none.
             let ended = until.map { now >= $0 } ?? false
             setMaintenance(on && !ended, until: until, at: now, into: &effects)
+        case .witnessReply(let reply, let sentAt):
+            witnessAnswered(reply, sentAt: sentAt, at: now, into: &effects)
+        case .peerPortChecked(let refused):
+            guard witness != nil else { break }
+            witness!.portCheckInFlight = false
+            if refused {
+                witness!.portChecksUntil = nil
+                witness!.nextPortCheckAt = nil
+                decide(.witness(.peerGone), at: now, into: &effects)
+            }
         }
+        if case .tick = input { witnessDeadlines(at: now, into: &effects) }
         settle(at: now, into: &effects)
         return effects
     }
@@ -80,7 +91,7 @@ extension PairNode {
     }
 
     /// The policy's decision on one event, into the effects.
-    private mutating func decide(_ event: PolicyEvent, at now: MonotonicTime, into effects: inout PairEffects) {
+    mutating func decide(_ event: PolicyEvent, at now: MonotonicTime, into effects: inout PairEffects) {
         for action in policy.handle(event, at: now) {
             switch action {
             case .persist(let state): effects.persist = state
@@ -112,6 +123,7 @@ extension PairNode {
             case .report(let report):
                 effects.directives.append(.linkReport(report))
                 if report == .suspect { warnWatchers(at: now, into: &effects) }
+                witnessNoteLink(report, at: now)
                 if case .lost(let cause) = report {
                     // A closed link: the peer's process ended (or its host reset the connection),
                     // and its clients' connections closed as well: they come by themselves, and an
@@ -153,6 +165,7 @@ extension PairNode {
             announcedEpoch = serving
             effects.directives.append(.announceToWatchers(epoch: serving))
         }
+        witnessRequests(at: now, into: &effects)
         effects.nextDeadline = nextDeadline
     }
 

@@ -59,6 +59,8 @@ public struct PairNode: Sendable {
     var announcedEpoch: UInt64?
     /// When the watchers were last warned of a takeover.
     var watchersWarnedAt: MonotonicTime?
+    /// The witness's books (nil: no witness configured).
+    var witness: WitnessBooks?
     /// Maintenance mode, and when it ends by itself (nil: when turned off).
     public internal(set) var inMaintenance = false
     public internal(set) var maintenanceUntil: MonotonicTime?
@@ -72,6 +74,7 @@ public struct PairNode: Sendable {
         monitor = PeerLinkMonitor(configuration: configuration.link)
         census = ClientCensus(configuration: configuration.census)
         self.synced = synced || role == .primary
+        witness = configuration.policy.witness.map(WitnessBooks.init(timing:))
     }
 
     // MARK: What the shell reads
@@ -104,7 +107,16 @@ public struct PairNode: Sendable {
 
     public var nextDeadline: MonotonicTime? {
         policy.nextDeadline.earliest(monitor.nextDeadline).earliest(census.nextDeadline).earliest(announcementHeldUntil)
-            .earliest(inMaintenance ? maintenanceUntil : nil)
+            .earliest(inMaintenance ? maintenanceUntil : nil).earliest(witness?.nextDeadline)
+    }
+
+    /// The witness as this server sees it (nil: none configured).
+    public func witnessStatus(at now: MonotonicTime) -> WitnessStatus? {
+        guard let witness else { return nil }
+        var peerEpoch: UInt64?
+        if case .heldByPeer(let epoch)? = witness.lastReply { peerEpoch = epoch }
+        let left = witness.holding ? witness.leaseValidUntil.map { max(.zero, $0 - now) } : nil
+        return WitnessStatus(holding: witness.holding, leaseLeft: left, lastReply: witness.lastReply, peerEpoch: peerEpoch)
     }
 
     /// Why this server may not serve (nil: it may).

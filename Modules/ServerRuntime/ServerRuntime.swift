@@ -132,7 +132,7 @@ public final class ServerRuntime: Service, Sendable {
             modules.node?(persisted, synced)
             ?? PairNode(role: settings.role, configuration: settings.nodeConfiguration, persisted: persisted, synced: synced)
         let metrics = RuntimeMetrics(role: settings.role, serverId: settings.serverId, tls: settings.tls?.contexts)
-        let failoverCauses: Set<String> = [IncidentCause.peerLinkLost, .clientLossHandover, .linkAndMajorityLost].map(\.description).reduce(into: []) { $0.insert($1) }
+        let failoverCauses: Set<String> = [IncidentCause.peerLinkLost, .clientLossHandover, .linkAndMajorityLost, .peerLinkLostWitnessDown, .witnessLeaseLost].map(\.description).reduce(into: []) { $0.insert($1) }
         if let last = (try? (modules.incidents ?? stateStore).incidents())?.filter({ failoverCauses.contains($0.cause) }).map(\.decidedAt).max() {
             metrics.lastFailover(at: last)
         }

@@ -27,6 +27,58 @@ struct NodePair {
     var clients: [ServerRole: Int] = [.primary: 0, .secondary: 0]
     /// Extra delay given to the next client-count report a side sends (a retransmission).
     var delayNextReport: Duration = .zero
+    /// The witness (etcd), when the configuration has one.
+    var witness = Witness()
+    /// Inputs due later (the witness's answers, the port checks), in time order.
+    var scheduled: [(at: MonotonicTime, role: ServerRole, input: PairInput)] = []
+    /// Sides whose process is gone: their client port refuses (a frozen side's does not).
+    var portRefused: Set<ServerRole> = []
+    /// Every activation and deactivation, in order: (when, who, active after it).
+    var activity: [(at: MonotonicTime, role: ServerRole, active: Bool)] = []
+
+    /// A one-key etcd: the key's holder and its lease's end on etcd's clock (the same clock
+    /// as the nodes': drift is what the margin is for, and is tested by moving `delay`).
+    struct Witness {
+        enum Reach { case up, refused, silent }
+        var holder: ServerRole?
+        var holderEpoch: UInt64 = 0
+        var expiresAt = MonotonicTime.zero
+        var reach: [ServerRole: Reach] = [.primary: .up, .secondary: .up]
+        /// One way, each request and each answer.
+        var delay = Duration.milliseconds(2)
+        var silentTimeout = Duration.milliseconds(500)
+        /// How much sooner than the nodes' clocks etcd's ends a lease (a clock running fast).
+        var early = Duration.zero
+        /// Who held the key when (for overlap checks).
+        var log: [String] = []
+
+        /// The request arrives at `now`; what etcd does and answers.
+        mutating func serve(_ request: WitnessRequest, from role: ServerRole, at now: MonotonicTime, ttl: Duration) -> WitnessReply {
+            if let holder, now >= expiresAt {
+                log.append("\(now) lease of \(holder) expired")
+                self.holder = nil
+            }
+            switch request {
+            case .acquire(let epoch):
+                guard holder == nil else { return holder == role ? .holding : .heldByPeer(epoch: holderEpoch) }
+                holder = role
+                holderEpoch = epoch
+                expiresAt = now + ttl - early
+                log.append("\(now) \(role) acquired")
+                return .holding
+            case .keepAlive:
+                guard holder == role else { return holder.map { _ in .heldByPeer(epoch: holderEpoch) } ?? .free }
+                expiresAt = now + ttl - early
+                return .holding
+            case .release:
+                if holder == role {
+                    holder = nil
+                    log.append("\(now) \(role) released")
+                }
+                return .free
+            }
+        }
+    }
 
     init(latency: Duration, configuration: PairNode.Configuration = .init()) {
         primary = PairNode(role: .primary, configuration: configuration)
@@ -115,11 +167,32 @@ struct NodePair {
             case .warning(let text): warnings[role, default: []].append(text)
             case .redirectClients: clients[role] = 0
             case .replicationRole(.leader): send(role, .peerReplicationLag(0))  // the stores are in step
+            case .activate: activity.append((now, role, true))
+            case .deactivate: activity.append((now, role, false))
+            case .witness(let request):
+                let ttl = node(role).configuration.policy.witness?.leaseTTL ?? .seconds(3)
+                let sent = now
+                switch witness.reach[role] ?? .up {
+                case .up:
+                    let reply = witness.serve(request, from: role, at: now + witness.delay, ttl: ttl)
+                    schedule(at: now + witness.delay * 2, role, .witnessReply(reply, sentAt: sent))
+                case .refused:
+                    schedule(at: now + witness.delay * 2, role, .witnessReply(.refused, sentAt: sent))
+                case .silent:
+                    schedule(at: now + witness.silentTimeout, role, .witnessReply(.unreachable, sentAt: sent))
+                }
+            case .checkPeerPort:
+                schedule(at: now + .milliseconds(1), role, .peerPortChecked(refused: portRefused.contains(role == .primary ? .secondary : .primary)))
             default: break
             }
             if case .send(.heartbeat) = directive { continue }
             log.append("\(now) \(role): \(directive)")
         }
+    }
+
+    mutating func schedule(at time: MonotonicTime, _ role: ServerRole, _ input: PairInput) {
+        scheduled.append((time, role, input))
+        scheduled.sort { $0.at < $1.at }
     }
 
     mutating func transmit(_ frame: PeerSignal, toPrimary: Bool, extra: Duration = .zero) {
@@ -133,9 +206,13 @@ struct NodePair {
         while true {
             let delivery = inFlight.map(\.at).min()
             let deadline = [ServerRole.primary, .secondary].filter { !dead.contains($0) }.compactMap { node($0).nextDeadline }.min()
-            guard let next = [delivery, deadline].compactMap({ $0 }).min(), next <= time else { break }
+            let due = scheduled.first?.at
+            guard let next = [delivery, deadline, due].compactMap({ $0 }).min(), next <= time else { break }
             now = next
-            if let delivery, delivery == next, let index = inFlight.firstIndex(where: { $0.at == delivery }) {
+            if let due, due == next {
+                let (_, role, input) = scheduled.removeFirst()
+                send(role, input)
+            } else if let delivery, delivery == next, let index = inFlight.firstIndex(where: { $0.at == delivery }) {
                 let (_, toPrimary, frame) = inFlight.remove(at: index)
                 send(toPrimary ? .primary : .secondary, .peerSignal(frame))
             } else {

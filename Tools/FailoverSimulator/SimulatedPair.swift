@@ -414,6 +414,8 @@ public final class SimulatedPair {
             case .warning(let text):
                 log("\(role) warning: \(text)")
                 servers[i].warnings.append(text)
+            case .witness, .checkPeerPort:
+                break
             }
         }
     }

@@ -1,0 +1,175 @@
+import ActivationPolicy
+import HealthMonitor
+import PairModel
+import PairNode
+import Testing
+
+/// Issue 29: the decisions with an etcd witness (docs/failover-policy.md, "With a witness"),
+/// on two nodes and a one-key etcd with exact timing.
+@Suite struct WitnessTests {
+    static let timing = WitnessTiming(leaseTTL: .seconds(3), driftMargin: .milliseconds(500))
+    static var configuration: PairNode.Configuration {
+        var configuration = PairNode.Configuration()
+        configuration.policy.witness = timing
+        return configuration
+    }
+
+    /// Running and stable, the primary serving and holding the key.
+    func running() -> NodePair {
+        var pair = NodePair.running(latency: .milliseconds(1), configuration: Self.configuration)
+        pair.advance(by: .seconds(1))
+        return pair
+    }
+
+    /// When each side was active: (role, from, to) intervals; a dead side's ends at its death
+    /// (`died`), a live one's at the end of the run.
+    func activeIntervals(_ pair: NodePair, died: MonotonicTime? = nil) -> [(ServerRole, MonotonicTime, MonotonicTime)] {
+        var open: [ServerRole: MonotonicTime] = [:]
+        var intervals: [(ServerRole, MonotonicTime, MonotonicTime)] = []
+        for entry in pair.activity {
+            if entry.active {
+                open[entry.role] = open[entry.role] ?? entry.at
+            } else if let from = open.removeValue(forKey: entry.role) {
+                intervals.append((entry.role, from, entry.at))
+            }
+        }
+        for (role, from) in open { intervals.append((role, from, pair.dead.contains(role) ? (died ?? from) : pair.now)) }
+        return intervals
+    }
+
+    /// Both serving (alive) at the same moment, in milliseconds.
+    func overlap(_ pair: NodePair) -> Duration {
+        let intervals = activeIntervals(pair)
+        var total = Duration.zero
+        for a in intervals where a.0 == .primary {
+            for b in intervals where b.0 == .secondary {
+                let start = max(a.1, b.1)
+                let end = min(a.2, b.2)
+                if end > start { total += end - start }
+            }
+        }
+        return total
+    }
+
+    @Test func thePrimaryHoldsTheKeyWhileItServes() {
+        let pair = running()
+        #expect(pair.primary.state == .active)
+        #expect(pair.witness.holder == .primary, "\(pair.witness.log)")
+        #expect(pair.primary.witnessStatus(at: pair.now)?.holding == true)
+        #expect(pair.secondary.witnessStatus(at: pair.now)?.holding == false)
+    }
+
+    @Test func aCutLinkWithBothReachingTheWitness_neverTwoActive() {
+        var pair = running()
+        pair.lose(.timeout)
+        pair.advance(by: .seconds(30))
+        #expect(pair.primary.state == .active && pair.secondary.state == .standby, "\(pair.log.suffix(6))")
+        #expect(pair.incidents[.secondary, default: []].isEmpty)
+        #expect(pair.witness.holder == .primary)
+        #expect(pair.secondary.policy.awaitingWitness)
+        #expect(overlap(pair) == .zero)
+    }
+
+    @Test func aFrozenPrimary_theSecondaryServesOnceTheLeaseExpired() {
+        var pair = running()
+        let frozen = pair.now
+        pair.dead.insert(.primary)  // SIGSTOP: nothing sent, nothing closed, no keepalive
+        pair.lose(.timeout, primarySees: false)
+        pair.advance(by: .seconds(6))
+        #expect(pair.secondary.state == .active, "\(pair.log.suffix(6)) \(pair.witness.log)")
+        guard let activated = pair.incidents[.secondary]?.first?.decidedAt else {
+            Issue.record("no incident")
+            return
+        }
+        // The last keepalive was at most a third of the TTL before the freeze; the secondary
+        // tries every 250 ms.
+        #expect(activated - frozen <= Self.timing.leaseTTL + .milliseconds(300), "took \(activated - frozen)")
+        #expect(activated - frozen >= Self.timing.leaseTTL - Self.timing.leaseTTL / 3, "took \(activated - frozen)")
+        #expect(pair.witness.holder == .secondary)
+    }
+
+    @Test func aKilledPrimary_aClosedLinkAndARefusedPort_noLeaseWait() {
+        var pair = running()
+        let killed = pair.now
+        pair.portRefused.insert(.primary)
+        pair.lose(.closed, primarySees: false)
+        pair.advance(by: .milliseconds(100))
+        #expect(pair.secondary.state == .active, "\(pair.log.suffix(12))")
+        #expect((pair.incidents[.secondary]?.first?.decidedAt).map { $0 - killed <= .milliseconds(10) } == true)
+        // It takes the key once the dead primary's lease has run out.
+        pair.advance(by: .seconds(4))
+        #expect(pair.witness.holder == .secondary, "\(pair.witness.log)")
+    }
+
+    @Test func aClosedLinkWithThePortStillOpen_waitsForTheKey() {
+        var pair = running()
+        pair.lose(.closed)  // a reset link, both processes alive
+        pair.advance(by: .seconds(10))
+        #expect(pair.secondary.state == .standby, "\(pair.log.suffix(6))")
+        #expect(pair.primary.state == .active)
+    }
+
+    @Test func thePrimaryLosingLinkAndWitness_stopsBeforeTheSecondaryCanTakeTheKey() {
+        var pair = running()
+        pair.witness.reach[.primary] = .silent
+        pair.lose(.timeout)
+        pair.advance(by: .seconds(8))
+        #expect(pair.primary.state == .awaitingAuthorization, "\(pair.log.suffix(8))")
+        #expect(pair.secondary.state == .active, "\(pair.log.suffix(8))")
+        #expect(pair.incidents[.primary]?.last?.cause == .witnessLeaseLost)
+        #expect(overlap(pair) == .zero, "\(activeIntervals(pair))")
+        // etcd ending leases 400 ms early (a fast clock, within the 500 ms margin): still none.
+        var fast = running()
+        fast.witness.early = .milliseconds(400)
+        fast.advance(by: .milliseconds(1500))  // a keepalive under the fast clock
+        fast.witness.reach[.primary] = .silent
+        fast.lose(.timeout)
+        fast.advance(by: .seconds(8))
+        #expect(fast.secondary.state == .active)
+        #expect(overlap(fast) == .zero, "\(activeIntervals(fast)) \(fast.witness.log)")
+    }
+
+    @Test func theWitnessDownWithTheLinkUp_changesNothing() {
+        var pair = running()
+        pair.witness.reach = [.primary: .refused, .secondary: .refused]
+        pair.advance(by: .seconds(20))
+        #expect(pair.primary.state == .active && pair.secondary.state == .standby)
+        #expect(pair.incidents.values.allSatisfy { $0.isEmpty })
+        pair.witness.reach = [.primary: .silent, .secondary: .silent]
+        pair.advance(by: .seconds(20))
+        #expect(pair.primary.state == .active && pair.secondary.state == .standby)
+    }
+
+    @Test func theWitnessDownAndTheLinkLost_theSeedsRulesAfterTheLeaseTime() {
+        var pair = running()
+        pair.witness.reach = [.primary: .refused, .secondary: .refused]
+        let lost = pair.now
+        pair.lose(.timeout)
+        pair.advance(by: .seconds(6))
+        #expect(pair.secondary.state == .active, "\(pair.log.suffix(8))")
+        let incident = pair.incidents[.secondary]?.first
+        #expect(incident?.cause == .peerLinkLostWitnessDown)
+        #expect(incident.map { $0.decidedAt - lost >= Self.timing.leaseTTL + Self.timing.driftMargin } == true)
+        #expect(pair.warnings[.secondary, default: []].contains { $0.contains("it is down") })
+        // The primary's lease ran out by its own clock first: no overlap.
+        #expect(pair.primary.state != .active)
+        #expect(overlap(pair) == .zero, "\(activeIntervals(pair))")
+    }
+
+    @Test func aSecondaryCutFromBoth_neverServes() {
+        var pair = running()
+        pair.witness.reach[.secondary] = .silent
+        pair.lose(.timeout)
+        pair.advance(by: .seconds(30))
+        #expect(pair.secondary.state == .standby, "\(pair.log.suffix(6))")
+        #expect(pair.primary.state == .active, "the primary keeps its lease and its clients")
+    }
+
+    @Test func withoutAWitnessTheSeedsRulesExactly() {
+        var pair = NodePair.running(latency: .milliseconds(1))
+        pair.lose(.timeout)
+        pair.advance(by: .milliseconds(400))
+        #expect(pair.secondary.state == .active)
+        #expect(!pair.log.contains { $0.contains("witness(") || $0.contains("checkPeerPort") })
+    }
+}
