@@ -185,7 +185,7 @@ let package = Package(
         .executableTarget(name: "configstore-crash-writer", dependencies: ["ConfigModel", "ConfigStore"], path: "Tools/configstore-crash-writer"),
         .executableTarget(
             name: "failover-sim",
-            dependencies: ["FailoverSimulator", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["FailoverSimulator", "ActivationPolicy", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Tools/failover-sim"
         ),
 

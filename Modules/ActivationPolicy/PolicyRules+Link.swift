@@ -56,7 +56,7 @@ extension ActivationPolicy {
         guard started, !paused, persistent.state == .standby, link == .down else { return [] }
         switch role {
         case .secondary where hasHeardFromPeer:
-            return activate(at: now, incident: .peerLinkLost)
+            return takeOverFromLostPeer(at: now)
         case .primary where startupDeadline == nil && !hasHeardFromPeer:
             return startupWaitExpired(at: now)
         default:
@@ -138,12 +138,7 @@ extension ActivationPolicy {
             guard activationRefusal == nil else {
                 return [.warning("peer link lost but cannot activate: \(activationRefusal!)")]
             }
-            if configuration.witness != nil {
-                // A silent link is a dead peer or a cut cable: only the key tells them apart.
-                awaitingWitness = true
-                return [.warning("peer link lost: taking over once the witness's key is held (or the peer's process is found gone)")]
-            }
-            return activate(at: now, incident: .peerLinkLost)
+            return takeOverFromLostPeer(at: now)
         case .standby where role == .primary && startupDeadline == nil:
             // Its start-up wait ended while the link was up, before the secondary said what it
             // does: now the link is gone, it is as if it had never come.
@@ -153,6 +148,14 @@ extension ActivationPolicy {
         default:
             return []
         }
+    }
+
+    /// Row 2's activation, or with a witness the wait for its word: a lost link is a dead
+    /// peer or a cut cable, and only the key tells them apart.
+    mutating func takeOverFromLostPeer(at now: MonotonicTime) -> [PolicyAction] {
+        guard configuration.witness != nil else { return activate(at: now, incident: .peerLinkLost) }
+        awaitingWitness = true
+        return [.warning("peer link lost: taking over once the witness's key is held (or the peer's process is found gone)")]
     }
 
     /// Maintenance begins: automatic decisions under way stop (a self-deactivation waiting

@@ -17,7 +17,11 @@ extension ActivationPolicy {
             // through a cut link is what the witness is there to prevent.
             guard link == .down, persistent.state == .active else { return [] }
             let incident = makeIncident(.witnessLeaseLost, at: now)
-            return [.recordIncident(incident)] + deactivate(to: role == .primary ? .awaitingAuthorization : .standby, redirect: .deactivated)
+            let actions = [.recordIncident(incident)] + deactivate(to: role == .primary ? .awaitingAuthorization : .standby, redirect: .deactivated)
+            // A secondary stands by as after any lost link: the key again (or the witness's
+            // word) makes it serve. A primary waits for authorization, as after row 3.
+            if role == .secondary, hasHeardFromPeer { awaitingWitness = true }
+            return actions
         }
     }
 }

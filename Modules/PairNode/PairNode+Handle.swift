@@ -78,7 +78,9 @@ extension PairNode {
                 decide(.witness(.peerGone), at: now, into: &effects)
             }
         }
-        if case .tick = input { witnessDeadlines(at: now, into: &effects) }
+        // On every input, not only ticks: a process resumed after a freeze hears its own lease
+        // run out before it acts on anything that waited for it.
+        witnessDeadlines(at: now, into: &effects)
         settle(at: now, into: &effects)
         return effects
     }
@@ -95,7 +97,11 @@ extension PairNode {
         for action in policy.handle(event, at: now) {
             switch action {
             case .persist(let state): effects.persist = state
-            case .activate(let epoch): effects.directives.append(.activate(epoch: epoch))
+            case .activate(let epoch):
+                effects.directives.append(.activate(epoch: epoch))
+                // With the link down and no key, only a rule that knew it could activate this
+                // server (the peer gone, the witness down, a forced activation, a lone start).
+                if witness != nil, !policy.isLinkUp, !witness!.holding { witness!.keylessServingAllowed = true }
             case .deactivate(let state): effects.directives.append(.deactivate(state))
             case .announce(let status): effects.directives.append(.send(.status(status)))
             case .requestPeerActivation(let request): effects.directives.append(.send(.activationRequest(request)))

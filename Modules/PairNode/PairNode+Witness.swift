@@ -11,13 +11,15 @@ extension PairNode {
         switch report {
         case .lost(let cause):
             witness!.linkLostAt = now
-            witness!.refusedSinceLoss = nil
+            witness!.witnessDownSaid = false
+            witness!.peerHeldSinceLoss = false
+            witness!.takeOverAt = nil
             // A closed link may be a crash: if the peer's port refuses, no lease wait.
             witness!.portChecksUntil = cause == .closed ? now + WitnessBooks.portCheckWindow : nil
             witness!.nextPortCheckAt = cause == .closed ? now : nil
         case .up, .restored:
             witness!.linkLostAt = nil
-            witness!.refusedSinceLoss = nil
+            witness!.takeOverAt = nil
             witness!.portChecksUntil = nil
             witness!.nextPortCheckAt = nil
         default:
@@ -42,34 +44,57 @@ extension PairNode {
         case .refused, .unreachable:
             break  // a lease held runs out by the clock
         }
-        if sinceLoss {
-            books.refusedSinceLoss = reply == .refused && books.refusedSinceLoss != false
+        if reply == .refused {
+            books.refusingSince = books.refusingSince ?? now
+        } else {
+            books.refusingSince = nil  // up, or unknown (a timeout): it may have renewed a lease
+            books.witnessDownSaid = false
         }
+        if sinceLoss, case .heldByPeer = reply { books.peerHeldSinceLoss = true }
         witness = books
         switch reply {
         case .holding:
-            decide(.witness(.keyHeld), at: now, into: &effects)
+            guard policy.awaitingWitness else { break }
+            if books.peerHeldSinceLoss || books.takeOverAt != nil {
+                if books.takeOverAt == nil { decide(.witness(.keyHeld), at: now, into: &effects) }
+            } else {
+                let skew = configuration.link.lossTimeout + configuration.link.heartbeatInterval
+                witness!.takeOverAt = now + skew
+                effects.directives.append(.warning("the witness's key was free at once after the link was lost: taking over in \(skew), when the peer has seen the loss too"))
+            }
         case .heldByPeer:
             // Its own lease gone and the peer holding the key: the peer may serve. A server
             // that took over from a peer found gone never held it (the key names the dead
             // peer until its lease runs out), and keeps serving.
-            if wasHolding, policy.state == .active, !policy.isLinkUp { decide(.witness(.leaseLost), at: now, into: &effects) }
+            if wasHolding, policy.state == .active, !policy.isLinkUp {
+                witness!.keylessServingAllowed = false
+                decide(.witness(.leaseLost), at: now, into: &effects)
+            }
         default:
             break
         }
     }
 
     /// The lease's end by this server's clock, and the refusals that let the seed's rules apply.
+    /// A server serving with the link down and no lease, which no rule let serve keyless,
+    /// stops at once: the key may be free for the peer to take.
     mutating func witnessDeadlines(at now: MonotonicTime, into effects: inout PairEffects) {
         guard let books = witness else { return }
         if books.holding, let until = books.leaseValidUntil, now >= until {
             witness!.holding = false
             witness!.leaseValidUntil = nil
-            if policy.state == .active, !policy.isLinkUp { decide(.witness(.leaseLost), at: now, into: &effects) }
+        }
+        if policy.state == .active, !policy.isLinkUp, !witness!.holding, !books.keylessServingAllowed {
+            decide(.witness(.leaseLost), at: now, into: &effects)
+        }
+        if let at = books.takeOverAt, now >= at {
+            witness!.takeOverAt = nil
+            if witness!.holding { decide(.witness(.keyHeld), at: now, into: &effects) }
         }
         if let down = books.witnessDownAt, now >= down {
-            witness!.refusedSinceLoss = false  // said once
-            effects.directives.append(.warning("the witness refused every request for \(books.timing.leaseTTL + books.timing.driftMargin) after the peer link was lost: it is down"))
+            witness!.witnessDownSaid = true  // once per wait (no tick loop on a past deadline)
+            guard policy.awaitingWitness else { return }
+            effects.directives.append(.warning("the witness has refused every request for \(books.timing.leaseTTL + books.timing.driftMargin) and the peer link is lost: it is down, the seed's rules apply"))
             decide(.witness(.witnessDown), at: now, into: &effects)
         }
     }
@@ -79,11 +104,18 @@ extension PairNode {
     mutating func witnessRequests(at now: MonotonicTime, into effects: inout PairEffects) {
         guard var books = witness else { return }
         let wants = policy.state == .active || policy.awaitingWitness
+        if policy.awaitingWitness && !books.wasAwaiting { books.witnessDownSaid = false }  // a new wait
+        books.wasAwaiting = policy.awaitingWitness
+        if policy.state != .active {
+            books.keylessServingAllowed = false
+        } else if books.holding {
+            books.keylessServingAllowed = false  // from now on its lease is what lets it serve
+        }
         if !books.inFlight {
             if wants {
                 if now >= books.nextRequestAt ?? now {
                     let request: WitnessRequest = books.holding ? .keepAlive : .acquire(epoch: policy.epoch)
-                    let interval = books.holding || !policy.awaitingWitness ? books.keepAliveInterval : WitnessBooks.acquireInterval
+                    let interval = books.holding ? books.keepAliveInterval : WitnessBooks.acquireInterval
                     books.inFlight = true
                     books.nextRequestAt = now + interval
                     effects.directives.append(.witness(request))

@@ -75,6 +75,7 @@ public struct PairNode: Sendable {
         census = ClientCensus(configuration: configuration.census)
         self.synced = synced || role == .primary
         witness = configuration.policy.witness.map(WitnessBooks.init(timing:))
+        witness?.lossSkew = configuration.link.lossTimeout + configuration.link.heartbeatInterval
     }
 
     // MARK: What the shell reads
@@ -108,6 +109,14 @@ public struct PairNode: Sendable {
     public var nextDeadline: MonotonicTime? {
         policy.nextDeadline.earliest(monitor.nextDeadline).earliest(census.nextDeadline).earliest(announcementHeldUntil)
             .earliest(inMaintenance ? maintenanceUntil : nil).earliest(witness?.nextDeadline)
+    }
+
+    /// With a witness and the link down, this server serves no later than this (its lease's
+    /// end by its own clock): the shell refuses logins from then on even before the node's
+    /// next input, as a process resumed after a freeze would otherwise admit one first.
+    public var servingUntil: MonotonicTime? {
+        guard let witness, policy.state == .active, !policy.isLinkUp, witness.holding else { return nil }
+        return witness.leaseValidUntil
     }
 
     /// The witness as this server sees it (nil: none configured).

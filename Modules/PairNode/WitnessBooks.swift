@@ -44,13 +44,32 @@ struct WitnessBooks: Sendable {
     var leaseValidUntil: MonotonicTime?
     var inFlight = false
     var nextRequestAt: MonotonicTime?
-    /// The link's loss, and whether every answer since has been a refusal (nil: no answer yet).
+    /// The link's loss.
     var linkLostAt: MonotonicTime?
-    var refusedSinceLoss: Bool?
+    /// Since when (an answer's arrival) every answer has been a refusal: the witness went down
+    /// before then, so any lease on it was last renewed before then too.
+    var refusingSince: MonotonicTime?
+    /// The seed's rules were applied for this run of refusals (said once).
+    var witnessDownSaid = false
+    var wasAwaiting = false
+    /// The link's timings: how much later than this side the peer may see a loss.
+    var lossSkew: Duration = .zero
     /// The peer's client port: checks in flight, and until when to keep checking.
     var portCheckInFlight = false
     var portChecksUntil: MonotonicTime?
     var nextPortCheckAt: MonotonicTime?
+    /// This server serves without the key by a rule that allowed it (the peer found gone,
+    /// the witness down, an administrator's forced activation, a start-up alone): it keeps
+    /// serving through a lost link until it holds the key. Any other server that serves with
+    /// the link down holds a lease, or stops.
+    var keylessServingAllowed = false
+    /// Since the link was lost, an answer said the peer held the key: a key acquired after
+    /// that was freed by the peer's lease running out (the peer stopped by its own clock).
+    var peerHeldSinceLoss = false
+    /// A key found free at once after the loss: the peer served without one (the witness was
+    /// slow or down for it) and stops only when it sees the link lost itself, which may be a
+    /// little after this side did. The takeover waits until then.
+    var takeOverAt: MonotonicTime?
     /// What the last answer said, for the status report.
     var lastReply: WitnessReply?
     var lastReplyAt: MonotonicTime?
@@ -62,13 +81,16 @@ struct WitnessBooks: Sendable {
     var nextDeadline: MonotonicTime? {
         let request = inFlight ? nil : nextRequestAt
         let port = portCheckInFlight ? nil : nextPortCheckAt
-        return request.earliest(port).earliest(holding ? leaseValidUntil : nil).earliest(witnessDownAt)
+        return request.earliest(port).earliest(holding ? leaseValidUntil : nil).earliest(witnessDownAt).earliest(takeOverAt)
     }
 
-    /// When refusals since the link loss would let the seed's rules apply.
+    /// When the refusals let the seed's rules apply: every lease on the witness has ended by
+    /// its holder's own clock (renewed at the latest when the refusals began: the time to live
+    /// and the margin after that, the holder stopped at the time to live less the margin), and
+    /// a holder that had none has seen the link go (it stops then).
     var witnessDownAt: MonotonicTime? {
-        guard refusedSinceLoss == true, let lost = linkLostAt else { return nil }
-        return lost + timing.leaseTTL + timing.driftMargin
+        guard !witnessDownSaid, let since = refusingSince, let lost = linkLostAt else { return nil }
+        return max(since + timing.leaseTTL + timing.driftMargin, lost + lossSkew)
     }
 }
 

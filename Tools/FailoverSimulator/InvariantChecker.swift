@@ -68,6 +68,7 @@ final class InvariantChecker {
             checkClientsServed(pair)
         }
         checkFailoverIncident(pair)
+        checkWitness(pair)
         let primary = pair.servers[0]
         let secondary = pair.servers[1]
         if secondary.running && secondary.policy.state == .active && !(primary.running && primary.policy.state == .active) {
@@ -206,6 +207,19 @@ final class InvariantChecker {
             default: false
             }
         }
+        // With a witness, a standby waiting for the key cannot serve before the peer's lease
+        // runs out, nor at all while it cannot reach the witness (by design: a secondary cut
+        // from both never serves), nor while the witness refuses for the time to live.
+        var bound = settings.unservedBound
+        if let witness = settings.policy.witness {
+            let waiting = candidates.filter { $0.policy.awaitingWitness }
+            if !waiting.isEmpty && waiting.allSatisfy({ pair.witness.reach[$0.index] == .silent }) {
+                unservedSince = nil
+                return
+            }
+            bound += witness.leaseTTL + witness.driftMargin + SimulatedPair.Witness.requestTimeout * 2 + pair.witness.delay * 4
+                + .milliseconds(250)
+        }
         guard !served, !excused else {
             if let since = unservedSince { longestUnserved = max(longestUnserved, pair.now - since) }
             unservedSince = nil
@@ -214,7 +228,7 @@ final class InvariantChecker {
         }
         let since = unservedSince ?? pair.now
         unservedSince = since
-        if pair.now - since > settings.unservedBound {
+        if pair.now - since > bound {
             failOnce("unserved", "no server has served since \(since) although one could", pair)
         }
     }
@@ -259,6 +273,40 @@ final class InvariantChecker {
         missingIncidentSince = since
         if pair.now - since > settings.detectionPeriod + settings.maximumLatency * 4 {
             failOnce("incident", "the secondary serves after a failover (the primary awaits authorization) but holds no incident", pair)
+        }
+    }
+
+    /// With a witness (issue 29): never two servers serving with a valid lease, i.e. both
+    /// serving and neither past its lease by its own clock, while the link between them is
+    /// not up. Sanctioned: the seed's rules after the witness was found down (that activation's
+    /// incident says so), an administrator's forced activation, a handover or switchover.
+    private(set) var dualActive: Duration = .zero
+    private var dualSince: MonotonicTime?
+    private func checkWitness(_ pair: SimulatedPair) {
+        guard settings.policy.witness != nil else { return }
+        let (p, s) = (pair.servers[0], pair.servers[1])
+        let linked = p.policy.isLinkUp && s.policy.isLinkUp
+        // A key deleted behind its holder's back: the holder learns at its next keepalive.
+        let revoked = pair.witness.revokedHolder != nil || pair.witness.revokedHolderLearnsAt.map { pair.now <= $0 } ?? false
+        let excused = [p, s].contains { server in
+            server.policy.isHandingOver
+                || server.incidents.last { $0.epoch == server.policy.epoch }.map { incident in
+                    if case .forcedActivation = incident.cause { return true }
+                    return incident.cause == .peerLinkLostWitnessDown
+                } ?? false
+        }
+        if p.servesWithLease(at: pair.now), s.servesWithLease(at: pair.now), !linked, !excused, !revoked {
+            let since = dualSince ?? pair.now
+            dualSince = since
+            // One side has not seen the link go yet (a switchover the cut interrupted): it stops
+            // when it does, within a detection period.
+            let unseen = p.policy.isLinkUp || s.policy.isLinkUp
+            if unseen && pair.now - since <= settings.detectionPeriod { return }
+            failOnce("witness", "two servers serve with a valid lease while the link is down (primary epoch \(p.policy.epoch), secondary epoch \(s.policy.epoch))", pair)
+        } else {
+            if let since = dualSince { dualActive += pair.now - since }
+            dualSince = nil
+            reported.remove("witness")
         }
     }
 

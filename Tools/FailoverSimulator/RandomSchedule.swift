@@ -40,6 +40,17 @@ public enum Fault: String, CaseIterable, Sendable {
     /// Maintenance mode for a while, with the link cut (or clients lost) during it, healed
     /// before or after it ends: no automatic decision inside, the failover at its end.
     case maintenance
+    // With a witness only (issue 29).
+    /// The witness refuses every request (its process is down) for a while.
+    case witnessDown
+    /// One server cannot reach the witness (its requests time out), sometimes with the link cut.
+    case witnessCutFromOne
+    /// The witness answers late (100-600 ms each way).
+    case witnessSlow
+    /// The key and its lease vanish (an operator, etcd restored from an old snapshot).
+    case witnessLeaseRevoked
+
+    var needsWitness: Bool { [.witnessDown, .witnessCutFromOne, .witnessSlow, .witnessLeaseRevoked].contains(self) }
 }
 
 /// The network between the servers, drawn per schedule.
@@ -76,6 +87,10 @@ public struct RandomSchedule: Sendable {
         self.randomNetwork = randomNetwork
     }
 
+    /// Without a witness, the witness's faults are never drawn (and the others' draws per seed
+    /// are what they were before the witness existed).
+    var faultChoices: [Fault] { settings.policy.witness == nil ? Fault.allCases.filter { !$0.needsWitness } : Fault.allCases }
+
     /// Quiet time at the end, long enough for the longest flap hold and every client retry.
     var quietTail: Duration { settings.link.maximumHold + settings.detectionPeriod + settings.clientTimeout + .seconds(5) }
 
@@ -111,7 +126,7 @@ public struct RandomSchedule: Sendable {
         var lastFaultEnd = t
         let end = MonotonicTime.zero + duration
         while t < end {
-            let fault = Fault.allCases.randomElement(using: &rng)!
+            let fault = faultChoices.randomElement(using: &rng)!
             let length = Duration.milliseconds(Int64.random(in: 200...8000, using: &rng))
             faults.append("\(t) \(fault.rawValue) \(length)")
             let finish = plan(fault, at: t, for: length, pair: pair, rng: &rng)
@@ -130,6 +145,8 @@ public struct RandomSchedule: Sendable {
             pair.healClients(of: .primary)
             pair.healClients(of: .secondary)
             pair.setActivationRefusal(.secondary, nil)
+            pair.witness.reach = [.up, .up]
+            pair.witness.delay = .milliseconds(1)
             for role in [ServerRole.primary, .secondary] where !pair.isRunning(role) { pair.start(role) }
         }
         // Only episodes no other fault overlapped: a crash during a flap is another story.
@@ -250,6 +267,34 @@ public struct RandomSchedule: Sendable {
                 pair.schedule(at: healAt) { healClients($0) }
             }
             return max(until, healAt)
+        case .witnessDown:
+            pair.schedule(at: t) { $0.witness.reach = [.refused, .refused] }
+            if Bool.random(using: &rng) {
+                pair.schedule(at: t + length / 3) { $0.cutPeerNetwork() }
+                pair.schedule(at: t + length) { $0.healPeerNetwork() }
+            }
+            pair.schedule(at: t + length) { $0.witness.reach = [.up, .up] }
+        case .witnessCutFromOne:
+            let side = Int.random(in: 0...1, using: &rng)
+            pair.schedule(at: t) { $0.witness.reach[side] = .silent }
+            if Bool.random(using: &rng) {
+                pair.schedule(at: t + length / 4) { $0.cutPeerNetwork() }
+                pair.schedule(at: t + length) { $0.healPeerNetwork() }
+            }
+            pair.schedule(at: t + length) { $0.witness.reach[side] = .up }
+        case .witnessSlow:
+            let delay = Duration.milliseconds(Int64.random(in: 100...600, using: &rng))
+            pair.schedule(at: t) { $0.witness.delay = delay }
+            if Bool.random(using: &rng) {
+                let pause = Duration.milliseconds(Int64.random(in: 3500...6000, using: &rng))
+                pair.schedule(at: t + length / 3) { $0.pause(.primary, for: pause) }
+            }
+            pair.schedule(at: t + length) { $0.witness.delay = .milliseconds(1) }
+        case .witnessLeaseRevoked:
+            pair.schedule(at: t) { pair in
+                pair.witness.revokedHolder = pair.witness.holder
+                pair.witness.holder = nil
+            }
         case .switchover:
             pair.schedule(at: t) { pair in
                 guard let role = pair.activeServers.first else { return }

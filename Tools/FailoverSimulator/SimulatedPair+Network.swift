@@ -149,7 +149,7 @@ extension SimulatedPair {
 
     func clientArrives(_ c: Int, at i: Int, attempt: Int) {
         guard clients[c].attempt == attempt, clients[c].session == nil, clients[c].reach[i] else { return }
-        guard servers[i].policy.state == .active else {
+        guard servers[i].policy.state == .active, servers[i].node.servingUntil.map({ now < $0 }) ?? true else {
             retry(c)  // "not the active server": try the other one.
             return
         }

@@ -38,6 +38,8 @@ final class SimulatedServer {
     var activationRefusal: String?
     /// Active in this run of the process (an `.activate` while already so is a re-assertion).
     var activeSinceStart = false
+    /// Counts the process's runs: an answer to a request of an earlier run is dropped.
+    var process = 0
 
     init(role: ServerRole, settings: SimulationSettings) {
         self.role = role
@@ -67,6 +69,12 @@ final class SimulatedServer {
         scheduledTimer = nil
         timerGeneration += 1
         activeSinceStart = false
+        process += 1
+    }
+
+    /// Serving, and not past its witness lease by its own clock (what the checker counts).
+    func servesWithLease(at now: MonotonicTime) -> Bool {
+        isServing && (node.servingUntil.map { now < $0 } ?? true)
     }
 
     var nextDeadline: MonotonicTime? {
@@ -90,6 +98,10 @@ enum SimEvent {
     case clientNoticesLoss(client: Int, session: Int)
     case serverNoticesClientLoss(server: Int, client: Int, session: Int)
     case script(Int)
+    /// A request reaches the witness (etcd answers even while its sender is paused).
+    case witnessArrives(server: Int, request: WitnessRequest, sentAt: MonotonicTime, process: Int)
+    case witnessAnswer(server: Int, reply: WitnessReply, sentAt: MonotonicTime, process: Int)
+    case portChecked(server: Int, refused: Bool, process: Int)
 
     /// The server whose process must handle this event (deferred while it is paused).
     var handlingServer: Int? {
@@ -100,6 +112,7 @@ enum SimEvent {
         case .peerFrame(let to, _, _), .peerClosed(let to, _): to
         case .clientArrives(_, let server, _): server
         case .serverNoticesClientLoss(let server, _, _): server
+        case .witnessAnswer(let server, _, _, _), .portChecked(let server, _, _): server
         default: nil
         }
     }

@@ -1,3 +1,4 @@
+import ActivationPolicy
 import ArgumentParser
 import Dispatch
 import FailoverSimulator
@@ -23,9 +24,13 @@ struct FailoverSim: ParsableCommand {
     @Option(help: "Replay one schedule and print its faults and trace.") var seed: UInt64?
     @Option(help: "Simulated seconds of faults per schedule (a quiet period follows).") var seconds = 90
     @Option(help: "Parallel workers.") var workers = ProcessInfo.processInfo.activeProcessorCount
+    @Flag(help: "Give the pair an etcd witness (lease 3 s, margin 0.5 s) and draw the witness's faults too (issue 29).")
+    var witness = false
 
     func run() throws {
-        let schedule = RandomSchedule(duration: .seconds(seconds))
+        var settings = SimulationSettings()
+        if witness { settings.policy.witness = WitnessTiming() }
+        let schedule = RandomSchedule(settings: settings, duration: .seconds(seconds))
         if let seed {
             let result = schedule.run(seed: seed)
             say("faults:")
@@ -33,7 +38,7 @@ struct FailoverSim: ParsableCommand {
             say("trace (last events):")
             result.trace.forEach { say("  \($0)") }
             result.violations.forEach { say("VIOLATION \($0)") }
-            say("simulate schedules=1 steps=\(result.steps) violations=\(result.violations.count) seed=\(seed)")
+            say("simulate schedules=1 witness=\(witness ? 1 : 0) steps=\(result.steps) violations=\(result.violations.count) seed=\(seed)")
             if !result.violations.isEmpty { throw ExitCode.failure }
             return
         }
@@ -85,7 +90,7 @@ struct FailoverSim: ParsableCommand {
         }
         let violations = result.failures.map(\.violations.count).reduce(0, +)
         say(
-            "simulate schedules=\(total) steps=\(result.steps) violations=\(violations) failing_schedules=\(result.failures.count)"
+            "simulate schedules=\(total) witness=\(witness ? 1 : 0) steps=\(result.steps) violations=\(violations) failing_schedules=\(result.failures.count)"
                 + " activations=\(result.activations) longest_unserved_ms=\(result.longestUnservedMs)")
         if violations > 0 { throw ExitCode.failure }
     }
