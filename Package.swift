@@ -47,6 +47,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // MARK: Modules, bottom up (each depends only on those above it)
@@ -108,13 +109,22 @@ let package = Package(
             dependencies: nio + ["PairModel", "Wire", "HealthMonitor", "TransportSecurity", .product(name: "Logging", package: "swift-log")],
             path: "Modules/ClientRuntime"
         ),
+        // Layer 3, the witness's client (issue 29): etcd's v3 API through its JSON gateway, with
+        // AsyncHTTPClient. It carries out PairNode's witness requests and classifies the answers.
+        .target(
+            name: "WitnessClient",
+            dependencies: nio + [
+                "PairModel", "PairNode", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Modules/WitnessClient"),
 
         // Layer 4, composition: the server as a library tests start in-process; the apps stay thin.
         .target(
             name: "ServerRuntime",
             dependencies: nio + [
                 "PairModel", "PairNode", "Wire", "Licensing", "ConfigModel", "ConfigStore", "HealthMonitor", "ActivationPolicy", "AdminProtocol",
-                "TransportSecurity",
+                "TransportSecurity", "WitnessClient",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -230,6 +240,10 @@ let package = Package(
         .testTarget(
             name: "ClientRuntimeTests", dependencies: ["ClientRuntime", "PairModel", "HealthMonitor", "Wire", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             path: "Tests/ClientRuntimeTests"),
+        // The witness's client against a real etcd (Debian's etcd-server), started by the tests.
+        .testTarget(
+            name: "WitnessClientTests", dependencies: ["WitnessClient", "PairNode", .product(name: "NIOPosix", package: "swift-nio")],
+            path: "Tests/WitnessClientTests"),
         // Real vcom-server processes on loopback, driven through the client library.
         .testTarget(
             name: "EndToEndTests",

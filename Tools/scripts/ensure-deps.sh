@@ -20,6 +20,8 @@ command -v strip >/dev/null || missing+=(binutils)
 command -v systemd-analyze >/dev/null || missing+=(systemd)
 # The status page is tested in a real browser (headless, driven over a pipe).
 command -v chromium >/dev/null || missing+=(chromium)
+# etcd for the witness's tests (issue 29): Debian's etcd-server, started by the tests themselves.
+command -v etcd >/dev/null || missing+=(etcd-server)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "deps: missing ${missing[*]}"

@@ -1,0 +1,89 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real etcd (Debian's `etcd-server`) for one test: its own data directory and loopback
+/// ports, stopped by pid, its directory removed.
+final class EtcdProcess {
+    let clientURL: String
+    let clientPort: Int
+    private let process = Process()
+    private let directory: URL
+    private let log: URL
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("etcd-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        clientPort = try Self.freePort()
+        let peerPort = try Self.freePort()
+        clientURL = "http://127.0.0.1:\(clientPort)"
+        let peerURL = "http://127.0.0.1:\(peerPort)"
+        log = directory.appendingPathComponent("etcd.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = [
+            "--name", "witness", "--data-dir", directory.appendingPathComponent("data").path,
+            "--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
+            "--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
+            "--initial-cluster", "witness=\(peerURL)", "--log-level", "warn",
+        ]
+        process.standardOutput = try FileHandle(forWritingTo: log)
+        process.standardError = try FileHandle(forWritingTo: log)
+        try process.run()
+    }
+
+    static var binary: String {
+        ["/usr/bin/etcd", "/usr/local/bin/etcd"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "etcd"
+    }
+    static var installed: Bool { FileManager.default.isExecutableFile(atPath: binary) }
+
+    /// Waits (at most `timeout`) until etcd answers on its client port.
+    func waitReady(timeout: Duration = .seconds(20)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            guard process.isRunning else { throw Failure("etcd exited: \(output)") }
+            if let url = URL(string: "\(clientURL)/health"), let data = try? Data(contentsOf: url),
+                String(decoding: data, as: UTF8.self).contains("true")
+            {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw Failure("etcd not ready in \(timeout): \(output)")
+    }
+
+    var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+    func stop() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    deinit { stop() }
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+        init(_ text: String) { description = text }
+    }
+
+    static func freePort() throws -> Int {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
