@@ -240,15 +240,17 @@ let package = Package(
         .testTarget(
             name: "ClientRuntimeTests", dependencies: ["ClientRuntime", "PairModel", "HealthMonitor", "Wire", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             path: "Tests/ClientRuntimeTests"),
-        // The witness's client against a real etcd (Debian's etcd-server), started by the tests.
+        // What several test targets start: a real etcd (Debian's etcd-server) on free loopback ports.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // The witness's client against a real etcd, started by the tests.
         .testTarget(
-            name: "WitnessClientTests", dependencies: ["WitnessClient", "PairNode", .product(name: "NIOPosix", package: "swift-nio")],
+            name: "WitnessClientTests", dependencies: ["WitnessClient", "PairNode", "TestSupport", .product(name: "NIOPosix", package: "swift-nio")],
             path: "Tests/WitnessClientTests"),
         // Real vcom-server processes on loopback, driven through the client library.
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "ClientRuntime", "PairModel", "ConfigModel", "ConfigStore", "Licensing", "Wire", "AdminProtocol", "TransportSecurity",
+                "ClientRuntime", "PairModel", "ConfigModel", "ConfigStore", "Licensing", "Wire", "AdminProtocol", "TransportSecurity", "TestSupport",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ], path: "Tests/EndToEndTests"),
     ]

@@ -48,6 +48,12 @@ public protocol PairDeciding: Sendable {
     var inMaintenance: Bool { get }
     /// Why an administrator's switchover would be refused now (nil: it would start).
     func switchoverRefusal(acknowledging: String?) -> String?
+    /// The witness as the node sees it (nil: none configured).
+    func witnessStatus(at now: MonotonicTime) -> WitnessStatus?
+}
+
+extension PairDeciding {
+    public func witnessStatus(at now: MonotonicTime) -> WitnessStatus? { nil }
 }
 
 extension PairNode: PairDeciding {}

@@ -14,6 +14,7 @@ import PairNode
 import TransportSecurity
 import PairModel
 import Wire
+import WitnessClient
 
 /// One VCOM server, primary or secondary of a pair: the modules composed into a running
 /// process. Tests start it in-process; `vcom-server` starts it from a configuration file and
@@ -91,6 +92,8 @@ public final class ServerRuntime: Service, Sendable {
     public let settings: ServerSettings
     public let store: any ConfigurationStoring
     let logger: Logger
+    /// The etcd witness's HTTP client (nil: none); shut down with the loops.
+    let witnessClient: EtcdWitness?
 
     /// `group`: the event loops of the client and admin ports (default: made here, with
     /// `settings.eventLoopThreads` threads, and shut down with the server).
@@ -150,6 +153,7 @@ public final class ServerRuntime: Service, Sendable {
         hashing.start()
         let loop = controlGroup.next()
         let transport = modules.transport ?? ServerTransport(tls: settings.tls, refusals: refusals)
+        var witnessClient: EtcdWitness?
         do {
             let bound = try await loop.submit {
                 NIOLoopBound(
@@ -159,6 +163,17 @@ public final class ServerRuntime: Service, Sendable {
                         transport: transport),
                     eventLoop: loop)
             }.get()
+            if let witness = settings.witness {
+                let tls = try witness.tlsConfiguration()
+                let client = EtcdWitness(
+                    configuration: .init(
+                        endpoints: witness.endpoints, key: "/vcom/\(settings.primaryId)/active", serverId: settings.serverId, leaseTTL: witness.leaseTTL,
+                        tls: tls),
+                    logger: logger)
+                witnessClient = client
+                try await loop.submit { bound.value.witnessClient = client }.get()
+                logger.info("witness: etcd at \(witness.endpoints.joined(separator: ", ")), lease \(witness.leaseTTL), margin \(witness.margin)")
+            }
             let gate = AdmissionGate(role: settings.role, licence: licence.enforcement)
             // Joins, departures and losses reach the control loop in batches, a few milliseconds
             // apart: after a failover 10,000 logins arrive within a second, and a wake-up of the
@@ -266,8 +281,10 @@ public final class ServerRuntime: Service, Sendable {
             return ServerRuntime(
                 group: group, groupInjected: injected != nil, controlGroup: controlGroup, hashing: hashing, controller: bound, loop: loop,
                 channels: channels, clientAddress: clientAddress, peerAddress: peerAddress, metricsAddress: metricsAddress,
-                adminAddress: adminAddress, settings: settings, store: store, clients: service, operations: operations, logger: logger)
+                adminAddress: adminAddress, settings: settings, store: store, clients: service, operations: operations, logger: logger,
+                witnessClient: witnessClient)
         } catch {
+            await witnessClient?.shutdown()
             if injected == nil { try? await group.shutdownGracefully() }
             try? await controlGroup.shutdownGracefully()
             try? await hashing.shutdownGracefully()
@@ -279,8 +296,10 @@ public final class ServerRuntime: Service, Sendable {
         group: MultiThreadedEventLoopGroup, groupInjected: Bool, controlGroup: MultiThreadedEventLoopGroup, hashing: NIOThreadPool,
         controller: NIOLoopBound<Controller>, loop: EventLoop,
         channels: [Channel], clientAddress: Endpoint, peerAddress: Endpoint?, metricsAddress: Endpoint?, adminAddress: Endpoint?,
-        settings: ServerSettings, store: any ConfigurationStoring, clients: ClientService, operations: ServerOperations, logger: Logger
+        settings: ServerSettings, store: any ConfigurationStoring, clients: ClientService, operations: ServerOperations, logger: Logger,
+        witnessClient: EtcdWitness?
     ) {
+        self.witnessClient = witnessClient
         self.operations = operations
         self.logger = logger
         self.adminAddress = adminAddress
@@ -545,6 +564,7 @@ public final class ServerRuntime: Service, Sendable {
     }
 
     private func releaseLoops() async {
+        await witnessClient?.shutdown()
         if !groupInjected { try? await group.shutdownGracefully() }
         try? await controlGroup.shutdownGracefully()
         try? await hashing.shutdownGracefully()

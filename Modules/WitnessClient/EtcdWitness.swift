@@ -168,7 +168,7 @@ public final class EtcdWitness: Sendable {
     }
 
     /// A connection refused (ECONNREFUSED), as NIO reports it directly or per address tried.
-    static func isRefused(_ error: Error) -> Bool {
+    public static func isRefused(_ error: Error) -> Bool {
         if let io = error as? IOError { return io.errnoCode == ECONNREFUSED }
         if let connection = error as? NIOConnectionError {
             return !connection.connectionErrors.isEmpty && connection.connectionErrors.allSatisfy { isRefused($0.error) }

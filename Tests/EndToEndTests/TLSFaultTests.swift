@@ -236,7 +236,11 @@ final class Relay: @unchecked Sendable {
     static let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("chaos-relay")
     let process = Process()
     let capture = FileManager.default.temporaryDirectory.appendingPathComponent("relay-\(UUID().uuidString.prefix(8))")
+    var control: URL { URL(fileURLWithPath: capture.path + ".none") }
     private(set) var port: UInt16 = 0
+
+    /// `pass`, `delay MS JITTER_MS` or `stall` (the relay reads it every 20 ms).
+    func shape(_ mode: String) throws { try Data(mode.utf8).write(to: control) }
 
     init(to upstream: Endpoint) throws {
         process.executableURL = Self.binary
@@ -264,6 +268,7 @@ final class Relay: @unchecked Sendable {
             process.waitUntilExit()
         }
         try? FileManager.default.removeItem(at: capture)
+        try? FileManager.default.removeItem(at: control)
     }
 
     deinit { stop() }

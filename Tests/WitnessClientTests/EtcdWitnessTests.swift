@@ -6,6 +6,7 @@ import Logging
 import NIOPosix
 import PairNode
 import Testing
+import TestSupport
 import WitnessClient
 
 #if canImport(Glibc)

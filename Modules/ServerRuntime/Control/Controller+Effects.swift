@@ -74,10 +74,10 @@ extension Controller {
                 clients.announce(activeEpoch: epoch, from: loop)
             case .warnWatchers(let peerEpoch):
                 clients.warnWatchers(peerEpoch: peerEpoch, from: loop)
-            case .witness, .checkPeerPort:
-                // Only a node configured with a witness asks; the server's settings have no
-                // witness yet (issue 29: the decisions are simulated, etcd's client is to come).
-                break
+            case .witness(let request):
+                askWitness(request)
+            case .checkPeerPort:
+                checkPeerPort()
             case .replicationRole(let role):
                 setReplicationRole(role)
             case .linkReport(let report):

@@ -11,6 +11,7 @@ import NIOPosix
 import PairNode
 import PairModel
 import Wire
+import WitnessClient
 
 /// The shell around the server's decisions: it owns the `PairNode` (the policy, the link
 /// monitor, the census and the glue between them, all pure) on one event loop (the control
@@ -96,6 +97,10 @@ final class Controller {
     var waitingWrites: [WaitingWrite] = []
     /// Since when the peer link has been down (from the start until it first comes up).
     var peerLinkDownSince: MonotonicTime?
+    /// The etcd witness's client (nil: no witness configured). Shut down by the runtime.
+    var witnessClient: EtcdWitness?
+    /// The witness's last answer, for the figures (nil: none yet).
+    var lastWitnessReply: WitnessReply?
 
     init(
         settings: ServerSettings, loop: EventLoop, logger: Logger, clock: any RuntimeClock, metrics: RuntimeMetrics, node: any PairDeciding,
@@ -164,6 +169,7 @@ final class Controller {
     /// the earliest deadline.
     func afterInput() {
         publishServingState()
+        publishWitness()
         settleWaitingWrites()
         scheduleTimer()
         // Waiters resume on a fresh turn of the loop: one of them (the shutdown) closes the

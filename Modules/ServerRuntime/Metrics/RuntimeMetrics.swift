@@ -19,6 +19,9 @@ final class RuntimeMetrics: Sendable {
     private let peerLinkUp: Gauge
     private let clientsLoggedIn: Gauge
     private let clientsWatching: Gauge
+    private let witnessHolding: Gauge
+    private let witnessReachable: Gauge
+    private let witnessLeaseLeft: Gauge
     private let passwordLogins: Counter
     private let tokenLogins: Counter
     private let replicationLagRevisions: Gauge
@@ -46,6 +49,9 @@ final class RuntimeMetrics: Sendable {
         "vcom_peer_link_round_trip_seconds": "The peer link's first-frame round trip, when it came near the loss timeout (0: never).",
         "vcom_clients_logged_in": "Client sessions logged in on this server.",
         "vcom_clients_watching": "Clients of the other server keeping a watch connection here.",
+        "vcom_witness_holding": "1 while this server holds the witness's key in etcd (0 without a witness configured).",
+        "vcom_witness_reachable": "1 when the witness's last answer came (0: refused or no answer, or no witness).",
+        "vcom_witness_lease_seconds_left": "Time left on this server's witness lease by its own clock (0: none held).",
         "vcom_logins_total": "Accepted logins, by credential (password or session token).",
         "vcom_login_refusals_total": "Refused logins, by reason.",
         "vcom_connections_refused_total": "Connections refused before they authenticated, by port and reason.",
@@ -88,6 +94,9 @@ final class RuntimeMetrics: Sendable {
         roundTrip = gauge("vcom_peer_link_round_trip_seconds")
         clientsLoggedIn = gauge("vcom_clients_logged_in")
         clientsWatching = gauge("vcom_clients_watching")
+        witnessHolding = gauge("vcom_witness_holding")
+        witnessReachable = gauge("vcom_witness_reachable")
+        witnessLeaseLeft = gauge("vcom_witness_lease_seconds_left")
         passwordLogins = counter("vcom_logins_total", [("credential", "password")])
         tokenLogins = counter("vcom_logins_total", [("credential", "token")])
         for code in UInt8(1)...11 { _ = counter("vcom_login_refusals_total", [("reason", Self.label(RefusalReason(rawValue: code)))]) }
@@ -127,6 +136,11 @@ final class RuntimeMetrics: Sendable {
     func clients(_ count: Int) { clientsLoggedIn.set(Double(count)) }
     /// Clients of the other server keeping a watch connection here.
     func watchers(_ count: Int) { clientsWatching.set(Double(count)) }
+    func witness(holding: Bool, reachable: Bool, leaseLeft: Duration?) {
+        witnessHolding.set(Double(holding ? 1 : 0))
+        witnessReachable.set(Double(reachable ? 1 : 0))
+        witnessLeaseLeft.set(Double(leaseLeft?.milliseconds ?? 0) / 1000)
+    }
     func loginAccepted(withToken: Bool) { (withToken ? tokenLogins : passwordLogins).increment() }
 
     func loginRefused(_ reason: RefusalReason) {

@@ -98,6 +98,28 @@ extension ServerSettings {
             }
         }
         writeConcern = WriteConcern(both: values.string("write.concern") != "local", timeout: values.milliseconds("write.timeout-ms"))
+        if let list = values.string("witness.etcd") {
+            let endpoints = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            let ttl = Duration.seconds(values.integer("witness.lease-ttl-s"))
+            let margin = values.milliseconds("witness.margin-ms")
+            if endpoints.isEmpty { problems.add("witness.etcd", "no URL given") }
+            for endpoint in endpoints where !(endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://")) || URL(string: endpoint)?.host == nil {
+                problems.add("witness.etcd", "'\(endpoint)' is not an http:// or https:// URL with a host")
+            }
+            if margin * 2 >= ttl { problems.add("witness.margin-ms", "\(margin.milliseconds) ms is not less than half the lease's \(ttl.milliseconds) ms") }
+            if endpoints.contains(where: { $0.hasPrefix("https://") }), values.string("witness.ca-file") == nil {
+                problems.add("witness.ca-file", "missing: https:// witness URLs need the CA that signed etcd's certificate")
+            }
+            if (values.string("witness.cert-file") == nil) != (values.string("witness.key-file") == nil) {
+                problems.add("witness.key-file", "witness.cert-file and witness.key-file go together")
+            }
+            for key in ["witness.ca-file", "witness.cert-file", "witness.key-file"] {
+                if let path = values.string(key), !FileManager.default.isReadableFile(atPath: path) { problems.add(key, "\(path) is not a readable file") }
+            }
+            witness = WitnessSettings(
+                endpoints: endpoints, leaseTTL: ttl, margin: margin, caFile: values.string("witness.ca-file"), certFile: values.string("witness.cert-file"),
+                keyFile: values.string("witness.key-file"))
+        }
         if let hook = values.string("hooks.on-state-change") {
             if let problem = SettingFiles.executableProblem(hook) {
                 problems.add("hooks.on-state-change", problem)

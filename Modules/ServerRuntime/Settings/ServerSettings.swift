@@ -1,6 +1,7 @@
 import NIOCore
 import ActivationPolicy
 import Foundation
+import NIOSSL
 import HealthMonitor
 import Licensing
 import PairNode
@@ -56,6 +57,29 @@ public struct ServerSettings: Sendable {
     public var metricsReadToken: String?
     /// When a configuration write is acknowledged (docs/config-store.md, "Write concern").
     public var writeConcern = WriteConcern()
+    /// The etcd witness (nil: none, the seed's rules exactly).
+    public var witness: WitnessSettings?
+
+    public struct WitnessSettings: Sendable, Equatable {
+        public var endpoints: [String]
+        public var leaseTTL: Duration
+        public var margin: Duration
+        public var caFile: String?
+        public var certFile: String?
+        public var keyFile: String?
+
+        /// TLS for `https://` endpoints (nil: none given, plain http).
+        func tlsConfiguration() throws -> TLSConfiguration? {
+            guard let caFile else { return nil }
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .file(caFile)
+            if let certFile, let keyFile {
+                tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certFile).map { .certificate($0) }
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
+            }
+            return tls
+        }
+    }
 
     public struct WriteConcern: Sendable, Equatable {
         /// The peer's confirmation is waited for (`both`), or the server's own disk is enough.
@@ -150,6 +174,7 @@ public struct ServerSettings: Sendable {
         configuration.switchoverTimeout = timings.switchoverTimeout
         configuration.clientLossLead = timings.peerHeartbeat * timings.peerMisses
         configuration.deactivationSettle = timings.peerHeartbeat * 2
+        configuration.witness = witness.map { WitnessTiming(leaseTTL: $0.leaseTTL, driftMargin: $0.margin) }
         configuration.lossCorrelationWindow = timings.censusWindow + .seconds(1)
         return configuration
     }

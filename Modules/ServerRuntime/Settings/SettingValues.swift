@@ -126,6 +126,8 @@ public struct SettingValues: Sendable, Equatable {
                     text = String(int)
                 } else if let bool = item.bool {
                     text = String(bool)
+                } else if let array = item.array, array.allSatisfy({ $0.string != nil }) {
+                    text = array.compactMap(\.string).joined(separator: ",")  // a list of strings (witness.etcd)
                 } else {
                     problems.add(name, "must be a string, a whole number, true or false")
                     continue

@@ -174,6 +174,18 @@ public enum SettingsTable {
         Setting(
             "write.timeout-ms", .integer(100...60_000), default: "1000",
             "How long a write waits for the peer's confirmation before it is acknowledged as local only. A server that stops serving meanwhile acknowledges nothing."),
+        Setting(
+            "witness.etcd", flag: "--witness-etcd", .text,
+            "The witness (docs/failover-policy.md, \"With a witness\"): etcd's client URLs, a TOML array or comma-separated (`http://host:2379`, `https://host:2379`). The serving server holds the key `/vcom/<primary id>/active` under a lease; a silent link is taken over only with it. Off when absent: the seed's rules exactly."),
+        Setting(
+            "witness.lease-ttl-s", flag: "--witness-lease-ttl-s", .integer(2...60), default: "3",
+            "The witness lease's time to live: what a silent failure costs on top of the link's detection (etcd's own floor is about 2 s)."),
+        Setting(
+            "witness.margin-ms", flag: "--witness-margin-ms", .integer(100...10_000), default: "500",
+            "Taken off the lease by its holder, which stops serving that much before etcd could free the key (clock drift, late timers). Less than half the time to live."),
+        Setting("witness.ca-file", flag: "--witness-ca-file", .path, "For `https://` witness URLs: the CA that signed etcd's certificate (PEM)."),
+        Setting("witness.cert-file", flag: "--witness-cert-file", .path, "A client certificate for etcd (PEM), when etcd asks for one; with `witness.key-file`."),
+        Setting("witness.key-file", flag: "--witness-key-file", .path, "The client certificate's private key (PEM, mode 0600)."),
         Setting("limits.client-per-source", .integer(1...1_000_000), default: "512", "Client connections not yet logged in from one address (IPv6: one /64)."),
         Setting("limits.client-connections", .integer(1...1_000_000), default: "8192", "Client connections not yet logged in, overall."),
         Setting("limits.client-first-bytes-ms", .integer(100...60_000), default: "1000", "A client connection must send its first bytes within this."),

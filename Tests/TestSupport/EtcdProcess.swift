@@ -2,7 +2,6 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -10,14 +9,14 @@ import Glibc
 
 /// A real etcd (Debian's `etcd-server`) for one test: its own data directory and loopback
 /// ports, stopped by pid, its directory removed.
-final class EtcdProcess {
-    let clientURL: String
-    let clientPort: Int
+public final class EtcdProcess: @unchecked Sendable {
+    public let clientURL: String
+    public let clientPort: Int
     private let process = Process()
     private let directory: URL
     private let log: URL
 
-    init() throws {
+    public init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("etcd-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         clientPort = try Self.freePort()
@@ -38,13 +37,13 @@ final class EtcdProcess {
         try process.run()
     }
 
-    static var binary: String {
+    public static var binary: String {
         ["/usr/bin/etcd", "/usr/local/bin/etcd"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "etcd"
     }
-    static var installed: Bool { FileManager.default.isExecutableFile(atPath: binary) }
+    public static var installed: Bool { FileManager.default.isExecutableFile(atPath: binary) }
 
     /// Waits (at most `timeout`) until etcd answers on its client port.
-    func waitReady(timeout: Duration = .seconds(20)) async throws {
+    public func waitReady(timeout: Duration = .seconds(20)) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             guard process.isRunning else { throw Failure("etcd exited: \(output)") }
@@ -58,9 +57,9 @@ final class EtcdProcess {
         throw Failure("etcd not ready in \(timeout): \(output)")
     }
 
-    var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+    public var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
 
-    func stop() {
+    public func stop() {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
@@ -70,12 +69,12 @@ final class EtcdProcess {
 
     deinit { stop() }
 
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
         init(_ text: String) { description = text }
     }
 
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(socket) }
         var address = sockaddr_in()
