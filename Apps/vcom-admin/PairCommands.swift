@@ -111,6 +111,7 @@ struct List: AsyncParsableCommand {
         for row in table {
             print(zip(row, widths).map { $0.0.padding(toLength: $0.1, withPad: " ", startingAt: 0) }.joined(separator: "  ").trimmingCharacters(in: .whitespaces))
         }
+        for case (_, .success(.status(let r))) in results { if let witness = r.witness { print("\(r.serverId) witness: \(witness)") } }
         print("")
         print(verdict.summary)
         for problem in verdict.problems { print("  \(problem)") }

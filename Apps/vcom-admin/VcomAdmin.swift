@@ -117,6 +117,7 @@ struct Status: AsyncParsableCommand {
             lines.append("  serves because of incident \(incident): a switch back needs --incident \(incident)")
         }
         lines.append("  open incidents: \(report.openIncidents), open divergence entries: \(report.openDivergence)")
+        if let witness = report.witness { lines.append("  witness: \(witness)") }
         if let expires = report.certificateExpiresMs {
             let days = Int(((Double(expires) / 1000 - Date().timeIntervalSince1970) / 86_400).rounded(.down))
             lines.append(
@@ -155,6 +156,7 @@ struct Status: AsyncParsableCommand {
         object["certificate_days_left"] = report.certificateExpiresMs.map { Int(((Double($0) / 1000 - Date().timeIntervalSince1970) / 86_400).rounded(.down)) }
         object["transport"] = report.transport
         object["warnings"] = report.warnings
+        object["witness"] = report.witness
         if let window = report.maintenance {
             object["maintenance"] = [
                 "reason": window.reason, "by": window.by, "since": formatTime(Int64(window.sinceMs)),

@@ -37,6 +37,8 @@ public struct ServerReport: WireCodable {
     public var warnings: [String] = []
     /// Maintenance mode, while on (appended after `warnings`).
     public var maintenance: MaintenanceWindow?
+    /// The witness in one line, when one is configured (appended after `maintenance`).
+    public var witness: String?
 
     public init(
         serverId: String, role: ServerRole, state: ServerState, epoch: UInt64, peerLinkUp: Bool, peerState: ServerState?,
@@ -98,6 +100,7 @@ public struct ServerReport: WireCodable {
             guard let window = MaintenanceWindow(settingValue: text) else { throw .invalidValue(field: "status.maintenance", value: 0) }
             maintenance = window
         }
+        if buffer.readableBytes > 0 { witness = try buffer.readOptionalString("status.witness") }
     }
 
     public func write(to buffer: inout ByteBuffer) throws(WireError) {
@@ -126,6 +129,7 @@ public struct ServerReport: WireCodable {
         try buffer.writeWireCount(warnings.count, field: "status.warnings")
         for warning in warnings { try buffer.writeWireString(warning, field: "status.warning") }
         try buffer.writeOptionalString(maintenance?.settingValue, field: "status.maintenance")
+        try buffer.writeOptionalString(witness, field: "status.witness")
     }
 }
 

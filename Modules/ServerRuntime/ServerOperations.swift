@@ -120,6 +120,7 @@ final class ServerOperations: AdminOperations {
             transport: settings.tls.map { $0.clientsUseTLS ? "tls" : "tls, clients in clear" } ?? "plaintext")
         report.warnings = status.warnings
         report.maintenance = status.maintenance
+        report.witness = status.witness
         return report
     }
 

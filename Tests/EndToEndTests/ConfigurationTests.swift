@@ -58,6 +58,13 @@ import Glibc
         #expect(noPeerName.status == 78 && noPeerName.errors.contains("tls.peer-name: missing"), "\(noPeerName.errors)")
         let both = try run(base + ["--role", "secondary", "--plaintext"] + tls)
         #expect(both.status == 78 && both.errors.contains("choose one"), "\(both.errors)")
+        // The witness's settings (issue 29), each problem named.
+        let witness = try run(
+            base + ["--role", "secondary", "--plaintext", "--witness-etcd", "etcd-host:2379,https://etcd:2379", "--witness-lease-ttl-s", "2", "--witness-margin-ms", "1000"])
+        #expect(witness.status == 78, "\(witness.errors)")
+        #expect(witness.errors.contains("witness.etcd: 'etcd-host:2379' is not an http:// or https:// URL"), "\(witness.errors)")
+        #expect(witness.errors.contains("witness.margin-ms: 1000 ms is not less than half the lease's 2000 ms"), "\(witness.errors)")
+        #expect(witness.errors.contains("witness.ca-file: missing"), "\(witness.errors)")
         let wrongKey = try run(base + ["--role", "secondary"] + tls.map { $0.hasSuffix("vcom-primary-key.pem") ? files.file("vcom-secondary-key.pem").path : $0 })
         #expect(wrongKey.status == 78 && wrongKey.errors.contains("is not the key of the certificate"), "\(wrongKey.errors)")
         try Data("[tls]\nclients = \"maybe\"\n".utf8).write(to: files.file("maybe.toml"))

@@ -46,6 +46,15 @@ import Glibc
         #expect(pair.primary.isActive && pair.secondary.isStandby, "\(pair.logs)")
         #expect(pair.secondary.log.contains("taking over once the witness's key is held"), "\(pair.secondary.log.suffix(2000))")
         #expect(pair.primary.metric("vcom_witness_holding") == 1)
+        // vcom-admin status says who holds the key.
+        let status = try await admin(["status"], pair: pair)
+        #expect(status.output.contains("witness: reachable, this server holds the key"), "\(status.output)")
+        #expect(status.output.contains("witness: reachable, the peer holds the key"), "\(status.output)")
+        let json = try await admin(["status", "--json"], pair: pair)
+        let rows = (json.json?["servers"] as? [[String: Any]]) ?? []
+        let witnesses = rows.compactMap { ($0["status"] as? [String: Any])?["witness"] as? String }
+        #expect(witnesses.contains { $0.contains("this server holds the key") }, "\(json.output)")
+        #expect(witnesses.contains { $0.contains("the peer holds the key") }, "\(json.output)")
     }
 
     @Test func aFrozenPrimary_theSecondaryServesAfterTheLease_andTheResumedPrimaryStops() async throws {

@@ -26,7 +26,8 @@ extension Controller {
             replication: "\(replicationRole)", activationIncident: node.activationIncident, canActivate: node.canActivate,
             synced: node.isSynced, licenceId: verified?.licence.licenceId, licenceExpires: verified?.licence.expires,
             peerClientEndpoint: peerClientEndpoint, warnings: [slowLinkWarning].compactMap { $0 },
-            maintenance: node.inMaintenance ? maintenanceWindow : nil, stateSince: stateSince, peerId: peerInfo?.nodeId ?? lastPeerId)
+            maintenance: node.inMaintenance ? maintenanceWindow : nil, stateSince: stateSince, peerId: peerInfo?.nodeId ?? lastPeerId,
+            witness: witnessSummary)
     }
 
     /// Graceful shutdown. A server that serves hands its clients over when that needs no
@@ -106,6 +107,8 @@ public struct RuntimeStatus: Equatable, Sendable {
     public var stateSince: Date?
     /// The peer's id, once a link has been authenticated in this run.
     public var peerId: String?
+    /// The witness in one line (nil: none configured).
+    public var witness: String?
 }
 
 extension Controller {

@@ -50,6 +50,23 @@ extension Controller {
             }
     }
 
+    /// The witness in one line, for status: who holds the key, the lease left, reachability.
+    var witnessSummary: String? {
+        guard witnessClient != nil, let status = node.witnessStatus(at: clock.now) else { return nil }
+        let reach: String
+        switch lastWitnessReply {
+        case .refused?: reach = "refusing (etcd down)"
+        case .unreachable?: reach = "unreachable"
+        case nil: reach = "not asked yet"
+        default: reach = "reachable"
+        }
+        if status.holding, let left = status.leaseLeft {
+            return "\(reach), this server holds the key, lease \(String(format: "%.1f", Double(left.milliseconds) / 1000)) s left"
+        }
+        if let epoch = status.peerEpoch { return "\(reach), the peer holds the key (epoch \(epoch))" }
+        return "\(reach), key not held here"
+    }
+
     func publishWitness() {
         guard witnessClient != nil, let status = node.witnessStatus(at: clock.now) else { return }
         let reachable = lastWitnessReply.map { $0 != .refused && $0 != .unreachable } ?? false
