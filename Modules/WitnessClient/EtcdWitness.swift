@@ -80,6 +80,12 @@ public final class EtcdWitness: Sendable {
     // MARK: The three requests
 
     private func acquire(epoch: UInt64) async throws -> WitnessReply {
+        // A standby asks four times a second while the peer holds the key: one read then, not a
+        // lease granted and revoked each time.
+        let current = try await call("/v3/kv/range", ["key": Data(configuration.key.utf8).base64EncodedString()])
+        if let kv = (current["kvs"] as? [[String: Any]])?.first, let holder = Self.holder(kv), holder.server != configuration.serverId {
+            return .heldByPeer(epoch: holder.epoch)
+        }
         let granted = try await call("/v3/lease/grant", ["TTL": String(max(1, configuration.leaseTTL.seconds))])
         guard let id = int64(granted["ID"]) else { throw Failure(reply: .unreachable, why: "lease grant answered no ID") }
         let key = Data(configuration.key.utf8).base64EncodedString()
