@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -93,7 +94,7 @@ import Glibc
     /// a start refuses the same file with exit 78; a private file open to others is refused.
     @Test func checkConfigNamesEveryProblemAndAStartRefusesTheSame() throws {
         let files = try PairFiles(operators: 1)
-        let port = try freePort()
+        let port = try EtcdProcess.freePort()
         func primaryFile(_ extra: String = "", key: String = "vcom-primary-key.pem", licence: String = "licence.txt") -> String {
             """
             [server]
@@ -159,18 +160,6 @@ import Glibc
         #expect(addresses.output.contains("listen.admin: 127.0.0.1:\(port) is also listen.client"), "\(addresses.output)")
         #expect(addresses.output.contains("listen.metrics: 192.0.2.77"), "\(addresses.output)")
         #expect(addresses.output.contains("peer.address: 'peer.invalid' does not resolve"), "\(addresses.output)")
-    }
-
-    func freePort() throws -> Int {
-        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(socket) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     func bindable(_ port: Int) throws -> Bool {

@@ -74,6 +74,7 @@ public final class EtcdProcess: @unchecked Sendable {
         init(_ text: String) { description = text }
     }
 
+    /// A loopback port free a moment ago (bound to port 0, read back, closed).
     public static func freePort() throws -> Int {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(socket) }
