@@ -73,3 +73,19 @@ import Testing
         #expect(docs.contains("```toml\n" + text + "```"), "docs/configuration.md must show Tools/package/server.toml verbatim")
     }
 }
+
+/// `witness.etcd` is a list: a TOML array of strings, or comma-separated (issue 29).
+@Suite struct WitnessSettingTests {
+    @Test func aTOMLArrayOfURLsIsTheList_andOtherArraysAreRefused() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("witness-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let good = directory.appendingPathComponent("good.toml")
+        try Data("[witness]\netcd = [\"http://10.0.0.9:2379\", \"http://10.0.0.10:2379\"]\n".utf8).write(to: good)
+        let values = try SettingValues.load(file: good.path)
+        #expect(values.string("witness.etcd") == "http://10.0.0.9:2379,http://10.0.0.10:2379")
+        let bad = directory.appendingPathComponent("bad.toml")
+        try Data("[witness]\netcd = [1, 2]\n".utf8).write(to: bad)
+        #expect(throws: ConfigurationProblems.self) { try SettingValues.load(file: bad.path) }
+    }
+}
