@@ -32,7 +32,6 @@ extension PairNode {
         let wasHolding = books.holding
         books.inFlight = false
         books.lastReply = reply
-        books.lastReplyAt = now
         let sinceLoss = books.linkLostAt.map { sentAt >= $0 } ?? false
         switch reply {
         case .holding:
@@ -54,9 +53,9 @@ extension PairNode {
         witness = books
         switch reply {
         case .holding:
-            guard policy.awaitingWitness else { break }
-            if books.peerHeldSinceLoss || books.takeOverAt != nil {
-                if books.takeOverAt == nil { decide(.witness(.keyHeld), at: now, into: &effects) }
+            guard policy.awaitingWitness, books.takeOverAt == nil else { break }  // a wait already runs
+            if books.peerHeldSinceLoss {
+                decide(.witness(.keyHeld), at: now, into: &effects)
             } else {
                 let skew = configuration.link.lossTimeout + configuration.link.heartbeatInterval
                 witness!.takeOverAt = now + skew

@@ -72,7 +72,6 @@ struct WitnessBooks: Sendable {
     var takeOverAt: MonotonicTime?
     /// What the last answer said, for the status report.
     var lastReply: WitnessReply?
-    var lastReplyAt: MonotonicTime?
 
     init(timing: WitnessTiming) { self.timing = timing }
 

@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
+import PairModel
 import PairNode
 
 /// The witness on etcd (issue 29): one key, `/vcom/<pair>/active`, held under a lease by the
@@ -86,7 +87,7 @@ public final class EtcdWitness: Sendable {
         if let kv = (current["kvs"] as? [[String: Any]])?.first, let holder = Self.holder(kv), holder.server != configuration.serverId {
             return .heldByPeer(epoch: holder.epoch)
         }
-        let granted = try await call("/v3/lease/grant", ["TTL": String(max(1, configuration.leaseTTL.seconds))])
+        let granted = try await call("/v3/lease/grant", ["TTL": String(max(1, configuration.leaseTTL.components.seconds))])
         guard let id = int64(granted["ID"]) else { throw Failure(reply: .unreachable, why: "lease grant answered no ID") }
         let key = Data(configuration.key.utf8).base64EncodedString()
         let value = Data(#"{"server":"\#(configuration.serverId)","epoch":\#(epoch)}"#.utf8).base64EncodedString()
@@ -207,10 +208,4 @@ func int64(_ value: Any?) -> Int64? {
     if let text = value as? String { return Int64(text) }
     if let number = value as? NSNumber { return number.int64Value }
     return nil
-}
-
-extension Duration {
-    var seconds: Int64 { components.seconds }
-    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
-    var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
 }

@@ -17,10 +17,9 @@ extension Controller {
             .assumeIsolated()
             .whenSuccess { reply in
                 let controller = bound.value
-                if reply != controller.lastWitnessReply {
+                if reply != controller.node.witnessStatus(at: controller.clock.now)?.lastReply {
                     controller.logger.info("witness: \(request) answered \(reply)")
                 }
-                controller.lastWitnessReply = reply
                 controller.feed(.witnessReply(reply, sentAt: sentAt))
             }
     }
@@ -54,7 +53,7 @@ extension Controller {
     var witnessSummary: String? {
         guard witnessClient != nil, let status = node.witnessStatus(at: clock.now) else { return nil }
         let reach: String
-        switch lastWitnessReply {
+        switch status.lastReply {
         case .refused?: reach = "refusing (etcd down)"
         case .unreachable?: reach = "unreachable"
         case nil: reach = "not asked yet"
@@ -69,7 +68,7 @@ extension Controller {
 
     func publishWitness() {
         guard witnessClient != nil, let status = node.witnessStatus(at: clock.now) else { return }
-        let reachable = lastWitnessReply.map { $0 != .refused && $0 != .unreachable } ?? false
+        let reachable = status.lastReply.map { $0 != .refused && $0 != .unreachable } ?? false
         metrics.witness(holding: status.holding, reachable: reachable, leaseLeft: status.leaseLeft)
     }
 }

@@ -99,8 +99,6 @@ final class Controller {
     var peerLinkDownSince: MonotonicTime?
     /// The etcd witness's client (nil: no witness configured). Shut down by the runtime.
     var witnessClient: EtcdWitness?
-    /// The witness's last answer, for the figures (nil: none yet).
-    var lastWitnessReply: WitnessReply?
 
     init(
         settings: ServerSettings, loop: EventLoop, logger: Logger, clock: any RuntimeClock, metrics: RuntimeMetrics, node: any PairDeciding,
