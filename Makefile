@@ -57,13 +57,15 @@ bench-replication: deps
 	@cd Tools/Benchmarks && swift build --scratch-path ../../.build-bench -c release --product replication-bench 2>&1 | tail -1
 	@.build-bench/release/replication-bench
 
-# What a failover costs the clients: CLIENTS= (10000), TALKERS= (50), MODE=kill|silent|both.
+# What a failover costs the clients: CLIENTS= (10000), TALKERS= (50), MODE=kill|silent|both,
+# WITNESS=1 with an etcd witness.
 bench-failover: deps
 	@CLIENTS=$(or $(CLIENTS),10000) MODE=$(or $(MODE),kill) Tools/bench/bench-failover.sh
 
-# Real processes under real faults, judged by chaos-check: ROUNDS= (20), SEED= replays.
+# Real processes under real faults, judged by chaos-check: ROUNDS= (20), SEED= replays,
+# WITNESS=1 the rounds with an etcd witness on a host of its own.
 chaos: deps
-	@ROUNDS=$(or $(ROUNDS),20) $(if $(SEED),SEED=$(SEED)) Tools/chaos/chaos.sh
+	@ROUNDS=$(or $(ROUNDS),20) $(if $(SEED),SEED=$(SEED)) WITNESS=$(or $(WITNESS),0) Tools/chaos/chaos.sh
 
 # One serving server's cost per idle logged-in client: CLIENTS= (10000).
 bench-capacity: deps

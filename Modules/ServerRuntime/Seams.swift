@@ -50,10 +50,13 @@ public protocol PairDeciding: Sendable {
     func switchoverRefusal(acknowledging: String?) -> String?
     /// The witness as the node sees it (nil: none configured).
     func witnessStatus(at now: MonotonicTime) -> WitnessStatus?
+    /// With a witness and the link down: when this server's lease ends (its logins stop then).
+    var servingUntil: MonotonicTime? { get }
 }
 
 extension PairDeciding {
     public func witnessStatus(at now: MonotonicTime) -> WitnessStatus? { nil }
+    public var servingUntil: MonotonicTime? { nil }
 }
 
 extension PairNode: PairDeciding {}

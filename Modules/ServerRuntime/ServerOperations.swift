@@ -58,10 +58,19 @@ final class ServerOperations: AdminOperations {
 
     var isStopped: Bool { stopped.withLockedValue { $0 } }
 
-    /// This server's state (nil once it was stopped).
+    /// This server's state (nil once it was stopped), every due deadline acted on first.
     func status() async -> RuntimeStatus? {
         guard !isStopped else { return nil }
-        return try? await loop.submit { self.controller.value.status() }.get()
+        return try? await loop.submit {
+            self.controller.value.catchUp()
+            return self.controller.value.status()
+        }.get()
+    }
+
+    /// Every due deadline acted on, before /metrics or a health path is read.
+    func catchUp() async {
+        guard !isStopped else { return }
+        try? await loop.submit { self.controller.value.catchUp() }.get()
     }
 
     /// Moves service to the peer (on the active server); a switch back after a failover must

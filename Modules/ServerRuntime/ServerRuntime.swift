@@ -242,7 +242,7 @@ public final class ServerRuntime: Service, Sendable {
                         let body = StatusDocument.json(StatusDocument.make(status: status, report: report, incidents: incidents, now: Date()))
                         cached.withLockedValue { $0 = (ContinuousClock.now, body) }
                         return body
-                    }, readToken: settings.metricsReadToken)
+                    }, readToken: settings.metricsReadToken, catchUp: { await operations.catchUp() })
                 do {
                     let http = try await MetricsServer.start(
                         on: (listen.host, Int(listen.port)), group: group, metrics: metrics,

@@ -37,14 +37,14 @@ import Glibc
         ]
     }
 
-    func check(_ files: [String: String]) throws -> (status: Int32, output: String) {
+    func check(_ files: [String: String], _ extra: [String] = []) throws -> (status: Int32, output: String) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chaos-check-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         for (name, text) in files { try Data(text.utf8).write(to: directory.appendingPathComponent(name)) }
         let process = Process()
         process.executableURL = Self.binary
-        process.arguments = ["--run", directory.path, "--budget-ms", "1000"]
+        process.arguments = ["--run", directory.path, "--budget-ms", "1000"] + extra
         let output = directory.appendingPathComponent("out.txt")
         FileManager.default.createFile(atPath: output.path, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: output)
@@ -184,5 +184,38 @@ import Glibc
         var lost = Self.quietRun()
         lost["round1-failover-c2.jsonl"] = #"{"type":"summary","never_back":0,"relogin":{"count":0},"outages":{"count":2}}"#
         #expect(try check(lost).output.contains("2 sessions were lost to a fault below the detection thresholds"))
+    }
+
+    /// Both servers seen serving at both ends of a sampling interval count as dual-active; a
+    /// primary's last "active" before its crash, read just before the secondary's first, does
+    /// not (the scrapes are sequential). Without a witness it is measured, with one a violation.
+    @Test func bothServersServingIsMeasuredAndWithAWitnessFails() throws {
+        let clean = try check(Self.cleanRun(), ["--witness"])
+        #expect(clean.status == 0, "\(clean.output)")
+        #expect(clean.output.contains("dual_active_ms=0 "), "\(clean.output)")
+        #expect(clean.output.contains("the secondary served 300 ms after the fault"), "\(clean.output)")
+        var split = Self.cleanRun()
+        split["status.jsonl"]! += "\n" + #"{"t":1250,"server":"primary","address":"a:1","up":true,"state":"active","epoch":2,"logins":3}"#
+            + "\n" + #"{"t":1700,"server":"primary","address":"a:1","up":true,"state":"active","epoch":2,"logins":3}"#
+            + "\n" + #"{"t":1900,"server":"primary","address":"a:1","up":false}"#
+        let measured = try check(split)
+        #expect(measured.output.contains("dual_active_ms=300 dual_active_by_scenario=crash:300"), "\(measured.output)")
+        #expect(!measured.output.contains("with a witness"), "\(measured.output)")
+        let judged = try check(split, ["--witness"])
+        #expect(judged.status == 1)
+        #expect(judged.output.contains("round 1 (crash): both servers served for 300 ms with a witness"), "\(judged.output)")
+    }
+
+    /// A held round (with a witness, the primary kept its lease): the secondary never serves,
+    /// and no incident is needed.
+    @Test func aHeldRoundsSecondaryMustNotServe() throws {
+        var held = Self.quietRun()
+        held["actions.jsonl"] = held["actions.jsonl"]!.replacingOccurrences(of: "quiet", with: "held").replacingOccurrences(of: "peerdelay", with: "linkcut")
+        let clean = try check(held, ["--witness"])
+        #expect(clean.status == 0 && clean.output.contains("scenarios=linkcut:1 violations=0"), "\(clean.output)")
+        held["status.jsonl"]! += "\n" + #"{"t":2000,"server":"secondary","address":"b:1","up":true,"state":"active","epoch":3,"logins":0}"#
+        let result = try check(held, ["--witness"])
+        #expect(result.status == 1)
+        #expect(result.output.contains("the secondary served at t=2000 during peer link delayed, which the witness holds"), "\(result.output)")
     }
 }

@@ -11,6 +11,9 @@
 #     secondary_cpu_us_per_login=... (the secondary's own CPU from the fault until every client is
 #     logged in there, and per re-login; CLK_TCK is 100 on Linux: 10 ms steps)
 # TLS=1 (default) runs every port with TLS, as the servers do by default; TLS=0 in clear.
+# WITNESS=1 gives the pair an etcd witness on loopback (lease WITNESS_TTL_S, default 3 s): a
+# killed primary's port refuses, so the secondary serves at once; a silent one's lease must end
+# first (docs/failover-policy.md, "With a witness"). The summary line then says witness=1.
 # PROFILE=FILE records perf samples of the machine for 4 s from the fault (perf report -i FILE.MODE);
 # PROFILE_EVENTS replaces perf's sampling options (tracepoints, say: "-e sock:inet_sock_set_state"
 # shows when the dying primary closed each socket) and PROFILE_LEAD (seconds, default 0.3) starts
@@ -34,6 +37,7 @@ TIMEOUT=${TIMEOUT:-60}
 RAMP=${RAMP:-500}
 # BIN=DIR runs another build's binaries (alternating runs of two builds); nothing is built then.
 BIN=${BIN:-.build/release}
+WITNESS=${WITNESS:-0}
 BASE="run/bench-failover-$(date +%Y%m%d-%H%M%S)"
 
 case "$MODE" in kill | silent) MODES=("$MODE") ;; both) MODES=(kill silent) ;;
@@ -60,7 +64,12 @@ for mode in "${MODES[@]}"; do
     PIDS=()
     SECONDARY_PEER_PORT=0
     pair_files "$CLIENTS"
-    pair_common
+    WITNESS_ARGS=()
+    if [ "$WITNESS" = 1 ]; then
+        WITNESS_URL="" WITNESS_PEER_URL=""
+        witness_start
+    fi
+    pair_common "${WITNESS_ARGS[@]}"
     pair_start_secondary
     pair_start_primary
     pair_wait_state "$PRIMARY_METRICS" active 30 || { echo "bench-failover: the primary never served; see $RUN/primary.log" >&2; exit 1; }
@@ -140,7 +149,7 @@ for mode in "${MODES[@]}"; do
     back=$(sed -n 's/.* never_back=\([0-9]*\).*/\1/p' <<<"$figures")
     secondary_cpu_ms=$(awk -v t="$secondary_ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", t * 1000 / hz }')
     per_login=$(awk -v ms="$secondary_cpu_ms" -v n="$((CLIENTS - ${back:-0}))" 'BEGIN { printf "%.0f", (n > 0 ? ms * 1000 / n : 0) }')
-    LINES+=("$figures secondary_active_ms=$active_ms listen_drops=$drops secondary_cpu_ms=$secondary_cpu_ms secondary_cpu_us_per_login=$per_login")
+    LINES+=("$figures witness=$WITNESS secondary_active_ms=$active_ms listen_drops=$drops secondary_cpu_ms=$secondary_cpu_ms secondary_cpu_us_per_login=$per_login")
     pair_cleanup
 done
 

@@ -13,6 +13,8 @@ struct ChaosCheck: ParsableCommand {
     @Option(name: .customLong("run"), help: "The run's directory (run/chaos-...).") var directory: String
     @Option(help: "Every client must be back within this many ms of a fault or a switchover.") var budgetMs: Double = 6000
     @Option(help: "The run's seed, repeated in the summary.") var seed: String = "?"
+    @Flag(help: "The pair ran with a witness: any time with both servers serving is a violation, and a held round's secondary must never serve.")
+    var witness = false
 
     func lines(_ name: String) -> [[String: Any]] {
         let text = (try? String(contentsOfFile: "\(directory)/\(name)", encoding: .utf8)) ?? ""
@@ -72,7 +74,7 @@ struct ChaosCheck: ParsableCommand {
                     // A split moves nobody: every client still reached its server. Neither does a
                     // fault below the detection thresholds.
                     let outages = (summary["outages"] as? [String: Any])?["count"] as? Int ?? 0
-                    if kind == "split" && outages > 0 { violations.append("\(name): \(outages) sessions were lost in a split that every client survived") }
+                    if ["split", "held"].contains(kind) && outages > 0 { violations.append("\(name): \(outages) sessions were lost in a split that every client survived") }
                     if kind == "quiet" && outages > 0 { violations.append("\(name): \(outages) sessions were lost to a fault below the detection thresholds") }
                 }
             }
@@ -149,7 +151,7 @@ struct ChaosCheck: ParsableCommand {
 
         // 4a. After a split heals, the side with the clients keeps serving (no switch back
         //     was needed to bring service home).
-        for round in rounds where ["split", "quiet"].contains(round["kind"] as? String ?? "") {
+        for round in rounds where ["split", "quiet", "held"].contains(round["kind"] as? String ?? "") {
             let number = round["round"] as? Int
             if actions.contains(where: { $0["action"] as? String == "switchover" && ($0["round"] as? Int) == number }) {
                 violations.append("round \(number ?? 0): after the split healed, the primary (which had the clients) did not keep serving")
@@ -173,9 +175,10 @@ struct ChaosCheck: ParsableCommand {
         //    incident may come from the round's first fault on.
         let incidents = (object("final-incidents.json")["incidents"] as? [[String: Any]]) ?? []
         let decided = incidents.compactMap { ($0["decided_at"] as? String).flatMap(Self.milliseconds) }
-        for fault in faults where fault["kind"] as? String != "quiet" {
+        // A held fault (the witness kept the primary's lease) decides nothing.
+        for fault in faults where !["quiet", "held"].contains(fault["kind"] as? String ?? "") {
             let t = Double(fault["t"] as? Int ?? 0)
-            let roundStart = faults.filter { ($0["round"] as? Int) == (fault["round"] as? Int) && $0["kind"] as? String != "quiet" }
+            let roundStart = faults.filter { ($0["round"] as? Int) == (fault["round"] as? Int) && !["quiet", "held"].contains($0["kind"] as? String ?? "") }
                 .compactMap { ($0["t"] as? Int).map(Double.init) }.min() ?? t
             if !decided.contains(where: { $0 >= roundStart - 1000 && $0 <= t + 30_000 }) {
                 violations.append("round \(fault["round"] ?? 0): no incident records \(fault["fault"] ?? "the fault")")
@@ -196,6 +199,42 @@ struct ChaosCheck: ParsableCommand {
                 violations.append("round \(fault["round"] ?? 0): the secondary served at t=\(active["t"] ?? 0) during \(fault["fault"] ?? "the fault"), below the thresholds")
             }
         }
+
+        // 7a. A held fault (with a witness: the link cut while the primary keeps its lease, the
+        //     secondary cut from both, the witness down with the link up): the secondary never serves.
+        for fault in faults where fault["kind"] as? String == "held" {
+            let t = fault["t"] as? Int ?? 0
+            let end = actions.first { $0["action"] as? String == "round-end" && ($0["round"] as? Int) == (fault["round"] as? Int) }?["t"] as? Int ?? Int.max
+            if let active = samples.first(where: {
+                $0["server"] as? String == "secondary" && $0["state"] as? String == "active" && ($0["t"] as? Int ?? 0) > t && ($0["t"] as? Int ?? 0) < end
+            }) {
+                violations.append("round \(fault["round"] ?? 0): the secondary served at t=\(active["t"] ?? 0) during \(fault["fault"] ?? "the fault"), which the witness holds")
+            }
+        }
+
+        // 7b. Both servers serving at once, from the records (every run; a violation with a
+        //     witness), and how long each round's secondary took to serve after its fault.
+        let overlaps = Self.dualActive(lines("status.jsonl"))
+        var dualByScenario: [String: Int] = [:]
+        var takeoverByScenario: [String: Int] = [:]
+        for (index, round) in rounds.enumerated() {
+            let number = round["round"] as? Int ?? 0
+            let scenario = round["scenario"] as? String ?? "?"
+            let from = round["t"] as? Int ?? 0
+            let to = index + 1 < rounds.count ? rounds[index + 1]["t"] as? Int ?? Int.max : Int.max
+            let dual = overlaps.reduce(0) { $0 + max(0, min($1.to, to) - max($1.from, from)) }
+            dualByScenario[scenario, default: 0] += dual
+            var line = "chaos-check: round \(number) (\(scenario)): dual-active \(dual) ms"
+            if let fault = faults.first(where: { ($0["round"] as? Int) == number && ($0["kind"] as? String ?? "primary-failure") == "primary-failure" }), let at = fault["t"] as? Int,
+                let served = samples.first(where: { $0["server"] as? String == "secondary" && $0["state"] as? String == "active" && ($0["t"] as? Int ?? 0) > at && ($0["t"] as? Int ?? 0) < to })?["t"] as? Int
+            {
+                takeoverByScenario[scenario] = max(takeoverByScenario[scenario] ?? 0, served - at)
+                line += ", the secondary served \(served - at) ms after the fault (sampled every 250 ms)"
+            }
+            roundLines.append(line)
+            if witness && dual > 0 { violations.append("round \(number) (\(scenario)): both servers served for \(dual) ms with a witness") }
+        }
+        let dualTotal = overlaps.reduce(0) { $0 + $1.to - $1.from }
 
         // 8. Maintenance mode pauses every automatic decision: the secondary does not serve
         //    before it ends (a sample's quarter second aside), and serves after (rule 4).
@@ -250,7 +289,7 @@ struct ChaosCheck: ParsableCommand {
             "chaos-check: \(rounds.count) rounds, \(samples.count) status samples, \(pageSamples) page samples, \(acknowledged) of \(writes.count) writes acknowledged "
                 + "(\(localOnly) of them as local only), \(incidents.count) incidents; records in \(directory)")
         let mix = scenarios.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ",")
-        print("chaos rounds=\(rounds.count) scenarios=\(mix) violations=\(violations.count) max_relogin_ms=\(Int(maxRelogin)) failover_max_ms=\(failoverByScenario.isEmpty ? "none" : failoverByScenario.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ",")) lost_changes=\(lost) journaled_acked=\(journaledAcknowledged) local_only=\(localOnly) seed=\(seed)")
+        print("chaos rounds=\(rounds.count) scenarios=\(mix) violations=\(violations.count) max_relogin_ms=\(Int(maxRelogin)) failover_max_ms=\(failoverByScenario.isEmpty ? "none" : failoverByScenario.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ",")) lost_changes=\(lost) journaled_acked=\(journaledAcknowledged) local_only=\(localOnly) dual_active_ms=\(dualTotal) dual_active_by_scenario=\(Self.pairs(dualByScenario)) takeover_max_ms=\(Self.pairs(takeoverByScenario)) witness=\(witness ? 1 : 0) seed=\(seed)")
         if !violations.isEmpty { throw ExitCode(1) }
     }
 
@@ -297,6 +336,34 @@ struct ChaosCheck: ParsableCommand {
             }
         }
         return violations
+    }
+
+    static func pairs(_ figures: [String: Int]) -> String {
+        figures.isEmpty ? "none" : figures.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ",")
+    }
+
+    /// The stretches during which both servers were seen serving, by the sampler's records: a
+    /// server serves from one sample to its next when both say so (a scrape that failed, of a
+    /// killed or frozen process, says it serves nobody). One sample alone proves nothing: the
+    /// two servers are scraped one after the other, and the state of the one read first may be
+    /// gone by the time the other is read. So an overlap shorter than the sampling (250 ms)
+    /// can escape; the witness tests sample the servers themselves more finely.
+    static func dualActive(_ records: [[String: Any]]) -> [(from: Int, to: Int)] {
+        func serving(_ server: String) -> [(from: Int, to: Int)] {
+            let list = records.filter { $0["server"] as? String == server }.sorted { ($0["t"] as? Int ?? 0) < ($1["t"] as? Int ?? 0) }
+            func active(_ record: [String: Any]) -> Bool { record["up"] as? Bool == true && record["state"] as? String == "active" }
+            return zip(list, list.dropFirst()).compactMap { a, b in
+                active(a) && active(b) ? (a["t"] as? Int ?? 0, b["t"] as? Int ?? 0) : nil
+            }
+        }
+        let primary = serving("primary")
+        var overlaps: [(from: Int, to: Int)] = []
+        for s in serving("secondary") {
+            for p in primary where p.from < s.to && s.from < p.to {
+                overlaps.append((max(p.from, s.from), min(p.to, s.to)))
+            }
+        }
+        return overlaps
     }
 
     static func milliseconds(_ iso: String) -> Double? {

@@ -24,6 +24,17 @@
 #   chaos rounds=N scenarios=... violations=0 max_relogin_ms=... failover_max_ms=SCENARIO:MS,... lost_changes=0
 # Loss and delay on the link (tc netem) need a kernel with netem, which this machine lacks:
 # docs/failure-scenarios.md says what is and is not covered.
+# WITNESS=1: an etcd (Debian's etcd-server) on a host of its own is the pair's witness
+# (witness.etcd, lease 3 s), and the rounds are those the witness changes:
+#   crash, isolate  as above: the secondary serves as fast as without a witness
+#   pause     SIGSTOP of the primary until the secondary serves: after the lease's TTL
+#   linkcut, flap   the link cut while both servers reach the witness: the secondary never serves
+#   pcut      the primary cut from the secondary and the witness (its clients still reach it):
+#             it stops when its lease would end, the secondary serves once it has the key
+#   seccut    the secondary cut from the primary and the witness: it never serves
+#   wdown     etcd killed with the link up for about 10 s, then restarted: nothing changes
+# chaos-check --witness then also fails a run on any time with both servers serving
+# (dual_active_ms, measured from the records in every run).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -33,6 +44,8 @@ CLIENTS=${CLIENTS:-100}
 BIN=${BIN:-.build/debug}
 BUDGET_MS=${BUDGET_MS:-6000}
 NETNS=${NETNS:-auto}
+WITNESS=${WITNESS:-0}
+WITNESS_TTL_S=3
 RANDOM=$SEED
 
 source Tools/scripts/pair-lib.sh
@@ -50,7 +63,7 @@ if [ "${CHAOS_INNER:-0}" != 1 ]; then
         net_up
         echo "chaos: network namespaces $(ns '*') on $NET.0/24 (removed at the end)"
         status=0
-        ip netns exec "$(ns a)" env CHAOS_INNER=1 NETNS=1 NS_ID="$NS_ID" NET="$NET" ROUNDS="$ROUNDS" SEED="$SEED" CLIENTS="$CLIENTS" \
+        ip netns exec "$(ns a)" env CHAOS_INNER=1 NETNS=1 WITNESS="$WITNESS" NS_ID="$NS_ID" NET="$NET" ROUNDS="$ROUNDS" SEED="$SEED" CLIENTS="$CLIENTS" \
             BIN="$BIN" BUDGET_MS="$BUDGET_MS" KEEP="${KEEP:-1}" ONLY="${ONLY:-}" bash "$0" || status=$?
         exit "$status"
     fi
@@ -64,6 +77,7 @@ trap 'echo; echo "chaos: interrupted"; exit 130' INT TERM
 if [ "$NETNS" = 1 ]; then
     # A+B: fault A, three seconds later fault B, in one round (the checker judges each).
     SCENARIOS=(crash pause maint linkcut isolate clientcut flap peerdelay peerloss linkcut+crash flap+crash pause+clientcut)
+    [ "$WITNESS" != 1 ] || SCENARIOS=(crash pause linkcut isolate pcut seccut wdown flap)
     PRIMARY_HOST=$(addr p)
     SECONDARY_HOST=$(addr s)
     PRIMARY_EXEC=(ip netns exec "$(ns p)")
@@ -72,6 +86,7 @@ if [ "$NETNS" = 1 ]; then
     GROUP_SIZES=($((CLIENTS * 6 / 10)) $((CLIENTS - CLIENTS * 6 / 10)))
 else
     SCENARIOS=(crash pause maint)
+    [ "$WITNESS" != 1 ] || SCENARIOS=(crash pause wdown)
     GROUPS_=(local)
     GROUP_SIZES=("$CLIENTS")
 fi
@@ -110,8 +125,9 @@ sampler() {
             awk -v t="$(now_ms)" -v role="$role" -v addr="$metrics" '
                 /^vcom_state\{state="[a-z_]+"\} 1/ { match($0, /state="[a-z_]+"/); state = substr($0, RSTART + 7, RLENGTH - 8) }
                 /^vcom_epoch / { epoch = $2 }
+                /^vcom_witness_holding / { holding = ($2 == 1 ? "true" : "false") }
                 /^vcom_logins_total/ { logins += $2 }
-                END { printf "{\"t\":%s,\"server\":\"%s\",\"address\":\"%s\",\"up\":true,\"state\":\"%s\",\"epoch\":%d,\"logins\":%d}\n", t, role, addr, state, epoch, logins }
+                END { printf "{\"t\":%s,\"server\":\"%s\",\"address\":\"%s\",\"up\":true,\"state\":\"%s\",\"epoch\":%d,\"logins\":%d%s}\n", t, role, addr, state, epoch, logins, (holding == "" ? "" : ",\"witness_holding\":" holding) }
             ' <<<"$text" >>"$RUN/status.jsonl"
         done
         sleep 0.25
@@ -253,8 +269,20 @@ printf '{"t":%s,"server":"%s","state":"%s","epoch":%s,"incident":"%s"}\n' "\$(da
 exec sleep 60
 HOOK
 chmod 755 "$RUN/hang-hook"
+# The witness: etcd on a host of its own (netns), else on loopback; restarted with its data
+# by the wdown round.
+WITNESS_ARGS=()
+if [ "$WITNESS" = 1 ]; then
+    if [ "$NETNS" = 1 ]; then
+        WITNESS_EXEC=(ip netns exec "$(ns w)")
+        WITNESS_URL="http://$(addr w):2379"
+        WITNESS_PEER_URL="http://127.0.0.1:2380"
+    fi
+    witness_start
+    record "\"action\":\"witness\",\"url\":\"$WITNESS_URL\",\"lease_ttl_s\":$WITNESS_TTL_S"
+fi
 # Lost sessions are logged with their reason at debug level.
-pair_common --log-level debug --on-state-change "$PWD/$RUN/hang-hook"
+pair_common --log-level debug --on-state-change "$PWD/$RUN/hang-hook" "${WITNESS_ARGS[@]}"
 pair_start_secondary
 if [ "$NETNS" = 1 ]; then
     # The peer link runs through chaos-relay, in the secondary's namespace: it passes bytes
@@ -293,9 +321,11 @@ echo "chaos: pair up (primary $PRIMARY, secondary $SECONDARY); records in $RUN"
 
 # The kind of one fault: a split leaves every client able to reach the primary; a quiet one
 # stays below the detection thresholds and must change nothing.
+# With a witness, a cut that leaves the primary its lease is held: the secondary never serves.
 fault_kind() {
     case $1 in
-    linkcut | flap | peerloss) echo split ;;
+    linkcut | flap | peerloss) if [ "$WITNESS" = 1 ]; then echo held; else echo split; fi ;;
+    seccut | wdown) echo held ;;
     peerdelay) echo quiet ;;
     *) echo primary-failure ;;
     esac
@@ -343,6 +373,22 @@ inject() {
         fault "the larger client group cut from the primary"
         cut p c1
         ;;
+    pcut)
+        fault "primary cut from the secondary and the witness"
+        cut p s
+        cut p w
+        ;;
+    seccut)
+        fault "secondary cut from the primary and the witness"
+        cut s p
+        cut s w
+        ;;
+    wdown)
+        fault "witness killed (etcd, kill -9) until the round heals"
+        kill -9 "$WITNESS_PID"
+        { wait "$WITNESS_PID"; } 2>/dev/null || true
+        sleep 6
+        ;;
     flap)
         fault "peer link flapping"
         for _ in 1 2 3 4 5; do cut p s; sleep 0.5; heal; sleep 0.7; done
@@ -366,7 +412,7 @@ inject() {
 # start alone and serve), then the primary.
 recover() {
     local step network=0
-    for step in "$@"; do case $step in linkcut | isolate | clientcut | peerdelay | peerloss) network=1 ;; esac; done
+    for step in "$@"; do case $step in linkcut | isolate | clientcut | peerdelay | peerloss | pcut | seccut) network=1 ;; esac; done
     if [ "$network" = 1 ]; then
         record "\"action\":\"heal\",\"round\":$round"
         heal
@@ -374,6 +420,10 @@ recover() {
     fi
     for step in "$@"; do
         case $step in
+        wdown)
+            record "\"action\":\"witness-restart\",\"round\":$round"
+            witness_start
+            ;;
         crash | maint)
             record "\"action\":\"restart\",\"round\":$round"
             pair_start_primary "${PRIMARY##*:}"
@@ -394,13 +444,15 @@ for round in $(seq 1 "$ROUNDS"); do
     for step in "${steps[@]}"; do
         case $(fault_kind "$step") in
         primary-failure) kind=primary-failure target=$SECONDARY ;;
-        split) [ "$kind" = primary-failure ] || kind=split ;;
+        split | held) [ "$kind" = primary-failure ] || kind=$(fault_kind "$step") ;;
         esac
         case $step in
         isolate | clientcut) budget=$((BUDGET_MS + 10000)) ;;
         # Nobody serves until maintenance ends, by design: 12 s, and the clients are marked
         # before vcom-admin turns it on (a login and a write, up to 2 s on a loaded machine).
         maint) budget=$((BUDGET_MS + 15000)) ;;
+        # With a witness the secondary takes a silent primary's place once the lease ends.
+        pause | pcut) [ "$WITNESS" != 1 ] || budget=$((BUDGET_MS + WITNESS_TTL_S * 1000 + 1000)) ;;
         esac
     done
     record "\"action\":\"round\",\"round\":$round,\"scenario\":\"$scenario\",\"kind\":\"$kind\",\"budget_ms\":$budget"
@@ -455,7 +507,7 @@ VCOM_ADMIN_SERVERS="$(admin_servers)" "$BIN/vcom-admin" incidents list --all --j
 # KEEP=0 (make test) removes the records of a run that passed; a failed run's stay, for the
 # person who reads them.
 status=0
-"$BIN/chaos-check" --run "$RUN" --budget-ms "$BUDGET_MS" --seed "$SEED" || status=$?
+"$BIN/chaos-check" --run "$RUN" --budget-ms "$BUDGET_MS" --seed "$SEED" $([ "$WITNESS" = 1 ] && echo --witness) || status=$?
 if [ "$status" = 0 ] && [ "${KEEP:-1}" = 0 ]; then
     pair_cleanup
     rm -rf "$RUN"

@@ -5,7 +5,9 @@
 NS_ID=${NS_ID:-$(($$ % 10000))}
 NET=${NET:-10.77.$(($$ % 200 + 20))}
 NS_MEMBERS=(p s c1 c2 a)
-declare -A NS_ADDR=([p]=1 [s]=2 [c1]=11 [c2]=12 [a]=20)
+declare -A NS_ADDR=([p]=1 [s]=2 [c1]=11 [c2]=12 [a]=20 [w]=30)
+# WITNESS=1: a host of its own for etcd, the third vote.
+[ "${WITNESS:-0}" != 1 ] || NS_MEMBERS+=(w)
 
 ns() { echo "vc$1-$NS_ID"; }
 addr() { echo "$NET.${NS_ADDR[$1]}"; }

@@ -136,6 +136,32 @@ sim_summary() {
     grep -v '^t=' "$2" | tail -n 25 >&2
 }
 
+# witness_start: an etcd as the pair's witness (Debian's etcd-server), its data in $RUN/etcd
+# (kept across a restart), on WITNESS_URL and WITNESS_PEER_URL (free loopback ports when unset;
+# WITNESS_EXEC=(ip netns exec NAME) puts it in a namespace). Sets WITNESS_PID, recorded in PIDS,
+# and WITNESS_ARGS, the servers' flags (lease WITNESS_TTL_S, default 3 s).
+WITNESS_EXEC=()
+witness_start() {
+    command -v etcd >/dev/null || { echo "a witness needs etcd (Tools/scripts/ensure-deps.sh installs etcd-server)" >&2; return 69; }
+    WITNESS_URL=${WITNESS_URL:-http://127.0.0.1:$(free_port)}
+    WITNESS_PEER_URL=${WITNESS_PEER_URL:-http://127.0.0.1:$(free_port)}
+    "${WITNESS_EXEC[@]}" etcd --name witness --data-dir "$RUN/etcd" --listen-client-urls "$WITNESS_URL" --advertise-client-urls "$WITNESS_URL" \
+        --listen-peer-urls "$WITNESS_PEER_URL" --initial-advertise-peer-urls "$WITNESS_PEER_URL" --initial-cluster "witness=$WITNESS_PEER_URL" \
+        --log-level warn >>"$RUN/etcd.log" 2>&1 &
+    WITNESS_PID=$!
+    PIDS+=("$WITNESS_PID")
+    WITNESS_ARGS=(--witness-etcd "$WITNESS_URL" --witness-lease-ttl-s "${WITNESS_TTL_S:-3}")
+    for _ in $(seq 1 100); do
+        "${WITNESS_EXEC[@]}" curl -s -m 1 "$WITNESS_URL/health" 2>/dev/null | grep -q '"health":"true"' && return 0
+        sleep 0.1
+    done
+    echo "etcd did not start; see $RUN/etcd.log" >&2
+    return 1
+}
+
+# free_port: a TCP port free on loopback now (for a program that cannot bind port 0 and say).
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # cpu_ticks PID: the process's user + system CPU time so far, in clock ticks (0 once it is gone).

@@ -24,6 +24,15 @@ final class AdmissionGate: Sendable {
         /// timeout, so a login is held that long rather than sent back to a dead server and a
         /// backoff (see `ClientService.hold`).
         var takingOver = false
+        /// With a witness and the link down, the lease's end by this server's clock: no login
+        /// is admitted from then on, even before the control loop hears of it (a process
+        /// resumed after a freeze reads its client sockets before its timer fires).
+        var servingUntil: MonotonicTime?
+
+        func serves(at now: MonotonicTime) -> Bool {
+            guard active else { return false }
+            return servingUntil.map { now < $0 } ?? true
+        }
     }
 
     enum Admission: Equatable, Sendable {
@@ -45,10 +54,10 @@ final class AdmissionGate: Sendable {
     }
 
     /// Checks that this server serves and a seat is free, and takes the seat.
-    func admit(at wall: Date) -> Admission {
+    func admit(at wall: Date, now: MonotonicTime) -> Admission {
         state.withLockedValue { value in
             let serving = value.serving
-            guard serving.active else {
+            guard serving.serves(at: now) else {
                 return .refused(
                     .notActiveServer, "this server is not the active server; try the other server", alternate: serving.alternate,
                     epoch: serving.epoch)

@@ -81,10 +81,11 @@ final class ClientService: Sendable {
     func login(_ request: LoginRequest, outlet: MediaOutlet, source: String, held: Bool = false) -> EventLoopFuture<LoginOutcome> {
         let loop = outlet.channel.eventLoop
         let serving = gate.serving
-        if !serving.active, serving.takingOver, !held, let wait = hold(on: loop) {
+        let serves = serving.serves(at: clock.now)
+        if !serves, serving.takingOver, !held, let wait = hold(on: loop) {
             return wait.flatMap { self.login(request, outlet: outlet, source: source, held: true) }
         }
-        guard serving.active else {
+        guard serves else {
             return loop.makeSucceededFuture(
                 refuse(.notActiveServer, "this server is not the active server; try the other server", serving: serving, alternate: true))
         }
@@ -351,7 +352,7 @@ final class ClientService: Sendable {
         guard account.enabled else {
             return refuse(.accountDisabled, "operator '\(account.username)' is disabled", serving: gate.serving)
         }
-        switch gate.admit(at: clock.wallNow) {
+        switch gate.admit(at: clock.wallNow, now: clock.now) {
         case .refused(let reason, let detail, let alternate, let epoch):
             metrics.loginRefused(reason)
             return .refused(LoginRefused(reason: reason, detail: detail, alternateServer: alternate, epoch: epoch))

@@ -168,6 +168,7 @@ extension Controller {
         let floor = licenceClock.highWater
         let peerSeats = node.peerSeats
         let holdsLogins = node.holdsLogins
+        let servingUntil = node.servingUntil
         clients.gate.update {
             $0.active = state == .active
             $0.epoch = epoch
@@ -176,6 +177,7 @@ extension Controller {
             $0.licence = enforcement
             $0.clockFloor = floor
             $0.takingOver = holdsLogins
+            $0.servingUntil = servingUntil
         }
         clients.servingChanged()
         metrics.state(state, epoch: epoch)

@@ -216,6 +216,14 @@ final class Controller {
         feed(.tick)
     }
 
+    /// Lets every deadline already due act before a state is read: a process resumed after a
+    /// freeze may answer a scrape before its timer fires, and would report a state (serving on
+    /// an expired lease) that its node is about to leave.
+    func catchUp() {
+        guard !halted, let due = node.nextDeadline, due <= clock.now else { return }
+        tick()
+    }
+
     func wallMs() -> UInt64 { UInt64(max(0, clock.wallNow.timeIntervalSince1970 * 1000)) }
 
     /// Waits until the node is in `state` (for shutdown and tests), on this loop.

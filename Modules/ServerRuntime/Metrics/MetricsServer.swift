@@ -10,6 +10,9 @@ struct StatusPageSource: Sendable {
     /// `metrics.read-token-file`'s token: when set, everything but the health paths needs it
     /// (`Authorization: Bearer TOKEN`, or `?token=TOKEN` for a browser).
     var readToken: String?
+    /// Lets the control loop act on every deadline already due before a state is read (see
+    /// `Controller.catchUp`).
+    var catchUp: @Sendable () async -> Void = {}
 }
 
 /// `GET /metrics` over plain HTTP/1.1 for Prometheus, `/health/active` and `/health/ready`
@@ -65,25 +68,32 @@ final class MetricsHandler: ChannelInboundHandler {
         case .body:
             break
         case .end:
-            if let answer = health.answer(path: path) {
-                respond(context, answer.ok ? .ok : .serviceUnavailable, answer.body, type: "application/json")
-            } else if !authorized, ["/metrics", "/", "/status.json"].contains(path) {
-                respond(context, .unauthorized, "this port needs metrics.read-token: Authorization: Bearer TOKEN, or ?token=TOKEN\n", type: "text/plain; charset=utf-8")
-            } else if path == "/metrics" {
-                respond(context, .ok, metrics.exposition(), type: "text/plain; version=0.0.4; charset=utf-8")
-            } else if path == "/" {
-                respond(context, .ok, StatusPageHTML.page, type: "text/html; charset=utf-8")
-            } else if path == "/status.json" {
-                let promise = context.eventLoop.makePromise(of: String?.self)
-                let document = status.document
-                promise.completeWithTask { await document() }
-                promise.futureResult.assumeIsolated().whenSuccess { body in
-                    guard let body else { return self.respond(context, .serviceUnavailable, "{\"error\":\"stopping\"}\n", type: "application/json") }
-                    self.respond(context, .ok, body, type: "application/json")
-                }
-            } else {
-                respond(context, .notFound, "not found: /, /status.json, /metrics, /health/active, /health/ready\n", type: "text/plain; charset=utf-8")
+            // What the state answers read is first brought up to date by the control loop.
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            promise.completeWithTask(status.catchUp)
+            promise.futureResult.assumeIsolated().whenComplete { _ in self.answer(context) }
+        }
+    }
+
+    private func answer(_ context: ChannelHandlerContext) {
+        if let answer = health.answer(path: path) {
+            respond(context, answer.ok ? .ok : .serviceUnavailable, answer.body, type: "application/json")
+        } else if !authorized, ["/metrics", "/", "/status.json"].contains(path) {
+            respond(context, .unauthorized, "this port needs metrics.read-token: Authorization: Bearer TOKEN, or ?token=TOKEN\n", type: "text/plain; charset=utf-8")
+        } else if path == "/metrics" {
+            respond(context, .ok, metrics.exposition(), type: "text/plain; version=0.0.4; charset=utf-8")
+        } else if path == "/" {
+            respond(context, .ok, StatusPageHTML.page, type: "text/html; charset=utf-8")
+        } else if path == "/status.json" {
+            let promise = context.eventLoop.makePromise(of: String?.self)
+            let document = status.document
+            promise.completeWithTask { await document() }
+            promise.futureResult.assumeIsolated().whenSuccess { body in
+                guard let body else { return self.respond(context, .serviceUnavailable, "{\"error\":\"stopping\"}\n", type: "application/json") }
+                self.respond(context, .ok, body, type: "application/json")
             }
+        } else {
+            respond(context, .notFound, "not found: /, /status.json, /metrics, /health/active, /health/ready\n", type: "text/plain; charset=utf-8")
         }
     }
 
