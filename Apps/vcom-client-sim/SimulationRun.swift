@@ -242,7 +242,9 @@ final class SimulationRun: @unchecked Sendable {
     func stop() async {
         for task in talkTasks { task.cancel() }
         for panel in panels { panel.connection?.stop() }
-        try? await Task.sleep(for: .milliseconds(200))
+        // Each logged-in client's logout is read and its connection closed by the server; a
+        // process that exits first resets them (ClientConnection.leaveGrace).
+        try? await Task.sleep(for: ClientConnection.leaveGrace + .milliseconds(100))
         for clock in timers.values { clock.cancel() }
     }
 

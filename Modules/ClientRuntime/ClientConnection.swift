@@ -24,6 +24,8 @@ public final class ClientConnection: Sendable {
     public let eventLoop: EventLoop
     /// How long an abandoned connection (its server silent) stays open before it is closed.
     static let abandonDelay = Duration.seconds(1)
+    /// How long a client that logged out waits for the server's close before closing itself.
+    public static let leaveGrace = Duration.milliseconds(500)
     private let shell: NIOLoopBoundBox<Box>
     private let published: NIOLockedValueBox<(phase: ClientConnectionMachine.Phase, server: Endpoint?, epoch: UInt64, token: ByteBuffer?)>
     private let onEvent: (@Sendable (ClientEvent) -> Void)?
@@ -175,6 +177,15 @@ public final class ClientConnection: Sendable {
                 timers.schedule(at: later, close)
             } else {
                 eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Self.abandonDelay.nanoseconds), close)
+            }
+        case .leave:
+            // The server's close (after it read the logout) closes the channel; whatever
+            // arrives meanwhile is not the session's any more.
+            guard let channel = box.shell.channel else { break }
+            box.shell.channel = nil
+            box.shell.attempt = -1
+            eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Self.leaveGrace.nanoseconds)) {
+                if channel.isActive { ClientTLS.closeAtOnce(channel) }
             }
         case .connectWatch(let endpoint, let attempt):
             box.shell.watchAttempt = attempt

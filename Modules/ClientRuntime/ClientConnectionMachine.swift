@@ -95,6 +95,11 @@ public struct ClientConnectionMachine: Sendable {
         /// client moves on. The shell may close it a moment later, after the login that
         /// matters now (no frame of it is read any more).
         case abandon
+        /// The logout is written: the server closes the connection once it has read it, and
+        /// the shell closes it then (or after a moment at most). Closed at once with media
+        /// still unread, it would be reset, and the logout could be lost with it: the server
+        /// would count a lost client, toward a handover.
+        case leave
         case emit(ClientEvent)
         case connectWatch(Endpoint, attempt: Int)
         case sendWatch(ClientMessage)
@@ -217,7 +222,7 @@ public struct ClientConnectionMachine: Sendable {
             let wasLoggedIn = isLoggedIn
             phase = .stopped
             probe = nil
-            return (wasLoggedIn ? [.send(.logout)] : []) + [.close] + dropWatch() + [.emit(.stopped(reason: "stopped by the program"))]
+            return (wasLoggedIn ? [.send(.logout), .leave] : [.close]) + dropWatch() + [.emit(.stopped(reason: "stopped by the program"))]
         case (.connecting(let expected), .connected(let attempt)) where attempt == expected:
             phase = .greeting
             lastHeard = now

@@ -244,7 +244,9 @@ private func accepted(
         #expect(refused == [.closeWatch])
         var (other, _) = watching()
         let stop = other.handle(.stop, at: at(60), random: &random)
-        #expect(stop.contains(.closeWatch) && stop.contains(.close))
+        // A logged-in client writes its logout and leaves the close to the server (no reset).
+        #expect(stop.contains(.closeWatch) && stop.contains(.leave) && !stop.contains(.close), "\(stop)")
+        #expect(stop.firstIndex(of: .send(.logout))! < stop.firstIndex(of: .leave)!)
         #expect(other.watch == .none)
     }
 }
