@@ -68,7 +68,9 @@ final class MetricsHandler: ChannelInboundHandler {
         case .body:
             break
         case .end:
-            // What the state answers read is first brought up to date by the control loop.
+            // The state /metrics and the health paths read is first brought up to date by the
+            // control loop (/status.json's is, by `status()` itself).
+            guard path == "/metrics" || path.hasPrefix("/health/") else { return answer(context) }
             let promise = context.eventLoop.makePromise(of: Void.self)
             promise.completeWithTask(status.catchUp)
             promise.futureResult.assumeIsolated().whenComplete { _ in self.answer(context) }
