@@ -119,6 +119,14 @@ public struct PairNode: Sendable {
         return witness.leaseValidUntil
     }
 
+    /// How long a login held for a takeover may wait (nil: the shell's own hold). With a
+    /// witness and the link lost the takeover waits for the peer's lease to run out: a client
+    /// that found its server silent is held that long rather than refused into a backoff.
+    public var takeoverHold: Duration? {
+        guard let witness, policy.awaitingWitness else { return nil }
+        return witness.timing.leaseTTL + witness.timing.driftMargin
+    }
+
     /// The witness as this server sees it (nil: none configured).
     public func witnessStatus(at now: MonotonicTime) -> WitnessStatus? {
         guard let witness else { return nil }

@@ -52,11 +52,14 @@ public protocol PairDeciding: Sendable {
     func witnessStatus(at now: MonotonicTime) -> WitnessStatus?
     /// With a witness and the link down: when this server's lease ends (its logins stop then).
     var servingUntil: MonotonicTime? { get }
+    /// How long a login held for a takeover may wait (nil: the shell's own hold).
+    var takeoverHold: Duration? { get }
 }
 
 extension PairDeciding {
     public func witnessStatus(at now: MonotonicTime) -> WitnessStatus? { nil }
     public var servingUntil: MonotonicTime? { nil }
+    public var takeoverHold: Duration? { nil }
 }
 
 extension PairNode: PairDeciding {}

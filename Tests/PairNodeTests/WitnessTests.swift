@@ -88,6 +88,23 @@ import Testing
         #expect(pair.witness.holder == .secondary)
     }
 
+    /// With a witness a silent link is taken over seconds later or never: the standby warns
+    /// nobody (warned clients left a slow server for one that did not serve yet: 10,000 of them
+    /// refused and retrying took 86 s to clear), and holds the logins that arrive meanwhile
+    /// for as long as the lease can last.
+    @Test func aSilentLink_noWarningToTheWatchers_andLoginsHeldForTheLease() {
+        var pair = running()
+        pair.dead.insert(.primary)
+        pair.lose(.timeout, primarySees: false)
+        pair.advance(by: .milliseconds(400))
+        #expect(!pair.log.contains { $0.contains("secondary: warnWatchers") }, "\(pair.log.suffix(8))")
+        #expect(pair.secondary.state == .standby && pair.secondary.policy.awaitingWitness)
+        #expect(pair.secondary.takeoverHold == Self.timing.leaseTTL + Self.timing.driftMargin)
+        #expect(pair.primary.takeoverHold == nil)
+        pair.advance(by: .seconds(6))
+        #expect(pair.secondary.state == .active && pair.secondary.takeoverHold == nil)
+    }
+
     @Test func aKilledPrimary_aClosedLinkAndARefusedPort_noLeaseWait() {
         var pair = running()
         let killed = pair.now

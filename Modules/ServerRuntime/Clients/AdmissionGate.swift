@@ -28,6 +28,8 @@ final class AdmissionGate: Sendable {
         /// is admitted from then on, even before the control loop hears of it (a process
         /// resumed after a freeze reads its client sockets before its timer fires).
         var servingUntil: MonotonicTime?
+        /// How long a login is held while taking over, when the node says (a witness's wait).
+        var takeoverHold: Duration?
 
         func serves(at now: MonotonicTime) -> Bool {
             guard active else { return false }

@@ -82,7 +82,7 @@ final class ClientService: Sendable {
         let loop = outlet.channel.eventLoop
         let serving = gate.serving
         let serves = serving.serves(at: clock.now)
-        if !serves, serving.takingOver, !held, let wait = hold(on: loop) {
+        if !serves, serving.takingOver, !held, let wait = hold(on: loop, for: serving.takeoverHold ?? loginHold) {
             return wait.flatMap { self.login(request, outlet: outlet, source: source, held: true) }
         }
         guard serves else {
@@ -165,12 +165,13 @@ final class ClientService: Sendable {
         }
     }
 
-    /// Waits (at most `loginHold`) for the control loop to publish a new serving state. The
-    /// clients of a server that just died arrive here within milliseconds, before the peer
-    /// timeout has made this server active; refused, each would retry with backoff and come
-    /// back hundreds of milliseconds after the activation. Nil when holding is off or full.
-    private func hold(on loop: EventLoop) -> EventLoopFuture<Void>? {
-        guard loginHold > .zero else { return nil }
+    /// Waits (at most `duration`: `loginHold`, or the witness's wait) for the control loop to
+    /// publish a new serving state. The clients of a server that just died arrive here within
+    /// milliseconds, before the peer timeout has made this server active; refused, each would
+    /// retry with backoff and come back hundreds of milliseconds after the activation. Nil when
+    /// holding is off or full.
+    private func hold(on loop: EventLoop, for duration: Duration) -> EventLoopFuture<Void>? {
+        guard loginHold > .zero, duration > .zero else { return nil }
         let promise = loop.makePromise(of: Void.self)
         let id = held.withLockedValue { held -> UInt64? in
             guard held.waiting.count < Self.maxHeld else { return nil }
@@ -182,7 +183,7 @@ final class ClientService: Sendable {
             promise.succeed()  // never handed out: completed so NIO does not report it leaked
             return nil
         }
-        loop.scheduleTask(in: .nanoseconds(loginHold.nanoseconds)) {
+        loop.scheduleTask(in: .nanoseconds(duration.nanoseconds)) {
             // Whoever takes the promise out of the table completes it, exactly once.
             if let promise = self.held.withLockedValue({ $0.waiting.removeValue(forKey: id) }) { promise.succeed() }
         }

@@ -169,6 +169,7 @@ extension Controller {
         let peerSeats = node.peerSeats
         let holdsLogins = node.holdsLogins
         let servingUntil = node.servingUntil
+        let takeoverHold = node.takeoverHold
         clients.gate.update {
             $0.active = state == .active
             $0.epoch = epoch
@@ -178,6 +179,7 @@ extension Controller {
             $0.clockFloor = floor
             $0.takingOver = holdsLogins
             $0.servingUntil = servingUntil
+            $0.takeoverHold = takeoverHold
         }
         clients.servingChanged()
         metrics.state(state, epoch: epoch)
