@@ -31,14 +31,22 @@ public struct ActivationPolicy: Sendable {
         public var switchoverTimeout: Duration
         /// The witness, when one is configured (nil: the seed's rules exactly).
         public var witness: WitnessTiming?
+        /// A primary awaiting authorization resumes on the secondary's "standby" only once the
+        /// link has stayed up this long after it: a process that wakes from a freeze reads from
+        /// its socket what the secondary said before it took over, and the takeover that
+        /// followed (its "active", or the closed link) arrives right behind
+        /// (`failover-sim --witness` seed 1324).
+        public var resumeConfirmation: Duration
 
         public init(
             lossCorrelationWindow: Duration = .seconds(5), clientLossLead: Duration = .milliseconds(300),
             deactivationSettle: Duration = .milliseconds(200), handoverTimeout: Duration = .seconds(5),
             handoverReportGrace: Duration = .seconds(10), handoverRetryBackoff: Duration = .seconds(30), handoverMinimumClients: Int = 1,
-            startupPeerWait: Duration = .seconds(1), switchoverTimeout: Duration = .seconds(5), witness: WitnessTiming? = nil
+            startupPeerWait: Duration = .seconds(1), switchoverTimeout: Duration = .seconds(5), witness: WitnessTiming? = nil,
+            resumeConfirmation: Duration = .milliseconds(300)
         ) {
             self.witness = witness
+            self.resumeConfirmation = resumeConfirmation
             self.lossCorrelationWindow = lossCorrelationWindow
             self.clientLossLead = clientLossLead
             self.deactivationSettle = deactivationSettle
@@ -105,6 +113,8 @@ public struct ActivationPolicy: Sendable {
     /// The last client loss the census reported while this primary served.
     var clientLoss: ClientLoss?
     var selfDeactivationAt: MonotonicTime?
+    /// When an awaiting primary resumes, the secondary's "standby" still standing.
+    var resumeAt: MonotonicTime?
     var loggedInClients = 0
     var activationRefusal: String?
     var peer: PeerStatus?
@@ -182,7 +192,7 @@ public struct ActivationPolicy: Sendable {
     /// When `.tick` must next be delivered; nil while nothing is timed.
     public var nextDeadline: MonotonicTime? {
         startupDeadline.earliest(selfDeactivationAt).earliest(trial?.deadline).earliest(handover?.deadline)
-            .earliest(switchover?.deadline)
+            .earliest(switchover?.deadline).earliest(resumeAt)
     }
 
     public mutating func handle(_ event: PolicyEvent, at now: MonotonicTime) -> [PolicyAction] {
@@ -313,6 +323,10 @@ public struct ActivationPolicy: Sendable {
         }
         if let deadline = trial?.deadline, now >= deadline { actions += trialExpired(at: now) }
         if let deadline = handover?.deadline, now >= deadline { actions += handoverExpired(at: now) }
+        if let deadline = resumeAt, now >= deadline {
+            resumeAt = nil
+            actions += resumeIfStillUnserved(at: now)
+        }
         if let deadline = switchover?.deadline, now >= deadline {
             switchover = nil
             actions.append(.warning("switchover abandoned: the peer did not take over within \(configuration.switchoverTimeout)"))

@@ -92,6 +92,7 @@ extension ActivationPolicy {
             link = .up(stable: true)
             return settleIfDue(at: now)
         case .lost(let cause):
+            resumeAt = nil
             return linkLost(cause, at: now)
         case .suspect, .recovered:
             return []
@@ -219,6 +220,7 @@ extension ActivationPolicy {
     mutating func peerAnnounced(_ announced: PeerStatus, at now: MonotonicTime) -> [PolicyAction] {
         guard link != .down else { return [] }
         if let stale = isStale(announced.epoch, "state announcement") { return [stale] }
+        if announced.state != .standby { resumeAt = nil }
         if announced.state == .active {
             if let previous = peer, previous.state != .active { peerActivatedWhileLinked = true }
         } else {
@@ -251,16 +253,26 @@ extension ActivationPolicy {
             startupDeadline = nil
             persistent.state = .awaitingAuthorization
             actions += [.persist(persistent), .deactivate(.awaitingAuthorization)] + announceIfLinked()
-        case .standby where role == .primary && announced.state != .active,
-            .awaitingAuthorization where announced.state == .standby:
+        case .standby where role == .primary && announced.state != .active:
             // Nobody serves and the secondary will not on its own with the link up: serve.
             guard activationRefusal == nil else { return actions + [.warning("cannot serve: \(activationRefusal!)")] }
-            let resuming = persistent.state == .awaitingAuthorization
-            actions += activate(at: now, incident: resuming ? .resumedService : nil)
+            actions += activate(at: now, incident: nil)
+        case .awaitingAuthorization where announced.state == .standby:
+            // The same, once the announcement has stood (`resumeConfirmation`).
+            if configuration.resumeConfirmation == .zero { return actions + resumeIfStillUnserved(at: now) }
+            resumeAt = resumeAt ?? now + configuration.resumeConfirmation
         default:
             break
         }
         return actions
+    }
+
+    /// An awaiting primary whose secondary said "standby" and still says so, the link up all
+    /// along: nobody serves, and the secondary will not on its own with the link up.
+    mutating func resumeIfStillUnserved(at now: MonotonicTime) -> [PolicyAction] {
+        guard persistent.state == .awaitingAuthorization, link != .down, peer?.state == .standby else { return [] }
+        guard activationRefusal == nil else { return [.warning("cannot serve: \(activationRefusal!)")] }
+        return activate(at: now, incident: .resumedService)
     }
 
     /// An active server whose peer is active too, on an up link, outside any exchange that

@@ -108,9 +108,33 @@ import PairModel
         #expect(primary.state == .awaitingAuthorization)
         _ = primary.handle(.link(.lost(.closed)), at: ms(10))
         _ = primary.handle(.link(.restored), at: ms(2000))
-        let actions = primary.handle(.peerState(PeerStatus(role: .secondary, state: .standby, epoch: 3, loggedInClients: 0)), at: ms(2001))
+        _ = primary.handle(.peerState(PeerStatus(role: .secondary, state: .standby, epoch: 3, loggedInClients: 0)), at: ms(2001))
+        // Once the announcement has stood, the link up (resumeConfirmation, 300 ms).
+        #expect(primary.state == .awaitingAuthorization)
+        #expect(primary.nextDeadline == ms(2301))
+        let actions = primary.handle(.tick, at: ms(2301))
         #expect(primary.state == .active && primary.epoch == 4)
         #expect(actions.contains { if case .recordIncident(let incident) = $0 { incident.cause == .resumedService } else { false } })
+    }
+
+    /// `failover-sim --witness` seed 1324: a primary that wakes from a freeze reads the
+    /// secondary's "standby", sent before the secondary took over, and right behind it the
+    /// closed link (or the "active"): it must not serve on the stale word.
+    @Test func anAwaitingPrimaryDoesNotResumeOnAStandbyThatATakeoverFollows() {
+        for follow in ["closed link", "active"] {
+            var primary = linked(.primary, peer: PeerStatus(role: .secondary, state: .active, epoch: 3, loggedInClients: 9))
+            _ = primary.handle(.link(.lost(.closed)), at: ms(10))
+            _ = primary.handle(.link(.restored), at: ms(2000))
+            _ = primary.handle(.peerState(PeerStatus(role: .secondary, state: .standby, epoch: 3, loggedInClients: 0)), at: ms(2000))
+            if follow == "closed link" {
+                _ = primary.handle(.link(.lost(.closed)), at: ms(2000))
+            } else {
+                _ = primary.handle(.peerState(PeerStatus(role: .secondary, state: .active, epoch: 4, loggedInClients: 0)), at: ms(2001))
+            }
+            _ = primary.handle(.tick, at: ms(2400))
+            _ = primary.handle(.tick, at: ms(9000))
+            #expect(primary.state == .awaitingAuthorization, "\(follow)")
+        }
     }
 
     @Test func selfDeactivationWaitsForTheSettleDelayAndTheCorrelationWindow() {
