@@ -18,6 +18,11 @@ extension PairNode {
             witness!.portChecksUntil = cause == .closed ? now + WitnessBooks.portCheckWindow : nil
             witness!.nextPortCheckAt = cause == .closed ? now : nil
         case .up, .restored:
+            // The peer answers again: whatever let this server serve without the key (the
+            // peer found gone, the witness down, a lone start) no longer holds. If the link is
+            // lost again before it holds the key, it stops at once, as any keyless server:
+            // the peer may take a key that is free by then (`failover-sim --witness` seed 2357).
+            witness!.keylessServingAllowed = false
             witness!.linkLostAt = nil
             witness!.takeOverAt = nil
             witness!.portChecksUntil = nil

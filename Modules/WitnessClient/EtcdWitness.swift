@@ -10,7 +10,10 @@ import PairNode
 
 /// The witness on etcd (issue 29): one key, `/vcom/<pair>/active`, held under a lease by the
 /// server that serves; `PairNode` decides what to ask, this carries it out and says what the
-/// answer means (`WitnessReply`).
+/// answer means (`WitnessReply`). Beside it, without a lease, `/vcom/<pair>/epoch`: the highest
+/// epoch that ever held the key, written in the same transaction. An acquisition under a lower
+/// epoch fails, so the key's history follows the pair's epochs and a stale server (its lease
+/// gone, its epoch passed) cannot take the key back even when it is free.
 ///
 /// Spoken through etcd's JSON gateway (`/v3/lease/grant`, `/v3/kv/txn`, ...) with
 /// AsyncHTTPClient rather than gRPC: four unary calls a second at most need no streaming, the
@@ -87,6 +90,14 @@ public final class EtcdWitness: Sendable {
         if let kv = (current["kvs"] as? [[String: Any]])?.first, let holder = Self.holder(kv), holder.server != configuration.serverId {
             return .heldByPeer(epoch: holder.epoch)
         }
+        // The epoch key exists (zero at first): etcd's compare of a missing key's value fails.
+        let floorKey = Data(epochKey.utf8).base64EncodedString()
+        _ = try await call(
+            "/v3/kv/txn",
+            [
+                "compare": [["key": floorKey, "target": "CREATE", "create_revision": "0"]],
+                "success": [["request_put": ["key": floorKey, "value": Data(Self.padded(0).utf8).base64EncodedString()]]],
+            ])
         let granted = try await call("/v3/lease/grant", ["TTL": String(max(1, configuration.leaseTTL.components.seconds))])
         guard let id = int64(granted["ID"]) else { throw Failure(reply: .unreachable, why: "lease grant answered no ID") }
         let key = Data(configuration.key.utf8).base64EncodedString()
@@ -94,9 +105,16 @@ public final class EtcdWitness: Sendable {
         let txn = try await call(
             "/v3/kv/txn",
             [
-                "compare": [["key": key, "target": "CREATE", "create_revision": "0"]],
-                "success": [["request_put": ["key": key, "value": value, "lease": String(id)]]],
-                "failure": [["request_range": ["key": key]]],
+                "compare": [
+                    ["key": key, "target": "CREATE", "create_revision": "0"],
+                    // epoch key <= epoch, as bytes: below the next epoch's padded form
+                    ["key": floorKey, "target": "VALUE", "result": "LESS", "value": Data(Self.padded(epoch &+ 1).utf8).base64EncodedString()],
+                ],
+                "success": [
+                    ["request_put": ["key": key, "value": value, "lease": String(id)]],
+                    ["request_put": ["key": floorKey, "value": Data(Self.padded(epoch).utf8).base64EncodedString()]],
+                ],
+                "failure": [["request_range": ["key": key]], ["request_range": ["key": floorKey]]],
             ])
         if txn["succeeded"] as? Bool == true {
             lease.withLockedValue { $0 = id }
@@ -109,7 +127,32 @@ public final class EtcdWitness: Sendable {
             lease.withLockedValue { $0 = held }
             return try await keepAlive()
         }
-        return holder.map { .heldByPeer(epoch: $0.epoch) } ?? .free
+        if let holder { return .heldByPeer(epoch: holder.epoch) }
+        // Free, but a later epoch held it: this server's epoch has passed.
+        if let floor = floorOf(txn), floor > epoch { return .heldByPeer(epoch: floor) }
+        return .free
+    }
+
+    /// `/vcom/<pair>/epoch` beside `/vcom/<pair>/active`.
+    var epochKey: String {
+        configuration.key.hasSuffix("/active") ? String(configuration.key.dropLast("/active".count)) + "/epoch" : configuration.key + ".epoch"
+    }
+
+    /// An epoch as etcd compares values (bytes): zero-padded to UInt64's 20 digits.
+    static func padded(_ epoch: UInt64) -> String {
+        let digits = String(epoch)
+        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits
+    }
+
+    private func floorOf(_ txn: [String: Any]) -> UInt64? {
+        let floorKey = Data(epochKey.utf8).base64EncodedString()
+        for response in txn["responses"] as? [[String: Any]] ?? [] {
+            guard let range = response["response_range"] as? [String: Any], let kv = (range["kvs"] as? [[String: Any]])?.first,
+                kv["key"] as? String == floorKey, let encoded = kv["value"] as? String, let data = Data(base64Encoded: encoded)
+            else { continue }
+            return UInt64(String(decoding: data, as: UTF8.self))
+        }
+        return nil
     }
 
     private func keepAlive() async throws -> WitnessReply {

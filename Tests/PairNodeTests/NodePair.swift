@@ -42,6 +42,9 @@ struct NodePair {
         enum Reach { case up, refused, silent }
         var holder: ServerRole?
         var holderEpoch: UInt64 = 0
+        /// The highest epoch that ever held the key (EtcdWitness's epoch key): a lower one
+        /// cannot acquire it.
+        var epochFloor: UInt64 = 0
         var expiresAt = MonotonicTime.zero
         var reach: [ServerRole: Reach] = [.primary: .up, .secondary: .up]
         /// One way, each request and each answer.
@@ -61,8 +64,10 @@ struct NodePair {
             switch request {
             case .acquire(let epoch):
                 guard holder == nil else { return holder == role ? .holding : .heldByPeer(epoch: holderEpoch) }
+                guard epoch >= epochFloor else { return .heldByPeer(epoch: epochFloor) }
                 holder = role
                 holderEpoch = epoch
+                epochFloor = epoch
                 expiresAt = now + ttl - early
                 log.append("\(now) \(role) acquired")
                 return .holding

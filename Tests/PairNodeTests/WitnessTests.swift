@@ -1,4 +1,5 @@
 import ActivationPolicy
+import FailoverSimulator
 import HealthMonitor
 import PairModel
 import PairNode
@@ -188,5 +189,21 @@ import Testing
         pair.advance(by: .milliseconds(400))
         #expect(pair.secondary.state == .active)
         #expect(!pair.log.contains { $0.contains("witness(") || $0.contains("checkPeerPort") })
+    }
+}
+
+/// Schedules of `failover-sim --witness` that once failed, replayed as shipped: each found a
+/// defect of the node with a witness (docs/failover-policy.md, "With a witness").
+@Suite struct WitnessScheduleRegressionTests {
+    @Test(arguments: [
+        1324,  // woken from a freeze, a primary served again on a stale "standby" (resumeConfirmation)
+        100_037,  // the same
+        2357,  // a server serving keyless after the peer was found gone kept serving through a second loss
+    ] as [UInt64])
+    func aScheduleThatOnceFailed_replaysClean(seed: UInt64) {
+        var settings = SimulationSettings()
+        settings.policy.witness = WitnessTiming()
+        let result = RandomSchedule(settings: settings, duration: .seconds(90)).run(seed: seed)
+        #expect(result.violations.isEmpty, "seed \(seed): \(result.violations)")
     }
 }

@@ -52,6 +52,27 @@ import Glibc
         await b.shutdown()
     }
 
+    /// The key's history follows the pair's epochs: once epoch 5 held it, a server under an
+    /// older epoch cannot take it, even free (a stale holder cannot re-assert); the same or a
+    /// later epoch can.
+    @Test(.enabled(if: EtcdProcess.installed)) func aStaleEpochCannotTakeTheKey_evenFree() async throws {
+        let etcd = try EtcdProcess()
+        defer { etcd.stop() }
+        try await etcd.waitReady()
+        let a = witness("vcom-primary", [etcd.clientURL])
+        let b = witness("vcom-secondary", [etcd.clientURL])
+        #expect(await b.perform(.acquire(epoch: 5)) == .holding)
+        #expect(await b.perform(.release) == .free)
+        #expect(await a.perform(.acquire(epoch: 4)) == .heldByPeer(epoch: 5), "epoch 4 has passed")
+        #expect(await a.perform(.acquire(epoch: 5)) == .holding)
+        #expect(await a.perform(.release) == .free)
+        #expect(await b.perform(.acquire(epoch: 7)) == .holding)
+        #expect(await b.perform(.release) == .free)
+        #expect(await a.perform(.acquire(epoch: 6)) == .heldByPeer(epoch: 7))
+        await a.shutdown()
+        await b.shutdown()
+    }
+
     @Test(.enabled(if: EtcdProcess.installed)) func aDeletedKeyIsNotHeld_evenWithTheLeaseAlive() async throws {
         let etcd = try EtcdProcess()
         defer { etcd.stop() }

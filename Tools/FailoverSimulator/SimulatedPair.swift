@@ -54,6 +54,9 @@ public final class SimulatedPair {
         static let requestTimeout = Duration.milliseconds(500)
         public var holder: Int?
         public var holderEpoch: UInt64 = 0
+        /// The highest epoch that ever held the key (EtcdWitness's epoch key): a lower one
+        /// cannot acquire it.
+        public var epochFloor: UInt64 = 0
         public var expiresAt = MonotonicTime.zero
         public var reach: [Reach] = [.up, .up]
         /// One way, per request and per answer.
@@ -73,8 +76,10 @@ public final class SimulatedPair {
             switch request {
             case .acquire(let epoch):
                 guard holder == nil else { return holder == i ? .holding : .heldByPeer(epoch: holderEpoch) }
+                guard epoch >= epochFloor else { return .heldByPeer(epoch: epochFloor) }
                 holder = i
                 holderEpoch = epoch
+                epochFloor = epoch
                 expiresAt = now + ttl
                 return .holding
             case .keepAlive:
