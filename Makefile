@@ -6,6 +6,8 @@ FUZZ_SECONDS ?= 60
 SCHEDULES ?= 10000
 # make test also runs this many simulated schedules (debug build, about 25 s).
 TEST_SCHEDULES ?= 500
+# ... and this many with a witness (its faults drawn too; about 20 s).
+TEST_WITNESS_SCHEDULES ?= 100
 
 .DEFAULT_GOAL := build
 PREFIX ?= /usr/local
@@ -37,13 +39,15 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 	.build/debug/failover-sim --schedules $(TEST_SCHEDULES)
+	.build/debug/failover-sim --schedules $(TEST_WITNESS_SCHEDULES) --witness
 	NETNS=0 ROUNDS=4 SEED=11 KEEP=0 Tools/chaos/chaos.sh
 	Tools/doc-test/install-doc.py
 
-# Seeded random fault schedules against the failover policy; SEED=n replays one with its trace.
+# Seeded random fault schedules against the failover policy; SEED=n replays one with its trace,
+# WITNESS=1 gives the pair an etcd witness and draws its faults too.
 simulate: deps
 	$(SWIFT) build -c release --product failover-sim
-	.build/release/failover-sim $(if $(SEED),--seed $(SEED),--schedules $(SCHEDULES))
+	.build/release/failover-sim $(if $(SEED),--seed $(SEED),--schedules $(SCHEDULES)) $(if $(filter 1,$(WITNESS)),--witness)
 
 fuzz: deps
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) Tools/Fuzz/run-fuzz.sh

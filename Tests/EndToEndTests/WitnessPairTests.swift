@@ -55,6 +55,9 @@ import Glibc
         let witnesses = rows.compactMap { ($0["status"] as? [String: Any])?["witness"] as? String }
         #expect(witnesses.contains { $0.contains("this server holds the key") }, "\(json.output)")
         #expect(witnesses.contains { $0.contains("the peer holds the key") }, "\(json.output)")
+        // The status page's document says it too.
+        let page = try #require(httpGet(pair.primary.metricsEndpoint!, "/status.json"))
+        #expect(page.body.contains(#""witness":"reachable, this server holds the key"#), "\(page.body)")
     }
 
     @Test func aFrozenPrimary_theSecondaryServesAfterTheLease_andTheResumedPrimaryStops() async throws {

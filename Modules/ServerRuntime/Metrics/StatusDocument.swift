@@ -33,6 +33,8 @@ enum StatusDocument {
             document["incident"] = sorted.first.map(describe) ?? NSNull()
         }
         document["incidents"] = sorted.prefix(10).map(describe)
+        // The witness as this server sees it (vcom-admin status's line), null without one.
+        document["witness"] = report.witness ?? NSNull()
         if let window = status.maintenance {
             document["maintenance"] = [
                 "reason": window.reason, "by": window.by, "since": iso(Date(timeIntervalSince1970: Double(window.sinceMs) / 1000)),

@@ -29,6 +29,7 @@ enum StatusPageHTML {
         <div id="since"></div>
         <div id="reason"></div>
         <div id="maintenance" hidden></div>
+        <div id="witness" hidden></div>
         <table id="servers"><thead><tr><th>server</th><th>role</th><th>state</th><th>epoch</th><th>peer link</th><th>clients</th><th>watching</th><th>revision</th><th>lag</th><th>licence expires</th><th>certificate expires</th><th>known from</th></tr></thead><tbody></tbody></table>
         <h1>Last incidents</h1>
         <table id="incidents"><thead><tr><th>incident</th><th>decided</th><th>cause</th><th>clients</th><th>switch back acknowledged</th></tr></thead><tbody></tbody></table>
@@ -60,6 +61,8 @@ enum StatusPageHTML {
           $("maintenance").hidden = !m;
           $("maintenance").textContent = m ? "MAINTENANCE MODE since " + time(m.since) + " by " + m.by + ": " + m.reason
               + (m.until ? " (ends " + time(m.until) + ")" : " (until turned off)") + ". No automatic failover." : "";
+          $("witness").hidden = !s.witness;
+          $("witness").textContent = s.witness ? "witness (etcd): " + s.witness : "";
           const body = $("servers").tBodies[0];
           body.replaceChildren();
           for (const srv of s.servers) {
