@@ -70,7 +70,7 @@ final class MetricsHandler: ChannelInboundHandler {
         case .end:
             // The state /metrics and the health paths read is first brought up to date by the
             // control loop (/status.json's is, by `status()` itself).
-            guard path == "/metrics" || path.hasPrefix("/health/") else { return answer(context) }
+            guard (path == "/metrics" && authorized) || path.hasPrefix("/health/") else { return answer(context) }
             let promise = context.eventLoop.makePromise(of: Void.self)
             promise.completeWithTask(status.catchUp)
             promise.futureResult.assumeIsolated().whenComplete { _ in self.answer(context) }
