@@ -153,6 +153,9 @@ public struct ActivationPolicy: Sendable {
     /// self-deactivation, no handover, no row-4 trial); the link's and the census's reports
     /// are still taken, so the state is right when it ends. Manual commands still work.
     public internal(set) var paused = false
+    /// A secondary that stopped in maintenance when its lease ended: it may take the key back
+    /// before maintenance ends (`witnessSaid`).
+    var leaseLostInMaintenance = false
 
     public init(role: ServerRole, configuration: Configuration = Configuration(), persisted: PersistentState = PersistentState()) {
         self.role = role

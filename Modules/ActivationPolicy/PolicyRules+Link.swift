@@ -166,6 +166,7 @@ extension ActivationPolicy {
     mutating func maintenanceChanged(_ on: Bool, at now: MonotonicTime) -> [PolicyAction] {
         guard on != paused else { return [] }
         paused = on
+        leaseLostInMaintenance = false
         if on {
             selfDeactivationAt = nil
             return []
@@ -299,9 +300,12 @@ extension ActivationPolicy {
             return [.warning("the primary kept serving: handover trial cancelled")] + deactivate(to: .standby, redirect: .handedOver)
         }
         if splitToSettle { return settleIfDue(at: now) }
-        guard peerActivatedWhileLinked, peer.epoch > persistent.epoch else { return [] }  // the peer yields to us
+        guard peerActivatedWhileLinked || !activeAtLinkUp, peer.epoch > persistent.epoch else { return [] }  // the peer yields to us
         // The peer activated later, at a higher epoch, with the link up (forced by an
         // administrator, or a handover this side no longer waits for): this server yields.
+        // So does a server that activated after the link came up, beside a peer that served
+        // already at a higher epoch it had not heard yet (a forced activation in the link's
+        // first milliseconds: `failover-sim --witness` seed 14104, both serving for 8 s).
         return deactivate(to: yieldedState, redirect: .handedOver)
     }
 }

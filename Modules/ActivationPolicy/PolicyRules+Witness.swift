@@ -8,10 +8,17 @@ extension ActivationPolicy {
         guard configuration.witness != nil else { return [] }
         switch verdict {
         case .keyHeld, .peerGone, .witnessDown:
-            guard awaitingWitness, link == .down, persistent.state == .standby, !paused else { return [] }
+            // In maintenance nobody takes over, except the secondary that served when its lease
+            // ran out taking the key back: it is free (the peer does not take over in
+            // maintenance either), and without it nobody would serve until maintenance ends
+            // (`failover-sim --witness` seed 9933: a serving secondary frozen 2 s).
+            let retaking = paused && verdict == .keyHeld && leaseLostInMaintenance
+            guard awaitingWitness, link == .down, persistent.state == .standby, !paused || retaking else { return [] }
             guard activationRefusal == nil else { return [.warning("the witness allows a takeover but this server cannot serve: \(activationRefusal!)")] }
             awaitingWitness = false
-            return activate(at: now, incident: verdict == .witnessDown ? .peerLinkLostWitnessDown : .peerLinkLost)
+            leaseLostInMaintenance = false
+            let cause: IncidentCause = retaking ? .witnessKeyRetaken : verdict == .witnessDown ? .peerLinkLostWitnessDown : .peerLinkLost
+            return activate(at: now, incident: cause)
         case .leaseLost:
             // Even in maintenance: the peer may hold the key now, and two servers serving
             // through a cut link is what the witness is there to prevent.
@@ -20,7 +27,10 @@ extension ActivationPolicy {
             let actions = [.recordIncident(incident)] + deactivate(to: role == .primary ? .awaitingAuthorization : .standby, redirect: .deactivated)
             // A secondary stands by as after any lost link: the key again (or the witness's
             // word) makes it serve. A primary waits for authorization, as after row 3.
-            if role == .secondary, hasHeardFromPeer { awaitingWitness = true }
+            if role == .secondary, hasHeardFromPeer {
+                awaitingWitness = true
+                leaseLostInMaintenance = paused
+            }
             return actions
         }
     }

@@ -171,6 +171,9 @@ public enum IncidentCause: Equatable, Sendable, CustomStringConvertible {
     case peerLinkLostWitnessDown
     /// The link was down and this server's witness lease ended: it stopped serving.
     case witnessLeaseLost
+    /// In maintenance, a secondary that had stopped when its lease ended holds the key again
+    /// (nobody took it: the peer does not take over in maintenance) and serves again.
+    case witnessKeyRetaken
 
     public var description: String {
         switch self {
@@ -182,6 +185,7 @@ public enum IncidentCause: Equatable, Sendable, CustomStringConvertible {
         case .resumedService: "secondary never took over; resumed service"
         case .peerLinkLostWitnessDown: "peer link lost; witness unreachable; activated by the seed's rules"
         case .witnessLeaseLost: "peer link down and the witness lease lost; deactivated"
+        case .witnessKeyRetaken: "maintenance mode: the witness's key held again after the lease was lost; serving again"
         case .restartedWithoutPeer:
             "restarted without reaching the secondary; awaiting authorization: check whether the secondary serves (and the peer link) before authorizing"
         }

@@ -199,6 +199,9 @@ import Testing
         1324,  // woken from a freeze, a primary served again on a stale "standby" (resumeConfirmation)
         100_037,  // the same
         2357,  // a server serving keyless after the peer was found gone kept serving through a second loss
+        9933,  // in maintenance, a serving secondary frozen past its lease stopped, and nobody served until it ended
+        7227,  // a trial ended as a failover in maintenance, beside a lease loss: the checker took the one for the other
+        14104,  // forced active in the link's first milliseconds at a lower epoch than the serving peer: both served 8 s
     ] as [UInt64])
     func aScheduleThatOnceFailed_replaysClean(seed: UInt64) {
         var settings = SimulationSettings()
