@@ -160,7 +160,7 @@ extension ActivationPolicy {
     }
 
     /// Maintenance begins: automatic decisions under way stop (a self-deactivation waiting
-    /// for its settle time); manual ones (a switchover) go on. Ends: a link still down is
+    /// for its settle time, a handover); manual ones (a switchover) go on. Ends: a link still down is
     /// acted on as if lost now; client losses seen during maintenance are forgotten (the
     /// census's window is long past).
     mutating func maintenanceChanged(_ on: Bool, at now: MonotonicTime) -> [PolicyAction] {
@@ -169,7 +169,15 @@ extension ActivationPolicy {
         leaseLostInMaintenance = false
         if on {
             selfDeactivationAt = nil
-            return []
+            // A handover under way (row 4) stops too: the primary keeps its service, and a
+            // secondary on trial stands down when it hears the re-assertion (seed 86823 of
+            // --witness: the trial's report, read in maintenance, moved service).
+            guard handover != nil else { return [] }
+            handover = nil
+            lastHandoverId = nil
+            let warning = PolicyAction.warning("maintenance mode: handover abandoned; keeping service")
+            guard persistent.state == .active, peer?.state == .active else { return [warning] }
+            return [warning] + reassert()
         }
         clientLoss = nil
         guard started, link == .down else { return [] }

@@ -63,7 +63,13 @@ struct NodePair {
             }
             switch request {
             case .acquire(let epoch):
-                guard holder == nil else { return holder == role ? .holding : .heldByPeer(epoch: holderEpoch) }
+                if holder == role {
+                    // Its own key from before a restart: EtcdWitness adopts the lease and keeps
+                    // it alive, which restarts its time.
+                    expiresAt = now + ttl - early
+                    return .holding
+                }
+                guard holder == nil else { return .heldByPeer(epoch: holderEpoch) }
                 guard epoch >= epochFloor else { return .heldByPeer(epoch: epochFloor) }
                 holder = role
                 holderEpoch = epoch

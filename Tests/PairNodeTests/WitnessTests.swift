@@ -202,6 +202,11 @@ import Testing
         9933,  // in maintenance, a serving secondary frozen past its lease stopped, and nobody served until it ended
         7227,  // a trial ended as a failover in maintenance, beside a lease loss: the checker took the one for the other
         14104,  // forced active in the link's first milliseconds at a lower epoch than the serving peer: both served 8 s
+        86823,  // a handover under way when maintenance began was concluded in maintenance
+        46639,  // the simulator's etcd: a restarted holder's acquire did not restart its own lease's time
+        36631,  // the checker: in maintenance a standby primary by plan does not take over either
+        40870,  // the checker: a witness that starts refusing during the wait restarts it
+        41002,  // the same
     ] as [UInt64])
     func aScheduleThatOnceFailed_replaysClean(seed: UInt64) {
         var settings = SimulationSettings()

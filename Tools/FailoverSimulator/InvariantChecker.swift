@@ -10,6 +10,8 @@ final class InvariantChecker {
     private var reported = Set<String>()
     private var lastEpoch = [UInt64](repeating: 0, count: 2)
     private var unservedSince: MonotonicTime?
+    /// Since when every standby waiting for the key has found the witness refusing.
+    private var witnessRefusingSince: MonotonicTime?
     private var wrongCountSince: MonotonicTime?
     private var lowEpochSince: MonotonicTime?
     private var missingIncidentSince: MonotonicTime?
@@ -194,15 +196,17 @@ final class InvariantChecker {
 
     /// While some server could serve, the time with none serving stays within the bound.
     /// By design nobody serves while the only running servers are a primary awaiting
-    /// authorization with the link down, or a secondary that never heard from a primary or
-    /// may not serve.
+    /// authorization with the link down, a standby in maintenance, or a secondary that never
+    /// heard from a primary or may not serve.
     private func checkServiceGap(_ pair: SimulatedPair) {
         let candidates = pair.servers.filter { $0.running && !$0.isPaused }
         let served = candidates.contains { $0.policy.state == .active }
         let excused = candidates.allSatisfy { server in
             switch (server.role, server.policy.state) {
             case (.primary, .awaitingAuthorization): !server.policy.isLinkUp
-            case (.primary, .standby): !server.policy.canActivate
+            // In maintenance nobody takes over (by design: docs/failover-policy.md), a standby
+            // primary by plan no more than a secondary (seed 36631 of --witness).
+            case (.primary, .standby): !server.policy.canActivate || server.policy.paused
             case (.secondary, .standby): !server.policy.hasHeardFromPeer || !server.policy.canActivate || server.policy.paused
             default: false
             }
@@ -216,6 +220,15 @@ final class InvariantChecker {
             if !waiting.isEmpty && waiting.allSatisfy({ pair.witness.reach[$0.index] == .silent }) {
                 unservedSince = nil
                 return
+            }
+            // A witness that starts refusing during the wait restarts it: the seed's rules apply
+            // a lease's time after the first refusal (seed 40870: down 2.4 s into the wait for
+            // a frozen primary's lease). The bound runs from then.
+            if !waiting.isEmpty && waiting.allSatisfy({ pair.witness.reach[$0.index] == .refused }) {
+                witnessRefusingSince = witnessRefusingSince ?? pair.now
+                if let since = unservedSince, let refusing = witnessRefusingSince, refusing > since { unservedSince = refusing }
+            } else {
+                witnessRefusingSince = nil
             }
             bound += witness.leaseTTL + witness.driftMargin + SimulatedPair.Witness.requestTimeout * 2 + pair.witness.delay * 4
                 + .milliseconds(250)

@@ -75,7 +75,13 @@ public final class SimulatedPair {
             }
             switch request {
             case .acquire(let epoch):
-                guard holder == nil else { return holder == i ? .holding : .heldByPeer(epoch: holderEpoch) }
+                if holder == i {
+                    // Its own key from before a restart: EtcdWitness adopts the lease and keeps
+                    // it alive, which restarts its time.
+                    expiresAt = now + ttl
+                    return .holding
+                }
+                guard holder == nil else { return .heldByPeer(epoch: holderEpoch) }
                 guard epoch >= epochFloor else { return .heldByPeer(epoch: epochFloor) }
                 holder = i
                 holderEpoch = epoch
