@@ -207,6 +207,7 @@ import Testing
         36631,  // the checker: in maintenance a standby primary by plan does not take over either
         40870,  // the checker: a witness that starts refusing during the wait restarts it
         41002,  // the same
+        54099,  // the simulator: a second deletion of the key cleared the first one's excuse
     ] as [UInt64])
     func aScheduleThatOnceFailed_replaysClean(seed: UInt64) {
         var settings = SimulationSettings()
