@@ -199,30 +199,38 @@ public struct ActivationPolicy: Sendable {
     }
 
     public mutating func handle(_ event: PolicyEvent, at now: MonotonicTime) -> [PolicyAction] {
-        var actions: [PolicyAction]
+        var actions: [PolicyAction] = []
+        if let deadline = startupDeadline, now >= deadline {
+            // The start-up wait ran out before this input was read (the process was frozen
+            // past it): it ended first, as it would have with its timer on time. Otherwise a
+            // paired primary reading, at once on waking, a "standby" its secondary sent before
+            // taking over would serve beside it (`failover-sim --witness` seed 42885); ended,
+            // it awaits authorization and the announcement must stand (`resumeConfirmation`).
+            startupDeadline = nil
+            actions += startupWaitExpired(at: now)
+        }
         switch event {
-        case .start: actions = start(at: now)
-        case .tick: actions = []
-        case .link(let report): actions = linkChanged(report, at: now)
-        case .census(let report): actions = censusReported(report, at: now)
+        case .start: actions += start(at: now)
+        case .tick: break
+        case .link(let report): actions += linkChanged(report, at: now)
+        case .census(let report): actions += censusReported(report, at: now)
         case .loggedInClients(let count):
             loggedInClients = count
-            actions = trialProgress()
-        case .peerState(let status): actions = peerAnnounced(status, at: now)
-        case .peerActivationRequest(let request): actions = activationRequested(request, at: now)
-        case .peerClientCount(let report): actions = clientCountReported(report, at: now)
+            actions += trialProgress()
+        case .peerState(let status): actions += peerAnnounced(status, at: now)
+        case .peerActivationRequest(let request): actions += activationRequested(request, at: now)
+        case .peerClientCount(let report): actions += clientCountReported(report, at: now)
         case .peerReplicationLag(let lag):
             peerReplicationLag = lag
-            actions = []
         case .activationPermission(let refusal):
             let changed = refusal != activationRefusal
             activationRefusal = refusal
             // The peer must know: a primary never yields to a server that cannot serve.
-            actions = changed ? announceIfLinked() : []
+            actions += changed ? announceIfLinked() : []
             if changed && refusal == nil { actions += permissionGranted(at: now) }
-        case .admin(let command): actions = adminCommand(command, at: now)
-        case .maintenance(let on): actions = maintenanceChanged(on, at: now)
-        case .witness(let verdict): actions = witnessSaid(verdict, at: now)
+        case .admin(let command): actions += adminCommand(command, at: now)
+        case .maintenance(let on): actions += maintenanceChanged(on, at: now)
+        case .witness(let verdict): actions += witnessSaid(verdict, at: now)
         }
         actions += deadlinesPassed(at: now)
         // Whatever ended just now (a handover, a trial, a switchover, a hold), a server that

@@ -137,6 +137,30 @@ import PairModel
         }
     }
 
+    /// `failover-sim --witness` seed 42885: a paired primary frozen just after its start wakes
+    /// past its start-up wait and reads, at once, the link and a "standby" its secondary sent
+    /// before taking over. The wait ended first: it awaits authorization, and the stale word
+    /// must stand like any resumption's, which the closed link right behind it prevents.
+    @Test func aPrimaryWokenPastItsStartupWaitDoesNotServeOnAStaleStandby() {
+        let standby = PeerStatus(role: .secondary, state: .standby, epoch: 3, loggedInClients: 0)
+        var primary = ActivationPolicy(role: .primary, persisted: PersistentState(epoch: 3, state: .standby, paired: true))
+        _ = primary.handle(.start, at: ms(0))
+        _ = primary.handle(.link(.up), at: ms(5700))
+        #expect(primary.state == .awaitingAuthorization, "the start-up wait ended before the link was read")
+        _ = primary.handle(.peerState(standby), at: ms(5700))
+        #expect(primary.state == .awaitingAuthorization)
+        _ = primary.handle(.link(.lost(.closed)), at: ms(5700))
+        _ = primary.handle(.tick, at: ms(9000))
+        #expect(primary.state == .awaitingAuthorization)
+
+        // Within its wait, the same announcement lets it serve at once.
+        var onTime = ActivationPolicy(role: .primary, persisted: PersistentState(epoch: 3, state: .standby, paired: true))
+        _ = onTime.handle(.start, at: ms(0))
+        _ = onTime.handle(.link(.up), at: ms(900))
+        _ = onTime.handle(.peerState(standby), at: ms(901))
+        #expect(onTime.state == .active)
+    }
+
     @Test func selfDeactivationWaitsForTheSettleDelayAndTheCorrelationWindow() {
         var primary = linked(.primary, peer: PeerStatus(role: .secondary, state: .standby, epoch: 1, loggedInClients: 0))
         _ = primary.handle(.census(.majorityLost(lost: 30, population: 40)), at: ms(1000))  // link up: row 4 first

@@ -208,6 +208,7 @@ import Testing
         40870,  // the checker: a witness that starts refusing during the wait restarts it
         41002,  // the same
         54099,  // the simulator: a second deletion of the key cleared the first one's excuse
+        42885,  // a paired primary woken past its start-up wait served on a stale "standby" at once
     ] as [UInt64])
     func aScheduleThatOnceFailed_replaysClean(seed: UInt64) {
         var settings = SimulationSettings()
