@@ -1,4 +1,5 @@
 import ActivationPolicy
+import FailoverSimulator
 import HealthMonitor
 import PairModel
 import PairNode
@@ -27,8 +28,9 @@ struct NodePair {
     var clients: [ServerRole: Int] = [.primary: 0, .secondary: 0]
     /// Extra delay given to the next client-count report a side sends (a retransmission).
     var delayNextReport: Duration = .zero
-    /// The witness (etcd), when the configuration has one.
-    var witness = Witness()
+    /// The witness (etcd), when the configuration has one; its clock is the nodes' (drift is
+    /// what the margin is for, tested with `early`).
+    var witness = SimulatedEtcd(delay: .milliseconds(2))
     /// Inputs due later (the witness's answers, the port checks), in time order.
     var scheduled: [(at: MonotonicTime, role: ServerRole, input: PairInput)] = []
     /// Sides whose process is gone: their client port refuses (a frozen side's does not).
@@ -36,65 +38,11 @@ struct NodePair {
     /// Every activation and deactivation, in order: (when, who, active after it).
     var activity: [(at: MonotonicTime, role: ServerRole, active: Bool)] = []
 
-    /// A one-key etcd: the key's holder and its lease's end on etcd's clock (the same clock
-    /// as the nodes': drift is what the margin is for, and is tested by moving `delay`).
-    struct Witness {
-        enum Reach { case up, refused, silent }
-        var holder: ServerRole?
-        var holderEpoch: UInt64 = 0
-        /// The highest epoch that ever held the key (EtcdWitness's epoch key): a lower one
-        /// cannot acquire it.
-        var epochFloor: UInt64 = 0
-        var expiresAt = MonotonicTime.zero
-        var reach: [ServerRole: Reach] = [.primary: .up, .secondary: .up]
-        /// One way, each request and each answer.
-        var delay = Duration.milliseconds(2)
-        var silentTimeout = Duration.milliseconds(500)
-        /// How much sooner than the nodes' clocks etcd's ends a lease (a clock running fast).
-        var early = Duration.zero
-        /// Who held the key when (for overlap checks).
-        var log: [String] = []
-
-        /// The request arrives at `now`; what etcd does and answers.
-        mutating func serve(_ request: WitnessRequest, from role: ServerRole, at now: MonotonicTime, ttl: Duration) -> WitnessReply {
-            if let holder, now >= expiresAt {
-                log.append("\(now) lease of \(holder) expired")
-                self.holder = nil
-            }
-            switch request {
-            case .acquire(let epoch):
-                if holder == role {
-                    // Its own key from before a restart: EtcdWitness adopts the lease and keeps
-                    // it alive, which restarts its time.
-                    expiresAt = now + ttl - early
-                    return .holding
-                }
-                guard holder == nil else { return .heldByPeer(epoch: holderEpoch) }
-                guard epoch >= epochFloor else { return .heldByPeer(epoch: epochFloor) }
-                holder = role
-                holderEpoch = epoch
-                epochFloor = epoch
-                expiresAt = now + ttl - early
-                log.append("\(now) \(role) acquired")
-                return .holding
-            case .keepAlive:
-                guard holder == role else { return holder.map { _ in .heldByPeer(epoch: holderEpoch) } ?? .free }
-                expiresAt = now + ttl - early
-                return .holding
-            case .release:
-                if holder == role {
-                    holder = nil
-                    log.append("\(now) \(role) released")
-                }
-                return .free
-            }
-        }
-    }
-
     init(latency: Duration, configuration: PairNode.Configuration = .init()) {
         primary = PairNode(role: .primary, configuration: configuration)
         secondary = PairNode(role: .secondary, configuration: configuration, synced: true)
         self.latency = latency
+        witness.ttl = configuration.policy.witness?.leaseTTL ?? .seconds(3)
     }
 
     /// Both started, licensed, linked and stable, the primary serving `clients`.
@@ -181,16 +129,15 @@ struct NodePair {
             case .activate: activity.append((now, role, true))
             case .deactivate: activity.append((now, role, false))
             case .witness(let request):
-                let ttl = node(role).configuration.policy.witness?.leaseTTL ?? .seconds(3)
                 let sent = now
                 switch witness.reach[role] ?? .up {
                 case .up:
-                    let reply = witness.serve(request, from: role, at: now + witness.delay, ttl: ttl)
+                    let reply = witness.serve(request, from: role, at: now + witness.delay)
                     schedule(at: now + witness.delay * 2, role, .witnessReply(reply, sentAt: sent))
                 case .refused:
                     schedule(at: now + witness.delay * 2, role, .witnessReply(.refused, sentAt: sent))
                 case .silent:
-                    schedule(at: now + witness.silentTimeout, role, .witnessReply(.unreachable, sentAt: sent))
+                    schedule(at: now + witness.requestTimeout, role, .witnessReply(.unreachable, sentAt: sent))
                 }
             case .checkPeerPort:
                 schedule(at: now + .milliseconds(1), role, .peerPortChecked(refused: portRefused.contains(role == .primary ? .secondary : .primary)))

@@ -217,20 +217,20 @@ final class InvariantChecker {
         var bound = settings.unservedBound
         if let witness = settings.policy.witness {
             let waiting = candidates.filter { $0.policy.awaitingWitness }
-            if !waiting.isEmpty && waiting.allSatisfy({ pair.witness.reach[$0.index] == .silent }) {
+            if !waiting.isEmpty && waiting.allSatisfy({ pair.witness.reach[$0.role] == .silent }) {
                 unservedSince = nil
                 return
             }
             // A witness that starts refusing during the wait restarts it: the seed's rules apply
             // a lease's time after the first refusal (seed 40870: down 2.4 s into the wait for
             // a frozen primary's lease). The bound runs from then.
-            if !waiting.isEmpty && waiting.allSatisfy({ pair.witness.reach[$0.index] == .refused }) {
+            if !waiting.isEmpty && waiting.allSatisfy({ pair.witness.reach[$0.role] == .refused }) {
                 witnessRefusingSince = witnessRefusingSince ?? pair.now
                 if let since = unservedSince, let refusing = witnessRefusingSince, refusing > since { unservedSince = refusing }
             } else {
                 witnessRefusingSince = nil
             }
-            bound += witness.leaseTTL + witness.driftMargin + SimulatedPair.Witness.requestTimeout * 2 + pair.witness.delay * 4
+            bound += witness.leaseTTL + witness.driftMargin + pair.witness.requestTimeout * 2 + pair.witness.delay * 4
                 + .milliseconds(250)
         }
         guard !served, !excused else {

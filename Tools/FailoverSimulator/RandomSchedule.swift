@@ -145,7 +145,7 @@ public struct RandomSchedule: Sendable {
             pair.healClients(of: .primary)
             pair.healClients(of: .secondary)
             pair.setActivationRefusal(.secondary, nil)
-            pair.witness.reach = [.up, .up]
+            pair.witness.reach = [.primary: .up, .secondary: .up]
             pair.witness.delay = .milliseconds(1)
             for role in [ServerRole.primary, .secondary] where !pair.isRunning(role) { pair.start(role) }
         }
@@ -268,14 +268,14 @@ public struct RandomSchedule: Sendable {
             }
             return max(until, healAt)
         case .witnessDown:
-            pair.schedule(at: t) { $0.witness.reach = [.refused, .refused] }
+            pair.schedule(at: t) { $0.witness.reach = [.primary: .refused, .secondary: .refused] }
             if Bool.random(using: &rng) {
                 pair.schedule(at: t + length / 3) { $0.cutPeerNetwork() }
                 pair.schedule(at: t + length) { $0.healPeerNetwork() }
             }
-            pair.schedule(at: t + length) { $0.witness.reach = [.up, .up] }
+            pair.schedule(at: t + length) { $0.witness.reach = [.primary: .up, .secondary: .up] }
         case .witnessCutFromOne:
-            let side = Int.random(in: 0...1, using: &rng)
+            let side: ServerRole = Int.random(in: 0...1, using: &rng) == 0 ? .primary : .secondary  // the draw as before: seeds replay
             pair.schedule(at: t) { $0.witness.reach[side] = .silent }
             if Bool.random(using: &rng) {
                 pair.schedule(at: t + length / 4) { $0.cutPeerNetwork() }
@@ -291,12 +291,7 @@ public struct RandomSchedule: Sendable {
             }
             pair.schedule(at: t + length) { $0.witness.delay = .milliseconds(1) }
         case .witnessLeaseRevoked:
-            pair.schedule(at: t) { pair in
-                // A second deletion of a key already gone leaves the first one's holder excused
-                // (seed 54099: it cleared the excuse, and the documented window was a violation).
-                pair.witness.revokedHolder = pair.witness.holder ?? pair.witness.revokedHolder
-                pair.witness.holder = nil
-            }
+            pair.schedule(at: t) { $0.witness.deleteKey(at: $0.now) }
         case .switchover:
             pair.schedule(at: t) { pair in
                 guard let role = pair.activeServers.first else { return }

@@ -45,59 +45,7 @@ public final class SimulatedPair {
 
     public var partitionRecord: PartitionRecord?
     /// The witness (etcd), used only when the settings configure one.
-    public var witness = Witness()
-
-    /// A one-key etcd on the simulated clock: who holds the key, its lease's end, and how
-    /// each server reaches it.
-    public struct Witness: Sendable {
-        public enum Reach: Sendable { case up, refused, silent }
-        static let requestTimeout = Duration.milliseconds(500)
-        public var holder: Int?
-        public var holderEpoch: UInt64 = 0
-        /// The highest epoch that ever held the key (EtcdWitness's epoch key): a lower one
-        /// cannot acquire it.
-        public var epochFloor: UInt64 = 0
-        public var expiresAt = MonotonicTime.zero
-        public var reach: [Reach] = [.up, .up]
-        /// One way, per request and per answer.
-        public var delay = Duration.milliseconds(1)
-        var ttl = Duration.seconds(3)
-        /// The holder whose key was deleted behind its back, until it hears of it: the answer
-        /// to its next request (until then it may serve beside a server that took the key).
-        public var revokedHolder: Int?
-        public var revokedHolderLearnsAt: MonotonicTime?
-
-        mutating func serve(_ request: WitnessRequest, from i: Int, at now: MonotonicTime) -> WitnessReply {
-            if holder != nil, now >= expiresAt { holder = nil }
-            if revokedHolder == i {
-                revokedHolder = nil
-                revokedHolderLearnsAt = now + delay
-            }
-            switch request {
-            case .acquire(let epoch):
-                if holder == i {
-                    // Its own key from before a restart: EtcdWitness adopts the lease and keeps
-                    // it alive, which restarts its time.
-                    expiresAt = now + ttl
-                    return .holding
-                }
-                guard holder == nil else { return .heldByPeer(epoch: holderEpoch) }
-                guard epoch >= epochFloor else { return .heldByPeer(epoch: epochFloor) }
-                holder = i
-                holderEpoch = epoch
-                epochFloor = epoch
-                expiresAt = now + ttl
-                return .holding
-            case .keepAlive:
-                guard holder == i else { return holder == nil ? .free : .heldByPeer(epoch: holderEpoch) }
-                expiresAt = now + ttl
-                return .holding
-            case .release:
-                if holder == i { holder = nil }
-                return .free
-            }
-        }
-    }
+    public var witness = SimulatedEtcd()
     /// The first decision frames each server sent, to replay one as a stale frame.
     var sentFrames: [[PeerFrame]] = [[], []]
 
@@ -379,7 +327,7 @@ public final class SimulatedPair {
         case .serverNoticesClientLoss(let i, let c, let session): serverNoticesClientLoss(i, client: c, session: session)
         case .script(let n): scripts[n](self)
         case .witnessArrives(let i, let request, let sentAt, let process):
-            let reply = witness.serve(request, from: i, at: now)
+            let reply = witness.serve(request, from: servers[i].role, at: now)
             queue.push(.witnessAnswer(server: i, reply: reply, sentAt: sentAt, process: process), at: now + witness.delay)
         case .witnessAnswer(let i, let reply, let sentAt, let process):
             guard process == servers[i].process else { return }
@@ -487,13 +435,13 @@ public final class SimulatedPair {
                 servers[i].warnings.append(text)
             case .witness(let request):
                 let process = servers[i].process
-                switch witness.reach[i] {
+                switch witness.reach[role] ?? .up {
                 case .up:
                     queue.push(.witnessArrives(server: i, request: request, sentAt: now, process: process), at: now + witness.delay)
                 case .refused:
                     queue.push(.witnessAnswer(server: i, reply: .refused, sentAt: now, process: process), at: now + latency())
                 case .silent:
-                    queue.push(.witnessAnswer(server: i, reply: .unreachable, sentAt: now, process: process), at: now + Witness.requestTimeout)
+                    queue.push(.witnessAnswer(server: i, reply: .unreachable, sentAt: now, process: process), at: now + witness.requestTimeout)
                 }
             case .checkPeerPort:
                 // A crashed process's port refuses; a paused one's accepts (the kernel answers).
