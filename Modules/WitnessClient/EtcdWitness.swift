@@ -129,7 +129,7 @@ public final class EtcdWitness: Sendable {
         }
         if let holder { return .heldByPeer(epoch: holder.epoch) }
         // Free, but a later epoch held it: this server's epoch has passed.
-        if let floor = floorOf(txn), floor > epoch { return .heldByPeer(epoch: floor) }
+        if let floor = floorOf(txn, encodedKey: floorKey), floor > epoch { return .heldByPeer(epoch: floor) }
         return .free
     }
 
@@ -144,8 +144,7 @@ public final class EtcdWitness: Sendable {
         return String(repeating: "0", count: max(0, 20 - digits.count)) + digits
     }
 
-    private func floorOf(_ txn: [String: Any]) -> UInt64? {
-        let floorKey = Data(epochKey.utf8).base64EncodedString()
+    private func floorOf(_ txn: [String: Any], encodedKey floorKey: String) -> UInt64? {
         for response in txn["responses"] as? [[String: Any]] ?? [] {
             guard let range = response["response_range"] as? [String: Any], let kv = (range["kvs"] as? [[String: Any]])?.first,
                 kv["key"] as? String == floorKey, let encoded = kv["value"] as? String, let data = Data(base64Encoded: encoded)
