@@ -25,8 +25,11 @@ public final class EtcdProcess: @unchecked Sendable {
         let peerURL = "http://127.0.0.1:\(peerPort)"
         log = directory.appendingPathComponent("etcd.log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = [
+        // etcd runs under a shell that ends it when this test process is gone: a test binary
+        // that crashes runs no `stop` and no deinit, and its etcd would outlive it (three did).
+        // The shell also ends it on SIGTERM (`stop`).
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", Self.tiedToParent, "etcd-tied", String(getpid()), directory.path, Self.binary] + [
             "--name", "witness", "--data-dir", directory.appendingPathComponent("data").path,
             "--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
             "--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
@@ -36,6 +39,18 @@ public final class EtcdProcess: @unchecked Sendable {
         process.standardError = try FileHandle(forWritingTo: log)
         try process.run()
     }
+
+    /// `$1`: the pid to outlive no longer, `$2`: the directory to remove if it is gone first;
+    /// then the command. Polls twice a second.
+    static let tiedToParent = """
+        parent=$1; directory=$2; shift 2
+        "$@" & child=$!
+        trap 'kill -9 $child 2>/dev/null; wait $child; exit 0' TERM INT
+        while kill -0 $parent 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.5; done
+        kill -9 $child 2>/dev/null
+        wait $child
+        kill -0 $parent 2>/dev/null || rm -rf "$directory"
+        """
 
     public static var binary: String {
         ["/usr/bin/etcd", "/usr/local/bin/etcd"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "etcd"
@@ -61,7 +76,7 @@ public final class EtcdProcess: @unchecked Sendable {
 
     public func stop() {
         if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
+            kill(process.processIdentifier, SIGTERM)  // the shell kills etcd and waits for it
             process.waitUntilExit()
         }
         try? FileManager.default.removeItem(at: directory)
