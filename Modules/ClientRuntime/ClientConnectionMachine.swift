@@ -39,6 +39,10 @@ public struct ClientConnectionMachine: Sendable {
         public var watchHeartbeatInterval: Duration
         /// How long the own server has to answer once the other one announced its activation.
         public var probeTimeout: Duration
+        /// A probe's deadline seen by a tick later than this after it: this client's loop was
+        /// held up (a busy or descheduled process), and the answer may be waiting unread behind
+        /// the tick. The client looks once more, half this later, before it moves.
+        public var lateTickTolerance: Duration
         /// The watch starts at a random moment this long at most after a login.
         public var watchStartSpread: Duration
         /// A connection attempt that has neither connected nor failed by then counts as failed.
@@ -51,8 +55,10 @@ public struct ClientConnectionMachine: Sendable {
             heartbeatInterval: Duration = .seconds(1), heartbeatMisses: Int = 3, retryBase: Duration = .milliseconds(100),
             retryMaximum: Duration = .seconds(2), retryJitter: Double = 0.2, watchOther: Bool = true,
             watchHeartbeatInterval: Duration = .seconds(10), probeTimeout: Duration = .milliseconds(250),
-            watchStartSpread: Duration = .seconds(2), connectDeadline: Duration = .seconds(5)
+            watchStartSpread: Duration = .seconds(2), connectDeadline: Duration = .seconds(5),
+            lateTickTolerance: Duration = .milliseconds(50)
         ) {
+            self.lateTickTolerance = max(.milliseconds(1), lateTickTolerance)
             self.watchStartSpread = max(.zero, watchStartSpread)
             self.connectDeadline = max(.milliseconds(1), connectDeadline)
             self.heartbeatInterval = heartbeatInterval
@@ -164,6 +170,8 @@ public struct ClientConnectionMachine: Sendable {
         var deadline: MonotonicTime
         var epoch: UInt64?
         var overdue = false
+        /// Its deadline was pushed once because a late tick saw it (`lateTickTolerance`).
+        var rechecked = false
     }
     /// The server this client last lost a session on, until it logs in somewhere again.
     var lostSessionOn: Endpoint?
@@ -272,11 +280,17 @@ public struct ClientConnectionMachine: Sendable {
             return lost(at: now, reason: reason, random: &random)
         case (.loggedIn, .tick):
             if let probe, now >= probe.deadline, !probe.overdue {
-                if let epoch = probe.epoch {
+                if !probe.rechecked, now - probe.deadline > configuration.lateTickTolerance {
+                    // Chaos split rounds: clients left a primary that served them, their answer
+                    // unread when a tick 160-300 ms late found the deadline passed.
+                    self.probe?.rechecked = true
+                    self.probe?.deadline = now + configuration.lateTickTolerance / 2
+                } else if let epoch = probe.epoch {
                     self.probe = nil
                     return [.abandon] + lostToSilence(epoch: epoch, at: now, random: &random)
+                } else {
+                    self.probe?.overdue = true  // a warning's: the move waits for the activation
                 }
-                self.probe?.overdue = true  // a warning's: the move waits for the activation
             }
             if now >= lastHeard + configuration.timeout {
                 return [.close] + lost(at: now, reason: "no heartbeat from the server for \(configuration.timeout)", random: &random)
@@ -494,7 +508,9 @@ public struct ClientConnectionMachine: Sendable {
             guard announced > sessionEpoch else { return [] }
             if var warned = probe {
                 guard warned.epoch == nil else { return [] }  // already probing for an activation
-                if now >= warned.deadline {
+                // Overdue once a tick saw its deadline pass; a deadline passed with no tick yet
+                // is this loop running behind, with the answer perhaps unread: the tick decides.
+                if warned.overdue {
                     probe = nil
                     return [.abandon] + lostToSilence(epoch: announced, at: now, random: &random)
                 }

@@ -213,6 +213,45 @@ private func accepted(
         #expect(client.server == primary)
     }
 
+    /// A client whose loop was held up (a busy or descheduled process) runs its tick late, with
+    /// its server's answer perhaps still unread behind it: it looks once more before it moves.
+    /// Chaos split rounds lost sessions this way: clients left a primary that served them,
+    /// deciding 160-300 ms after the probe's deadline.
+    @Test mutating func aLateTickLooksAgain_soAnAnswerReadAfterItKeepsTheClient() {
+        for answered in [true, false] {
+            var (client, _) = watching()
+            let warned = client.handle(.watchReceived(.takeoverWarning(TakeoverWarning(epoch: 2))), at: at(1000), random: &random)
+            guard case .send(.heartbeat(let beat))? = warned.first else {
+                Issue.record("expected a probe, got \(warned)")
+                return
+            }
+            _ = client.handle(.watchReceived(.activated(Activated(epoch: 3))), at: at(1100), random: &random)
+            let late = client.handle(.tick, at: at(1400), random: &random)  // due at 1250
+            #expect(!late.contains(.abandon) && !late.contains(.adoptWatch), "a late tick decides nothing at once: \(late)")
+            #expect(client.nextDeadline.map { $0 <= at(1425) } == true, "it looks again soon")
+            if answered { _ = client.handle(.received(.heartbeat(beat)), at: at(1401), random: &random) }
+            let again = client.handle(.tick, at: at(1425), random: &random)
+            #expect(again.contains(.adoptWatch) == !answered, "answered: \(answered), \(again)")
+            #expect(client.server == (answered ? primary : secondary))
+        }
+    }
+
+    /// The same when the activation is read before the tick that would have found the warning's
+    /// probe overdue: the loop is behind, and the answer may be read next.
+    @Test mutating func anActivationReadPastTheDeadlineBeforeItsTick_waitsForTheTick() {
+        var (client, _) = watching()
+        let warned = client.handle(.watchReceived(.takeoverWarning(TakeoverWarning(epoch: 2))), at: at(1000), random: &random)
+        guard case .send(.heartbeat(let beat))? = warned.first else {
+            Issue.record("expected a probe, got \(warned)")
+            return
+        }
+        let activated = client.handle(.watchReceived(.activated(Activated(epoch: 3))), at: at(1400), random: &random)
+        #expect(!activated.contains(.adoptWatch), "\(activated)")
+        _ = client.handle(.received(.heartbeat(beat)), at: at(1401), random: &random)
+        for time in [1402, 1430, 1500] as [Int64] { _ = client.handle(.tick, at: at(time), random: &random) }
+        #expect(client.isLoggedIn && client.server == primary)
+    }
+
     @Test mutating func aLostWatchIsRetriedWithBackoff_andAHeartbeatKeepsItAlive() {
         var (client, _) = watching()
         // The own server answers its heartbeats all along.
