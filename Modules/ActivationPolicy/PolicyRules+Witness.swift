@@ -32,6 +32,11 @@ extension ActivationPolicy {
                 leaseLostInMaintenance = paused
             }
             return actions
+        case .epochSeen(let epoch):
+            // A serving server below it has lost its lease, which `leaseLost` handles.
+            guard persistent.state != .active else { return [] }
+            let adopted = adoptEpoch(epoch)
+            return adopted.isEmpty ? [] : adopted + announceIfLinked()
         }
     }
 }

@@ -132,6 +132,12 @@ public enum WitnessVerdict: Equatable, Sendable {
     /// live less the margin) or the key names the peer, while the link is down: another
     /// server may hold the key now, so this one stops serving.
     case leaseLost
+    /// The witness names an epoch above this server's: the key's holder's, or the floor a
+    /// later holder left on a free key. A server not serving adopts it, so that it can take
+    /// the key and serves above every epoch that held it (`failover-sim --witness` seed 65370:
+    /// a primary served at epoch 8 behind a cut link and crashed; the secondary, still at 7,
+    /// was refused the free key for ever).
+    case epochSeen(UInt64)
 }
 
 public enum PolicyAction: Equatable, Sendable {

@@ -66,7 +66,8 @@ extension PairNode {
                 witness!.takeOverAt = now + skew
                 effects.directives.append(.warning("the witness's key was free at once after the link was lost: taking over in \(skew), when the peer has seen the loss too"))
             }
-        case .heldByPeer:
+        case .heldByPeer(let epoch):
+            if epoch > policy.epoch, policy.state != .active { decide(.witness(.epochSeen(epoch)), at: now, into: &effects) }
             // Its own lease gone and the peer holding the key: the peer may serve. A server
             // that took over from a peer found gone never held it (the key names the dead
             // peer until its lease runs out), and keeps serving.
@@ -107,7 +108,10 @@ extension PairNode {
     /// acquire it while waiting to take over, release it otherwise; and check the peer's port.
     mutating func witnessRequests(at now: MonotonicTime, into effects: inout PairEffects) {
         guard var books = witness else { return }
-        let wants = policy.state == .active || policy.awaitingWitness
+        // A standby that cannot serve (no licence yet) does not hold the key it could not use:
+        // its peer, which may serve, would wait for it for ever (`failover-sim --witness` seed
+        // 61567: the secondary took the key free after the witness came back, and nobody served).
+        let wants = policy.state == .active || (policy.awaitingWitness && policy.canActivate)
         if policy.awaitingWitness && !books.wasAwaiting { books.witnessDownSaid = false }  // a new wait
         books.wasAwaiting = policy.awaitingWitness
         if policy.state != .active {

@@ -106,6 +106,36 @@ import Testing
         #expect(pair.secondary.state == .active && pair.secondary.takeoverHold == nil)
     }
 
+    /// `failover-sim --witness` seed 65370: the primary re-asserted at an epoch the secondary
+    /// never heard (the link was cut), then froze. Its lease over, the key is free but its epoch
+    /// floor is above the secondary's epoch: the secondary adopts the epoch the witness names
+    /// and takes the key, serving above it.
+    @Test func aFreeKeyWithAFloorAboveTheStandby_theStandbyAdoptsItAndServesAbove() {
+        var pair = running()
+        pair.witness.holderEpoch = 8
+        pair.witness.epochFloor = 8
+        pair.dead.insert(.primary)
+        pair.lose(.timeout, primarySees: false)
+        pair.advance(by: .seconds(6))
+        #expect(pair.secondary.state == .active, "\(pair.log.suffix(8)) \(pair.witness.log)")
+        #expect(pair.secondary.policy.epoch > 8)
+        #expect(pair.witness.holder == .secondary)
+    }
+
+    /// `failover-sim --witness` seed 61567: a standby that cannot serve (no licence) does not
+    /// take the key once it is free: its peer, which may, would wait for it for ever.
+    @Test func aStandbyThatCannotServe_doesNotHoldTheKey() {
+        var pair = running()
+        pair.dead.insert(.primary)
+        pair.lose(.timeout, primarySees: false)
+        pair.advance(by: .milliseconds(500))
+        #expect(pair.secondary.policy.awaitingWitness)
+        pair.send(.secondary, .licence(refusal: "no licence received from the primary"))
+        pair.advance(by: .seconds(6))
+        #expect(pair.secondary.state == .standby)
+        #expect(pair.witness.holder != .secondary, "\(pair.witness.log)")  // the model ends a lease when asked
+    }
+
     @Test func aKilledPrimary_aClosedLinkAndARefusedPort_noLeaseWait() {
         var pair = running()
         let killed = pair.now
@@ -209,6 +239,9 @@ import Testing
         41002,  // the same
         54099,  // the simulator: a second deletion of the key cleared the first one's excuse
         42885,  // a paired primary woken past its start-up wait served on a stale "standby" at once
+        61567,  // a secondary with no licence held the free key: its standby primary waited for ever
+        65370,  // the secondary, below the epoch a crashed primary left on the key, was refused it for ever
+        88297,  // the same
     ] as [UInt64])
     func aScheduleThatOnceFailed_replaysClean(seed: UInt64) {
         var settings = SimulationSettings()
