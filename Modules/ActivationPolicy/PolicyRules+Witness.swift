@@ -35,6 +35,9 @@ extension ActivationPolicy {
         case .epochSeen(let epoch):
             // A serving server below it has lost its lease, which `leaseLost` handles.
             guard persistent.state != .active else { return [] }
+            // Epochs grow by a few per failover: one near the top is a damaged or foreign value
+            // in etcd, and minting above it would overflow.
+            guard epoch < UInt64.max / 2 else { return [.warning("ignored an implausible epoch in the witness's key: \(epoch)")] }
             let adopted = adoptEpoch(epoch)
             return adopted.isEmpty ? [] : adopted + announceIfLinked()
         }

@@ -161,6 +161,25 @@ import PairModel
         #expect(onTime.state == .active)
     }
 
+    /// The witness's epoch is adopted by a server not serving (seed 65370), never one near the
+    /// top (a damaged key: minting above it would overflow), never by a serving one.
+    @Test func anEpochNamedByTheWitness_isAdoptedByAStandbyOnly_andOnlyIfPlausible() {
+        var policy = ActivationPolicy(role: .secondary, configuration: .init(witness: WitnessTiming()))
+        _ = policy.handle(.start, at: ms(0))
+        _ = policy.handle(.witness(.epochSeen(8)), at: ms(1))
+        #expect(policy.epoch == 8 && policy.nextEpoch == 9)
+        let odd = policy.handle(.witness(.epochSeen(.max)), at: ms(2))
+        #expect(policy.epoch == 8 && odd.contains { if case .warning = $0 { true } else { false } })
+        var serving = ActivationPolicy(role: .primary, configuration: .init(witness: WitnessTiming()))
+        _ = serving.handle(.start, at: ms(0))
+        _ = serving.handle(.link(.up), at: ms(1))
+        _ = serving.handle(.peerState(PeerStatus(role: .secondary, state: .standby, epoch: 1, loggedInClients: 0)), at: ms(2))
+        let epoch = serving.epoch
+        #expect(serving.state == .active)
+        _ = serving.handle(.witness(.epochSeen(epoch + 10)), at: ms(5))
+        #expect(serving.state == .active && serving.epoch == epoch)
+    }
+
     @Test func selfDeactivationWaitsForTheSettleDelayAndTheCorrelationWindow() {
         var primary = linked(.primary, peer: PeerStatus(role: .secondary, state: .standby, epoch: 1, loggedInClients: 0))
         _ = primary.handle(.census(.majorityLost(lost: 30, population: 40)), at: ms(1000))  // link up: row 4 first
