@@ -199,16 +199,14 @@ public struct ActivationPolicy: Sendable {
     }
 
     public mutating func handle(_ event: PolicyEvent, at now: MonotonicTime) -> [PolicyAction] {
-        var actions: [PolicyAction] = []
-        if let deadline = startupDeadline, now >= deadline {
-            // The start-up wait ran out before this input was read (the process was frozen
-            // past it): it ended first, as it would have with its timer on time. Otherwise a
-            // paired primary reading, at once on waking, a "standby" its secondary sent before
-            // taking over would serve beside it (`failover-sim --witness` seed 42885); ended,
-            // it awaits authorization and the announcement must stand (`resumeConfirmation`).
-            startupDeadline = nil
-            actions += startupWaitExpired(at: now)
-        }
+        // The start-up wait ran out before this input was read (the process was frozen past
+        // it): it ends first, as it would have with its timer on time. Otherwise a paired
+        // primary reading, at once on waking, a "standby" its secondary sent before taking
+        // over would serve beside it (`failover-sim --witness` seed 42885); ended, it awaits
+        // authorization and the announcement must stand (`resumeConfirmation`). Only this
+        // deadline goes first: its outcome is the cautious one, where a resumption's, run
+        // before the closed link read behind it, would serve on the stale word (seed 1324).
+        var actions = startupWaitEndedIfDue(at: now)
         switch event {
         case .start: actions += start(at: now)
         case .tick: break
@@ -322,12 +320,14 @@ public struct ActivationPolicy: Sendable {
         return incident
     }
 
+    mutating func startupWaitEndedIfDue(at now: MonotonicTime) -> [PolicyAction] {
+        guard let deadline = startupDeadline, now >= deadline else { return [] }
+        startupDeadline = nil
+        return startupWaitExpired(at: now)
+    }
+
     mutating func deadlinesPassed(at now: MonotonicTime) -> [PolicyAction] {
-        var actions: [PolicyAction] = []
-        if let deadline = startupDeadline, now >= deadline {
-            startupDeadline = nil
-            actions += startupWaitExpired(at: now)
-        }
+        var actions = startupWaitEndedIfDue(at: now)
         if let deadline = selfDeactivationAt, now >= deadline {
             selfDeactivationAt = nil
             actions += selfDeactivationDue(at: now)
